@@ -1,0 +1,25 @@
+//! Parse, don't validate: values that reach the store have passed these types.
+
+mod email;
+mod password;
+mod username;
+
+pub use email::Email;
+pub use password::Password;
+pub use username::Username;
+
+/// Why a field was refused; the message is safe to show to the client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldError {
+    pub field: &'static str,
+    pub reason: String,
+}
+
+impl FieldError {
+    pub fn new(field: &'static str, reason: impl Into<String>) -> Self {
+        Self {
+            field,
+            reason: reason.into(),
+        }
+    }
+}

@@ -1,0 +1,174 @@
+//! One error type at the HTTP edge, answered as `application/problem+json` (RFC 9457).
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use crate::domain::FieldError;
+use crate::password::HashError;
+use crate::store::{Taken, WriteError};
+
+/// Seconds a refused client should wait before retrying.
+pub const RETRY_AFTER_SECS: u64 = 1;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("malformed request body: {0}")]
+    BadRequest(String),
+    #[error("unsupported content type")]
+    UnsupportedMediaType,
+    #[error("request body too large")]
+    PayloadTooLarge,
+    #[error("invalid fields")]
+    Invalid(Vec<FieldError>),
+    #[error("{} is taken", .0.field())]
+    Conflict(Taken),
+    #[error("overloaded")]
+    Overloaded,
+    #[error("not found")]
+    NotFound,
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    #[error("not ready: {0}")]
+    NotReady(String),
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+#[derive(Serialize)]
+struct Problem<'a> {
+    #[serde(rename = "type")]
+    kind: &'a str,
+    title: &'a str,
+    status: u16,
+    detail: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    errors: Vec<ProblemField<'a>>,
+}
+
+#[derive(Serialize)]
+struct ProblemField<'a> {
+    field: &'a str,
+    reason: &'a str,
+}
+
+impl ApiError {
+    fn status(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::Overloaded | ApiError::NotReady(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// (type, title): a stable machine-readable type and a human title.
+    fn kind(&self) -> (&'static str, &'static str) {
+        match self {
+            ApiError::BadRequest(_) => {
+                ("urn:authd:problem:malformed-body", "Malformed request body")
+            }
+            ApiError::UnsupportedMediaType => (
+                "urn:authd:problem:unsupported-media-type",
+                "Unsupported media type",
+            ),
+            ApiError::PayloadTooLarge => {
+                ("urn:authd:problem:body-too-large", "Request body too large")
+            }
+            ApiError::Invalid(_) => ("urn:authd:problem:invalid-fields", "Invalid fields"),
+            ApiError::Conflict(_) => ("urn:authd:problem:conflict", "Already taken"),
+            ApiError::Overloaded => ("urn:authd:problem:overloaded", "Overloaded, retry later"),
+            ApiError::NotFound => ("about:blank", "Not Found"),
+            ApiError::MethodNotAllowed => ("about:blank", "Method Not Allowed"),
+            ApiError::NotReady(_) => ("urn:authd:problem:not-ready", "Not ready"),
+            ApiError::Internal(_) => ("about:blank", "Internal Server Error"),
+        }
+    }
+
+    fn detail(&self) -> String {
+        match self {
+            ApiError::BadRequest(why) => format!("the body is not valid JSON: {why}"),
+            ApiError::UnsupportedMediaType => {
+                "send the body as Content-Type: application/json".into()
+            }
+            ApiError::PayloadTooLarge => format!(
+                "the body may be at most {} bytes",
+                crate::extract::BODY_LIMIT
+            ),
+            ApiError::Invalid(errors) => format!("{} field(s) are invalid", errors.len()),
+            ApiError::Conflict(taken) => format!("this {} is already registered", taken.field()),
+            ApiError::Overloaded => {
+                format!("too many requests are waiting; retry in {RETRY_AFTER_SECS} s")
+            }
+            ApiError::NotFound => "no such resource".into(),
+            ApiError::MethodNotAllowed => "this resource does not support the method".into(),
+            ApiError::NotReady(why) => why.clone(),
+            // The cause is logged, never sent: it may name tables, hosts or values.
+            ApiError::Internal(_) => "an internal error occurred; it has been logged".into(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        if let ApiError::Internal(err) = &self {
+            tracing::error!(error = format!("{err:#}"), "request failed");
+        }
+        let (kind, title) = self.kind();
+        let errors = match &self {
+            ApiError::Invalid(errors) => errors
+                .iter()
+                .map(|e| ProblemField {
+                    field: e.field,
+                    reason: &e.reason,
+                })
+                .collect(),
+            ApiError::Conflict(taken) => vec![ProblemField {
+                field: taken.field(),
+                reason: "is already taken",
+            }],
+            _ => Vec::new(),
+        };
+        let body = Problem {
+            kind,
+            title,
+            status: status.as_u16(),
+            detail: self.detail(),
+            errors,
+        };
+        let mut response = (status, axum::Json(body)).into_response();
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
+        if matches!(self, ApiError::Overloaded | ApiError::NotReady(_)) {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
+        }
+        response
+    }
+}
+
+impl From<HashError> for ApiError {
+    fn from(err: HashError) -> Self {
+        match err {
+            HashError::Overloaded => ApiError::Overloaded,
+            other => ApiError::Internal(anyhow::Error::new(other)),
+        }
+    }
+}
+
+impl From<WriteError> for ApiError {
+    fn from(err: WriteError) -> Self {
+        match err {
+            WriteError::Taken(taken) => ApiError::Conflict(taken),
+            WriteError::Other(err) => ApiError::Internal(err),
+        }
+    }
+}

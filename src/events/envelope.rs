@@ -1,0 +1,98 @@
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::store::{OutboxEvent, PublicUser};
+
+/// What happened to a user; the CloudEvents `type` is `authd.user.<name>`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UserEventKind {
+    Created,
+}
+
+impl UserEventKind {
+    pub fn event_type(self) -> &'static str {
+        match self {
+            UserEventKind::Created => "authd.user.created",
+        }
+    }
+}
+
+/// A CloudEvents 1.0 structured-mode envelope about `user`. `data` is the public
+/// user: no password material can reach consumers.
+pub fn user_event(
+    kind: UserEventKind,
+    user: &PublicUser,
+    source: &str,
+    now: DateTime<Utc>,
+) -> OutboxEvent {
+    let id = Uuid::now_v7();
+    let payload = json!({
+        "specversion": "1.0",
+        "id": id,
+        "source": source,
+        "type": kind.event_type(),
+        "subject": user.id,
+        "time": now.to_rfc3339_opts(SecondsFormat::Micros, true),
+        "datacontenttype": "application/json",
+        "data": user,
+    });
+    OutboxEvent {
+        id,
+        aggregate_id: user.id,
+        event_type: kind.event_type().to_string(),
+        payload,
+        created_at: now,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn alice() -> PublicUser {
+        PublicUser {
+            id: Uuid::now_v7(),
+            username: "alice".into(),
+            email: "alice@example.com".into(),
+            created_at: Utc::now(),
+        }
+    }
+
+    #[test]
+    fn envelope_has_every_required_cloudevents_attribute() {
+        let user = alice();
+        let event = user_event(UserEventKind::Created, &user, "authd", Utc::now());
+        let p = &event.payload;
+        assert_eq!(p["specversion"], "1.0");
+        assert_eq!(p["id"], event.id.to_string());
+        assert_eq!(p["source"], "authd");
+        assert_eq!(p["type"], "authd.user.created");
+        assert_eq!(p["subject"], user.id.to_string());
+        assert_eq!(p["datacontenttype"], "application/json");
+        assert!(DateTime::parse_from_rfc3339(p["time"].as_str().unwrap()).is_ok());
+        assert_eq!(p["data"]["username"], "alice");
+        assert_eq!(event.aggregate_id, user.id);
+    }
+
+    #[test]
+    fn data_holds_only_public_fields() {
+        let event = user_event(UserEventKind::Created, &alice(), "authd", Utc::now());
+        let mut keys: Vec<_> = event.payload["data"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect();
+        keys.sort();
+        assert_eq!(keys, ["created_at", "email", "id", "username"]);
+    }
+
+    #[test]
+    fn every_event_gets_a_new_id() {
+        let user = alice();
+        let a = user_event(UserEventKind::Created, &user, "authd", Utc::now());
+        let b = user_event(UserEventKind::Created, &user, "authd", Utc::now());
+        assert_ne!(a.id, b.id);
+    }
+}
