@@ -24,8 +24,9 @@ pub fn init(format: LogFormat) {
         builder
             .json()
             .flatten_event(true)
-            .with_current_span(true)
-            .with_span_list(false)
+            // every enclosing span, so request_id is on every line of the request
+            .with_current_span(false)
+            .with_span_list(true)
             .try_init()
     } else {
         builder.try_init()
