@@ -4,6 +4,7 @@
 //! request on that worker. The queue is bounded so that overload is answered at once
 //! (503 + Retry-After) instead of growing latency until clients time out.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -60,6 +61,8 @@ type Job = Box<dyn FnOnce() + Send + 'static>;
 pub struct Hasher {
     params: HashParams,
     queue: SyncSender<Job>,
+    /// Jobs accepted and not yet finished (waiting or running).
+    pending: Arc<AtomicUsize>,
 }
 
 impl Hasher {
@@ -84,7 +87,16 @@ impl Hasher {
                 })
                 .expect("spawn a hashing thread");
         }
-        Self { params, queue }
+        Self {
+            params,
+            queue,
+            pending: Arc::new(AtomicUsize::new(0)),
+        }
+    }
+
+    /// Jobs accepted and not yet finished: the queue depth plus the running hashes.
+    pub fn pending(&self) -> usize {
+        self.pending.load(Ordering::Relaxed)
     }
 
     pub fn params(&self) -> HashParams {
@@ -116,14 +128,23 @@ impl Hasher {
         work: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, HashError> {
         let (tx, rx) = oneshot::channel();
+        let pending = Arc::clone(&self.pending);
+        pending.fetch_add(1, Ordering::Relaxed);
         let job: Job = Box::new(move || {
+            let result = work();
+            pending.fetch_sub(1, Ordering::Relaxed);
             // A closed receiver means the request went away; nothing to report.
-            let _ = tx.send(work());
+            let _ = tx.send(result);
         });
         match self.queue.try_send(job) {
             Ok(()) => rx.await.map_err(|_| HashError::Stopped),
-            Err(TrySendError::Full(_)) => Err(HashError::Overloaded),
-            Err(TrySendError::Disconnected(_)) => Err(HashError::Stopped),
+            Err(err) => {
+                self.pending.fetch_sub(1, Ordering::Relaxed);
+                match err {
+                    TrySendError::Full(_) => Err(HashError::Overloaded),
+                    TrySendError::Disconnected(_) => Err(HashError::Stopped),
+                }
+            }
         }
     }
 }

@@ -1,0 +1,164 @@
+//! The `authd` binary as a user runs it.
+
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::pg::PgServer;
+
+const BIN: &str = env!("CARGO_BIN_EXE_authd");
+
+/// The binary with none of the caller's authd settings leaking in.
+fn authd(cwd: &Path) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.current_dir(cwd).env_remove("DATABASE_URL");
+    for (key, _) in std::env::vars() {
+        if key.starts_with("AUTHD_") {
+            cmd.env_remove(key);
+        }
+    }
+    cmd
+}
+
+fn run(cmd: &mut Command) -> Output {
+    cmd.stdin(Stdio::null()).output().expect("run authd")
+}
+
+fn free_addr() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().to_string()
+}
+
+fn healthy(cwd: &Path, addr: &str) -> bool {
+    run(authd(cwd).args(["healthcheck", &format!("http://{addr}")]))
+        .status
+        .success()
+}
+
+fn wait_healthy(cwd: &Path, addr: &str, child: &mut Child) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !healthy(cwd, addr) {
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("authd exited early: {status}");
+        }
+        assert!(Instant::now() < deadline, "authd never became ready");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn help_documents_every_option_and_its_variable() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(authd(dir.path()).arg("--help"));
+    assert!(out.status.success());
+    let help = String::from_utf8(out.stdout).unwrap();
+    for needle in [
+        "--listen",
+        "AUTHD_LISTEN",
+        "--database-url",
+        "DATABASE_URL",
+        "--data-dir",
+        "AUTHD_DATA_DIR",
+        "--db-pool-size",
+        "AUTHD_DB_POOL_SIZE",
+        "--argon2-memory-kib",
+        "AUTHD_ARGON2_MEMORY_KIB",
+        "--argon2-iterations",
+        "AUTHD_ARGON2_ITERATIONS",
+        "--argon2-parallelism",
+        "AUTHD_ARGON2_PARALLELISM",
+        "--hash-workers",
+        "AUTHD_HASH_WORKERS",
+        "--hash-queue",
+        "AUTHD_HASH_QUEUE",
+        "--log-format",
+        "AUTHD_LOG_FORMAT",
+        "serve",
+        "migrate",
+        "healthcheck",
+    ] {
+        assert!(
+            help.contains(needle),
+            "--help does not mention {needle}:\n{help}"
+        );
+    }
+}
+
+#[test]
+fn a_bad_setting_stops_start_up_with_a_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(authd(dir.path()).env("AUTHD_HASH_WORKERS", "0"));
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--hash-workers"));
+    let out = run(authd(dir.path()).env("DATABASE_URL", "mysql://db/users"));
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("postgres://"));
+    let out = run(authd(dir.path()).env("AUTHD_ARGON2_MEMORY_KIB", "1"));
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("argon2"));
+    assert!(
+        !dir.path().join("authd-data").exists(),
+        "a refused start writes nothing"
+    );
+}
+
+#[tokio::test]
+async fn with_no_settings_it_serves_sign_ups_from_an_embedded_store_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let addr = free_addr();
+    let mut child = authd(dir.path())
+        .env("AUTHD_LISTEN", &addr)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_healthy(dir.path(), &addr, &mut child);
+    let response = reqwest::Client::new()
+        .post(format!("http://{addr}/auth/user"))
+        .json(
+            &json!({ "username": "embedded", "email": "e@example.com", "password": "long enough" }),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 201);
+    assert!(dir.path().join("authd-data/authd.sqlite3").exists());
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = child.wait().unwrap();
+    assert!(status.success(), "graceful stop exits 0, got {status}");
+    assert!(
+        !healthy(dir.path(), &addr),
+        "healthcheck fails once the server is gone"
+    );
+}
+
+#[tokio::test]
+async fn migrate_applies_the_schema_once_and_is_idempotent() {
+    let pg = PgServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    for _ in 0..2 {
+        let out = run(authd(dir.path())
+            .arg("migrate")
+            .env("DATABASE_URL", &pg.url));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let pool = sqlx::PgPool::connect(&pg.url).await.unwrap();
+    let tables: Vec<String> = sqlx::query_scalar(
+        "SELECT table_name::text FROM information_schema.tables WHERE table_schema = 'public' ORDER BY 1",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(tables, ["_sqlx_migrations", "outbox", "users"]);
+    pool.close().await;
+}

@@ -1,0 +1,69 @@
+use crate::both_stores;
+use crate::helpers::{problem, Backend, TestApp};
+
+both_stores!(
+    healthz_and_readyz_answer_200_when_migrated,
+    readyz_is_503_when_migrations_are_missing,
+    request_ids_are_kept_or_generated,
+    unknown_routes_and_methods_are_problems,
+);
+
+async fn healthz_and_readyz_answer_200_when_migrated(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    assert_eq!(app.get("/healthz").await.status().as_u16(), 200);
+    let ready = app.get("/readyz").await;
+    assert_eq!(ready.status().as_u16(), 200);
+    let body: serde_json::Value = ready.json().await.unwrap();
+    assert_eq!(body["status"], "ready");
+}
+
+async fn readyz_is_503_when_migrations_are_missing(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.execute("DELETE FROM _sqlx_migrations").await;
+    let response = app.get("/readyz").await;
+    assert_eq!(response.headers()["retry-after"], "1");
+    problem(response, 503).await;
+    assert_eq!(
+        app.get("/healthz").await.status().as_u16(),
+        200,
+        "alive all the same"
+    );
+}
+
+async fn request_ids_are_kept_or_generated(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let kept = app
+        .client
+        .get(app.url("/healthz"))
+        .header("x-request-id", "nginx-abc-123")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(kept.headers()["x-request-id"], "nginx-abc-123");
+    let made = app.get("/healthz").await;
+    let made = made.headers()["x-request-id"].to_str().unwrap().to_string();
+    assert!(made.parse::<uuid::Uuid>().is_ok(), "{made}");
+    let forged = app
+        .client
+        .get(app.url("/healthz"))
+        .header("x-request-id", "two words")
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(forged.headers()["x-request-id"], "two words");
+}
+
+async fn unknown_routes_and_methods_are_problems(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    problem(app.get("/nope").await, 404).await;
+    problem(app.get("/auth/user").await, 405).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readyz_is_503_when_postgres_is_down() {
+    let mut app = TestApp::spawn(Backend::Postgres).await;
+    assert_eq!(app.get("/readyz").await.status().as_u16(), 200);
+    app.pg.as_mut().unwrap().stop();
+    problem(app.get("/readyz").await, 503).await;
+    assert_eq!(app.get("/healthz").await.status().as_u16(), 200);
+}

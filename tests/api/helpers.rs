@@ -1,0 +1,251 @@
+//! `TestApp`: the real `Application` on port 0 over a real store, and one method per
+//! endpoint.
+
+use std::net::SocketAddr;
+
+use authd::config::{Config, StoreConfig};
+use authd::password::HashParams;
+use authd::startup::{AppState, Application};
+use authd::store::Store;
+use serde_json::{json, Value};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::pg::PgServer;
+
+#[derive(Debug, Clone, Copy)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Cheap hashing keeps the suite fast; tests about the parameters set their own.
+pub const TEST_HASH: HashParams = HashParams {
+    memory_kib: 256,
+    iterations: 1,
+    parallelism: 1,
+};
+
+pub struct TestApp {
+    pub addr: SocketAddr,
+    /// A pool of the test's own on the application's database, for assertions.
+    pub store: Store,
+    pub state: AppState,
+    pub client: reqwest::Client,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: Option<JoinHandle<anyhow::Result<()>>>,
+    // Dropped last: the database outlives the application.
+    pub pg: Option<PgServer>,
+    _data: tempfile::TempDir,
+}
+
+impl TestApp {
+    pub async fn spawn(backend: Backend) -> TestApp {
+        Self::spawn_with(backend, |_| {}).await
+    }
+
+    pub async fn spawn_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -> TestApp {
+        let data = tempfile::tempdir().unwrap();
+        let (store, pg) = match backend {
+            Backend::Sqlite => (
+                StoreConfig::Sqlite {
+                    path: data.path().join("authd.sqlite3"),
+                },
+                None,
+            ),
+            Backend::Postgres => {
+                let pg = PgServer::start().await;
+                (
+                    StoreConfig::Postgres {
+                        url: pg.url.clone(),
+                    },
+                    Some(pg),
+                )
+            }
+        };
+        let mut config = Config {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            store,
+            pool_size: 10,
+            hash: TEST_HASH,
+            hash_workers: 2,
+            hash_queue: 64,
+        };
+        tweak(&mut config);
+        // The test's own pool: the application closes its pool when it stops.
+        let store = Store::connect(&config.store, 2).await.unwrap();
+        let app = Application::build(config)
+            .await
+            .expect("build the application");
+        let addr = app.local_addr();
+        let state = app.state().clone();
+        let (tx, rx) = oneshot::channel::<()>();
+        let server = tokio::spawn(app.run_until_stopped(async {
+            let _ = rx.await;
+        }));
+        TestApp {
+            addr,
+            store,
+            state,
+            client: reqwest::Client::builder()
+                .timeout(std::time::Duration::from_secs(60))
+                .build()
+                .unwrap(),
+            shutdown: Some(tx),
+            server: Some(server),
+            pg,
+            _data: data,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// Asks the server to stop and waits until it has drained and returned.
+    pub async fn stop(&mut self) -> anyhow::Result<()> {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        match self.server.take() {
+            Some(server) => server.await.expect("server task"),
+            None => Ok(()),
+        }
+    }
+
+    pub async fn sign_up(&self, username: &str, email: &str, password: &str) -> reqwest::Response {
+        self.post_json(
+            "/auth/user",
+            &json!({ "username": username, "email": email, "password": password }),
+        )
+        .await
+    }
+
+    pub async fn post_json(&self, path: &str, body: &Value) -> reqwest::Response {
+        self.client
+            .post(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn post_raw(
+        &self,
+        path: &str,
+        content_type: &str,
+        body: impl Into<reqwest::Body>,
+    ) -> reqwest::Response {
+        self.client
+            .post(self.url(path))
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client.get(self.url(path)).send().await.unwrap()
+    }
+
+    /// Runs a query that returns one integer, on whichever store backs the app.
+    pub async fn scalar(&self, sql: &str) -> i64 {
+        match &self.store {
+            Store::Postgres(pool) => sqlx::query_scalar(sql).fetch_one(pool).await.unwrap(),
+            Store::Sqlite(pool) => sqlx::query_scalar(sql).fetch_one(pool).await.unwrap(),
+        }
+    }
+
+    pub async fn text(&self, sql: &str, arg: &str) -> Option<String> {
+        match &self.store {
+            Store::Postgres(pool) => sqlx::query_scalar(sql)
+                .bind(arg)
+                .fetch_optional(pool)
+                .await
+                .unwrap(),
+            Store::Sqlite(pool) => sqlx::query_scalar(sql)
+                .bind(arg)
+                .fetch_optional(pool)
+                .await
+                .unwrap(),
+        }
+    }
+
+    pub async fn execute(&self, sql: &str) {
+        match &self.store {
+            Store::Postgres(pool) => sqlx::query(sql).execute(pool).await.map(|_| ()),
+            Store::Sqlite(pool) => sqlx::query(sql).execute(pool).await.map(|_| ()),
+        }
+        .unwrap()
+    }
+
+    pub async fn users(&self) -> i64 {
+        self.scalar("SELECT COUNT(*) FROM users").await
+    }
+
+    pub async fn outbox(&self) -> i64 {
+        self.scalar("SELECT COUNT(*) FROM outbox").await
+    }
+
+    /// The outbox payloads of one user, in order, as JSON.
+    pub async fn events_of(&self, user_id: &str) -> Vec<Value> {
+        let sql = "SELECT CAST(payload AS TEXT) FROM outbox WHERE CAST(aggregate_id AS TEXT) = $1 ORDER BY seq";
+        let rows: Vec<String> = match &self.store {
+            Store::Postgres(pool) => sqlx::query_scalar(sql)
+                .bind(user_id)
+                .fetch_all(pool)
+                .await
+                .unwrap(),
+            Store::Sqlite(pool) => sqlx::query_scalar(sql)
+                .bind(user_id)
+                .fetch_all(pool)
+                .await
+                .unwrap(),
+        };
+        rows.iter()
+            .map(|r| serde_json::from_str(r).unwrap())
+            .collect()
+    }
+}
+
+/// Runs the test body once per store: `both_stores!(name);` for `async fn name(Backend)`.
+#[macro_export]
+macro_rules! both_stores {
+    ($($name:ident),+ $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    super::$name($crate::helpers::Backend::Sqlite).await
+                }
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    super::$name($crate::helpers::Backend::Postgres).await
+                }
+            }
+        )+
+    };
+}
+
+/// Parses a problem+json response, checking its content type and status.
+pub async fn problem(response: reqwest::Response, status: u16) -> Value {
+    assert_eq!(response.status().as_u16(), status, "unexpected status");
+    let content_type = response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(content_type, "application/problem+json");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["status"], status);
+    assert!(body["type"].is_string() && body["title"].is_string() && body["detail"].is_string());
+    body
+}
+
+/// A unique suffix so tests never collide in a shared store.
+pub fn unique(prefix: &str) -> String {
+    format!(
+        "{prefix}{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..10]
+    )
+}

@@ -1,0 +1,9 @@
+//! Black-box tests: the real application over real stores (SQLite and a Postgres 15
+//! started here), through HTTP. One binary, so the Postgres template is made once.
+
+mod cli;
+mod health;
+mod helpers;
+mod pg;
+mod replicas;
+mod signup;
