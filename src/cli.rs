@@ -22,6 +22,15 @@ pub enum Command {
     Serve,
     /// Apply database migrations and exit.
     Migrate,
+    /// List the events waiting in the outbox, newest first, as JSON lines; or `tail`
+    /// the Kafka topic.
+    Events {
+        #[command(subcommand)]
+        action: Option<EventsAction>,
+        /// How many waiting events to list.
+        #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(i64).range(1..))]
+        limit: i64,
+    },
     /// Exit 0 when GET <URL>/readyz answers 200 (for container health checks).
     Healthcheck {
         /// Base URL of the replica, e.g. http://127.0.0.1:8080
@@ -29,5 +38,28 @@ pub enum Command {
         /// Seconds to wait for the answer.
         #[arg(long, default_value_t = 3)]
         timeout: u64,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EventsAction {
+    /// Consume the events topic and print each event as a JSON line (partition,
+    /// offset, key, headers, event), the way a downstream service sees them.
+    Tail {
+        /// Kafka bootstrap servers.
+        #[arg(long, env = "AUTHD_KAFKA_BROKERS")]
+        brokers: String,
+        /// Topic to read.
+        #[arg(long, env = "AUTHD_KAFKA_TOPIC", default_value = "authd.user-events")]
+        topic: String,
+        /// Start at the oldest retained event instead of the next new one.
+        #[arg(long)]
+        from_beginning: bool,
+        /// Exit after this many events.
+        #[arg(long)]
+        max: Option<usize>,
+        /// Exit after this many seconds without an event (default: run until stopped).
+        #[arg(long)]
+        idle_timeout: Option<u64>,
     },
 }

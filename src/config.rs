@@ -2,9 +2,12 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 
+use crate::events::kafka::KafkaConfig;
+use crate::events::relay::RelayConfig;
 use crate::password::HashParams;
 
 /// Every setting of the service. Each flag can also be set by its variable.
@@ -59,6 +62,53 @@ pub struct Settings {
     #[arg(long, env = "AUTHD_HASH_QUEUE", default_value_t = 64, global = true)]
     pub hash_queue: usize,
 
+    /// Kafka bootstrap servers (host:port,...). Unset: publishing is off and events
+    /// wait in the outbox (see `authd events`).
+    #[arg(long, env = "AUTHD_KAFKA_BROKERS", global = true)]
+    pub kafka_brokers: Option<String>,
+
+    /// Topic the user events go to; created at start-up when missing.
+    #[arg(
+        long,
+        env = "AUTHD_KAFKA_TOPIC",
+        default_value = "authd.user-events",
+        global = true
+    )]
+    pub kafka_topic: String,
+
+    /// Partitions of the topic when authd creates it.
+    #[arg(long, env = "AUTHD_KAFKA_PARTITIONS", default_value_t = 3,
+          value_parser = clap::value_parser!(i32).range(1..=10_000), global = true)]
+    pub kafka_partitions: i32,
+
+    /// Replication factor of the topic when authd creates it.
+    #[arg(long, env = "AUTHD_KAFKA_REPLICATION", default_value_t = 1,
+          value_parser = clap::value_parser!(i32).range(1..=100), global = true)]
+    pub kafka_replication: i32,
+
+    /// Run the outbox relay in this replica (when brokers are set).
+    #[arg(long, env = "AUTHD_RELAY", default_value_t = true, action = clap::ArgAction::Set, global = true)]
+    pub relay: bool,
+
+    /// Outbox rows the relay claims per transaction.
+    #[arg(long, env = "AUTHD_RELAY_BATCH", default_value_t = 500,
+          value_parser = clap::value_parser!(i64).range(1..=100_000), global = true)]
+    pub relay_batch: i64,
+
+    /// Milliseconds between outbox polls when no commit woke the relay (safety net).
+    #[arg(long, env = "AUTHD_RELAY_POLL_MS", default_value_t = 2000,
+          value_parser = clap::value_parser!(u64).range(10..), global = true)]
+    pub relay_poll_ms: u64,
+
+    /// CloudEvents `source` of the events this service writes.
+    #[arg(
+        long,
+        env = "AUTHD_EVENT_SOURCE",
+        default_value = "authd",
+        global = true
+    )]
+    pub event_source: String,
+
     /// Log format: pretty for a terminal, json for machines, auto picks by terminal.
     #[arg(long, env = "AUTHD_LOG_FORMAT", value_enum, default_value_t = LogFormat::Auto, global = true)]
     pub log_format: LogFormat,
@@ -87,6 +137,9 @@ pub struct Config {
     pub hash: HashParams,
     pub hash_workers: usize,
     pub hash_queue: usize,
+    /// The relay, when brokers are configured and the relay is on.
+    pub relay: Option<RelayConfig>,
+    pub event_source: String,
 }
 
 impl Settings {
@@ -108,7 +161,32 @@ impl Settings {
                 .map(usize::from)
                 .unwrap_or_else(available_cpus),
             hash_queue: self.hash_queue,
+            relay: self.relay_config()?,
+            event_source: self.event_source.clone(),
         })
+    }
+
+    fn relay_config(&self) -> Result<Option<RelayConfig>, String> {
+        let brokers = match self.kafka_brokers.as_deref().map(str::trim) {
+            None | Some("") => return Ok(None),
+            Some(b) => b.to_string(),
+        };
+        if self.kafka_topic.trim().is_empty() {
+            return Err("AUTHD_KAFKA_TOPIC must not be empty".into());
+        }
+        if !self.relay {
+            return Ok(None);
+        }
+        Ok(Some(RelayConfig {
+            kafka: KafkaConfig {
+                brokers,
+                topic: self.kafka_topic.clone(),
+                partitions: self.kafka_partitions,
+                replication: self.kafka_replication,
+            },
+            batch: self.relay_batch,
+            poll: Duration::from_millis(self.relay_poll_ms),
+        }))
     }
 
     fn store(&self) -> Result<StoreConfig, String> {
@@ -177,5 +255,20 @@ mod tests {
             .contains("argon2"));
         assert!(parse(&["--hash-workers", "0"]).is_err());
         assert!(parse(&["--listen", "nowhere"]).is_err());
+        assert!(parse(&["--kafka-partitions", "0"]).is_err());
+    }
+
+    #[test]
+    fn the_relay_runs_only_with_brokers_and_when_on() {
+        assert!(parse(&[]).unwrap().relay.is_none());
+        let relay = parse(&["--kafka-brokers", "k:9092"])
+            .unwrap()
+            .relay
+            .unwrap();
+        assert_eq!(relay.kafka.topic, "authd.user-events");
+        assert!(parse(&["--kafka-brokers", "k:9092", "--relay", "false"])
+            .unwrap()
+            .relay
+            .is_none());
     }
 }

@@ -1,10 +1,13 @@
+use std::io::Write;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use anyhow::Context;
 use clap::Parser;
 
-use authd::cli::{Cli, Command};
+use authd::cli::{Cli, Command, EventsAction};
 use authd::config::Settings;
+use authd::events::kafka;
 use authd::startup::{shutdown_signal, Application};
 use authd::store::Store;
 use authd::{healthcheck, telemetry};
@@ -28,6 +31,21 @@ async fn main() -> ExitCode {
         }
         Command::Serve => serve(&cli.settings).await,
         Command::Migrate => migrate(&cli.settings).await,
+        Command::Events {
+            action: None,
+            limit,
+        } => list_events(&cli.settings, limit).await,
+        Command::Events {
+            action:
+                Some(EventsAction::Tail {
+                    brokers,
+                    topic,
+                    from_beginning,
+                    max,
+                    idle_timeout,
+                }),
+            ..
+        } => tail_events(&brokers, &topic, from_beginning, max, idle_timeout).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -54,4 +72,44 @@ async fn migrate(settings: &Settings) -> anyhow::Result<()> {
     tracing::info!(store = store.kind(), "migrations applied");
     store.close().await;
     Ok(())
+}
+
+async fn list_events(settings: &Settings, limit: i64) -> anyhow::Result<()> {
+    let config = settings.validate().map_err(anyhow::Error::msg)?;
+    let store = Store::connect(&config.store, 1).await?;
+    let events = store
+        .waiting_events(limit)
+        .await
+        .context("is the database migrated? (authd migrate)")?;
+    let mut out = std::io::stdout().lock();
+    for e in events {
+        let event: serde_json::Value = serde_json::from_str(&e.payload)?;
+        let line = serde_json::json!({
+            "seq": e.seq, "id": e.id, "type": e.event_type, "subject": e.aggregate_id,
+            "created_at": e.created_at, "event": event,
+        });
+        writeln!(out, "{line}")?;
+    }
+    store.close().await;
+    Ok(())
+}
+
+async fn tail_events(
+    brokers: &str,
+    topic: &str,
+    from_beginning: bool,
+    max: Option<usize>,
+    idle_timeout: Option<u64>,
+) -> anyhow::Result<()> {
+    let consumer = kafka::tail_consumer(brokers, topic, from_beginning).await?;
+    let idle = idle_timeout.map_or(Duration::MAX, Duration::from_secs);
+    let print = |line: serde_json::Value| {
+        let mut out = std::io::stdout().lock();
+        // A closed pipe (| head) ends the command; nothing to report.
+        let _ = writeln!(out, "{line}").and_then(|_| out.flush());
+    };
+    tokio::select! {
+        consumed = kafka::consume_until_idle(&consumer, idle, max, print) => consumed.map(|_| ()),
+        _ = shutdown_signal() => Ok(()),
+    }
 }

@@ -2,15 +2,21 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use axum::{middleware, Router};
+use sqlx::postgres::PgListener;
 use tokio::net::TcpListener;
+use tokio::sync::{watch, Notify};
+use tokio::task::JoinSet;
 
 use crate::config::Config;
 use crate::error::ApiError;
+use crate::events::relay::{Relay, RelayConfig};
 use crate::password::Hasher;
-use crate::store::Store;
+use crate::store::{Store, OUTBOX_CHANNEL};
 use crate::{request_id, routes};
 
 /// What every handler may use. Cheap to clone; nothing in it decides a request
@@ -21,6 +27,8 @@ pub struct AppState {
     pub hasher: Hasher,
     /// CloudEvents `source` of the events this service writes.
     pub event_source: String,
+    /// Wakes this replica's relay after a commit wrote to the outbox.
+    pub outbox_written: Arc<Notify>,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -36,6 +44,7 @@ pub fn router(state: AppState) -> Router {
 pub struct Application {
     listener: TcpListener,
     state: AppState,
+    relay: Option<RelayConfig>,
 }
 
 impl Application {
@@ -55,12 +64,21 @@ impl Application {
             argon2 = ?config.hash,
             "authd ready"
         );
+        match &config.relay {
+            Some(relay) => tracing::info!(brokers = relay.kafka.brokers, topic = relay.kafka.topic, "publishing user events to Kafka"),
+            None => tracing::info!("publishing is off (no AUTHD_KAFKA_BROKERS, or AUTHD_RELAY=false): events wait in the outbox, see `authd events`"),
+        }
         let state = AppState {
             store,
             hasher,
-            event_source: "authd".into(),
+            event_source: config.event_source,
+            outbox_written: Arc::new(Notify::new()),
         };
-        Ok(Self { listener, state })
+        Ok(Self {
+            listener,
+            state,
+            relay: config.relay,
+        })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -73,19 +91,67 @@ impl Application {
         &self.state
     }
 
-    /// Serves until `shutdown` completes, then drains in-flight requests.
+    /// Serves until `shutdown` completes, then drains in-flight requests, stops the
+    /// relay (it finishes its batch and flushes the producer) and closes the pool.
     pub async fn run_until_stopped(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let store = self.state.store.clone();
-        axum::serve(self.listener, router(self.state))
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let mut background = JoinSet::new();
+        if let Some(config) = self.relay {
+            let wake = Arc::clone(&self.state.outbox_written);
+            if let Store::Postgres(pool) = &store {
+                let listen =
+                    forward_notifications(pool.clone(), Arc::clone(&wake), stop_rx.clone());
+                background.spawn(listen);
+            }
+            background.spawn(Relay::new(store.clone(), config, wake).run(stop_rx));
+        }
+        let served = axum::serve(self.listener, router(self.state))
             .with_graceful_shutdown(shutdown)
             .await
-            .context("serving HTTP")?;
+            .context("serving HTTP");
+        let _ = stop_tx.send(true);
+        background.join_all().await;
         store.close().await;
+        served?;
         tracing::info!("authd stopped");
         Ok(())
+    }
+}
+
+/// Wakes this replica's relay when any replica commits an outbox row (LISTEN/NOTIFY),
+/// so that a relay holding a lane picks up rows another replica wrote.
+async fn forward_notifications(
+    pool: sqlx::PgPool,
+    wake: Arc<Notify>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut listener = match PgListener::connect_with(&pool).await {
+        Ok(listener) => listener,
+        Err(err) => {
+            tracing::warn!(error = %err, "LISTEN unavailable; the relay polls instead");
+            return;
+        }
+    };
+    if let Err(err) = listener.listen(OUTBOX_CHANNEL).await {
+        tracing::warn!(error = %err, "LISTEN failed; the relay polls instead");
+        return;
+    }
+    loop {
+        tokio::select! {
+            _ = stop.changed() => return,
+            received = listener.recv() => match received {
+                Ok(_) => wake.notify_one(),
+                Err(err) => {
+                    // sqlx reconnects on the next recv; meanwhile the poll covers us.
+                    tracing::warn!(error = %err, "LISTEN connection lost");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            },
+        }
     }
 }
 

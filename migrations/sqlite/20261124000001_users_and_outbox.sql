@@ -11,6 +11,7 @@ CREATE TABLE outbox (
     seq          INTEGER PRIMARY KEY AUTOINCREMENT,
     id           TEXT NOT NULL CONSTRAINT outbox_id_key UNIQUE,
     aggregate_id TEXT NOT NULL,
+    lane         INTEGER NOT NULL CHECK (lane BETWEEN 0 AND 31),
     event_type   TEXT NOT NULL,
     payload      TEXT NOT NULL,
     created_at   TEXT NOT NULL

@@ -2,7 +2,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::store::{OutboxEvent, PublicUser};
+use crate::store::{lane_of, OutboxEvent, PublicUser};
 
 /// What happened to a user; the CloudEvents `type` is `authd.user.<name>`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,6 +40,7 @@ pub fn user_event(
     OutboxEvent {
         id,
         aggregate_id: user.id,
+        lane: lane_of(user.id),
         event_type: kind.event_type().to_string(),
         payload,
         created_at: now,

@@ -79,6 +79,7 @@ async fn sign_up(
     };
     let event = user_event(UserEventKind::Created, &public, &state.event_source, now);
     state.store.create_user(&user, &event).await?;
+    state.outbox_written.notify_one();
     tracing::info!(user_id = %public.id, "user signed up");
     let location = format!("/auth/user/{}", public.id);
     Ok((

@@ -3,8 +3,12 @@
 //! Both backends expose the same functions; `Store` picks one. SQL stays SQL: each
 //! backend module holds its own statements, since the column types differ.
 
+mod outbox;
 mod postgres;
 mod sqlite;
+
+pub use outbox::{lane_of, Claim, PendingEvent, LANES};
+pub use postgres::OUTBOX_CHANNEL;
 
 use anyhow::Context;
 use chrono::{DateTime, Utc};
@@ -38,6 +42,7 @@ pub struct NewUser {
 pub struct OutboxEvent {
     pub id: Uuid,
     pub aggregate_id: Uuid,
+    pub lane: i16,
     pub event_type: String,
     pub payload: serde_json::Value,
     pub created_at: DateTime<Utc>,

@@ -5,7 +5,9 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::types::Json;
 use sqlx::PgPool;
 
-use super::{NewUser, OutboxEvent};
+use rand::seq::SliceRandom;
+
+use super::{NewUser, OutboxEvent, PendingEvent};
 use crate::domain::{Email, Username};
 
 pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
@@ -48,17 +50,92 @@ pub async fn create_user(pool: &PgPool, user: &NewUser, event: &OutboxEvent) -> 
     tx.commit().await
 }
 
+/// Wakes the relays of every replica once the transaction commits.
+pub const OUTBOX_CHANNEL: &str = "authd_outbox";
+
+/// Advisory-lock namespace of the outbox lanes ("authd" in ASCII, 0x61757468).
+const LANE_LOCK_SPACE: i32 = 0x6175_7468;
+
 pub async fn insert_event(conn: &mut sqlx::PgConnection, event: &OutboxEvent) -> sqlx::Result<()> {
     sqlx::query(
-        "INSERT INTO outbox (id, aggregate_id, event_type, payload, created_at) \
-         VALUES ($1, $2, $3, $4, $5)",
+        "INSERT INTO outbox (id, aggregate_id, lane, event_type, payload, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
     )
     .bind(event.id)
     .bind(event.aggregate_id)
+    .bind(event.lane)
     .bind(&event.event_type)
     .bind(Json(&event.payload))
     .bind(event.created_at)
-    .execute(conn)
+    .execute(&mut *conn)
     .await?;
+    // Delivered at commit; identical notifications in one transaction fold into one.
+    sqlx::query("SELECT pg_notify($1, '')")
+        .bind(OUTBOX_CHANNEL)
+        .execute(conn)
+        .await?;
     Ok(())
+}
+
+const PENDING_COLUMNS: &str = "seq, id::text AS id, aggregate_id::text AS aggregate_id, event_type, \
+     payload::text AS payload, to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') AS created_at";
+
+/// Locks lanes that hold the oldest waiting rows, then claims rows of those lanes.
+/// Transaction-scoped locks: a relay that dies releases its lanes with its connection.
+/// Of the free lanes it takes about half, so that several relays share a backlog.
+pub async fn claim(
+    tx: &mut sqlx::PgConnection,
+    limit: i64,
+) -> sqlx::Result<(Vec<PendingEvent>, bool)> {
+    let mut lanes: Vec<i16> = sqlx::query_scalar(
+        "SELECT DISTINCT lane FROM (SELECT lane FROM outbox ORDER BY seq LIMIT $1) head",
+    )
+    .bind(limit)
+    .fetch_all(&mut *tx)
+    .await?;
+    if lanes.is_empty() {
+        return Ok((Vec::new(), false));
+    }
+    lanes.shuffle(&mut rand::thread_rng());
+    let wanted = lanes.len().div_ceil(2);
+    let held: Vec<i16> = sqlx::query_scalar(
+        "SELECT lane FROM unnest($1::smallint[]) AS lane \
+         WHERE pg_try_advisory_xact_lock($2, lane)",
+    )
+    .bind(&lanes[..wanted])
+    .bind(LANE_LOCK_SPACE)
+    .fetch_all(&mut *tx)
+    .await?;
+    let contended = held.len() < lanes.len();
+    if held.is_empty() {
+        return Ok((Vec::new(), contended));
+    }
+    // A fresh snapshot, taken after the lane locks: rows the previous holder
+    // deleted are gone. SKIP LOCKED guards the rest.
+    let events = sqlx::query_as(&format!(
+        "SELECT {PENDING_COLUMNS} FROM outbox WHERE lane = ANY($1) \
+         ORDER BY seq LIMIT $2 FOR UPDATE SKIP LOCKED"
+    ))
+    .bind(&held)
+    .bind(limit)
+    .fetch_all(&mut *tx)
+    .await?;
+    Ok((events, contended))
+}
+
+pub async fn delete(tx: &mut sqlx::PgConnection, seqs: &[i64]) -> sqlx::Result<()> {
+    sqlx::query("DELETE FROM outbox WHERE seq = ANY($1)")
+        .bind(seqs)
+        .execute(tx)
+        .await?;
+    Ok(())
+}
+
+pub async fn newest(pool: &PgPool, limit: i64) -> sqlx::Result<Vec<PendingEvent>> {
+    sqlx::query_as(&format!(
+        "SELECT {PENDING_COLUMNS} FROM outbox ORDER BY seq DESC LIMIT $1"
+    ))
+    .bind(limit)
+    .fetch_all(pool)
+    .await
 }

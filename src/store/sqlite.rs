@@ -6,7 +6,7 @@ use sqlx::migrate::Migrator;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::SqlitePool;
 
-use super::{NewUser, OutboxEvent};
+use super::{NewUser, OutboxEvent, PendingEvent};
 use crate::domain::{Email, Username};
 
 pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -70,17 +70,54 @@ pub async fn insert_event(
     event: &OutboxEvent,
 ) -> sqlx::Result<()> {
     sqlx::query(
-        "INSERT INTO outbox (id, aggregate_id, event_type, payload, created_at) \
-         VALUES ($1, $2, $3, $4, $5)",
+        "INSERT INTO outbox (id, aggregate_id, lane, event_type, payload, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
     )
     .bind(event.id.to_string())
     .bind(event.aggregate_id.to_string())
+    .bind(event.lane)
     .bind(&event.event_type)
     .bind(event.payload.to_string())
     .bind(text_time(event.created_at))
     .execute(conn)
     .await?;
     Ok(())
+}
+
+const PENDING_COLUMNS: &str = "seq, id, aggregate_id, event_type, payload, created_at";
+
+/// The oldest waiting events. Writes to one SQLite file are serialised, so seq
+/// order is commit order.
+pub async fn head(pool: &SqlitePool, limit: i64) -> sqlx::Result<Vec<PendingEvent>> {
+    sqlx::query_as(&format!(
+        "SELECT {PENDING_COLUMNS} FROM outbox ORDER BY seq LIMIT $1"
+    ))
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+}
+
+pub async fn newest(pool: &SqlitePool, limit: i64) -> sqlx::Result<Vec<PendingEvent>> {
+    sqlx::query_as(&format!(
+        "SELECT {PENDING_COLUMNS} FROM outbox ORDER BY seq DESC LIMIT $1"
+    ))
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+}
+
+pub async fn delete(pool: &SqlitePool, seqs: &[i64]) -> sqlx::Result<()> {
+    let mut tx = pool.begin().await?;
+    for chunk in seqs.chunks(500) {
+        let marks = vec!["?"; chunk.len()].join(",");
+        let sql = format!("DELETE FROM outbox WHERE seq IN ({marks})");
+        let mut query = sqlx::query(&sql);
+        for seq in chunk {
+            query = query.bind(seq);
+        }
+        query.execute(&mut *tx).await?;
+    }
+    tx.commit().await
 }
 
 /// RFC 3339 in UTC with microseconds: sorts as text and matches Postgres' precision.

@@ -1,0 +1,162 @@
+//! rdkafka clients: the relay's idempotent producer, topic creation, and the tail
+//! consumer behind `authd events tail`.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::message::{Headers, Message};
+use rdkafka::producer::FutureProducer;
+use rdkafka::types::RDKafkaErrorCode;
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use serde_json::{json, Map, Value};
+
+/// Where events go.
+#[derive(Debug, Clone)]
+pub struct KafkaConfig {
+    pub brokers: String,
+    pub topic: String,
+    pub partitions: i32,
+    pub replication: i32,
+}
+
+/// How long the producer keeps retrying one message before the relay gives the
+/// batch back (it stays in the outbox and is claimed again).
+pub const MESSAGE_TIMEOUT: Duration = Duration::from_secs(10);
+
+fn client_config(brokers: &str) -> ClientConfig {
+    let mut config = ClientConfig::new();
+    config
+        .set("bootstrap.servers", brokers)
+        .set("log_level", "4");
+    config
+}
+
+/// Idempotent, acks=all: a retried send is never duplicated or reordered within a
+/// partition, and an ack means every in-sync replica has the event.
+pub fn producer(kafka: &KafkaConfig) -> anyhow::Result<FutureProducer> {
+    client_config(&kafka.brokers)
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .set("linger.ms", "5")
+        .set(
+            "message.timeout.ms",
+            MESSAGE_TIMEOUT.as_millis().to_string(),
+        )
+        .create()
+        .context("creating the Kafka producer")
+}
+
+/// Creates the topic when it does not exist yet.
+pub async fn ensure_topic(kafka: &KafkaConfig) -> anyhow::Result<()> {
+    let admin: AdminClient<DefaultClientContext> = client_config(&kafka.brokers)
+        .create()
+        .context("creating the Kafka admin client")?;
+    let topic = NewTopic::new(
+        &kafka.topic,
+        kafka.partitions,
+        TopicReplication::Fixed(kafka.replication),
+    );
+    let options = AdminOptions::new().request_timeout(Some(Duration::from_secs(10)));
+    let results = admin
+        .create_topics([&topic], &options)
+        .await
+        .context("creating the topic")?;
+    for result in results {
+        match result {
+            Ok(name) => tracing::info!(
+                topic = name,
+                partitions = kafka.partitions,
+                "created the events topic"
+            ),
+            Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Err((name, code)) => anyhow::bail!("creating topic {name}: {code}"),
+        }
+    }
+    Ok(())
+}
+
+/// A consumer of every partition of `topic`, from the start or from now on. It
+/// assigns partitions itself (no consumer group to join) and commits nothing.
+pub async fn tail_consumer(
+    brokers: &str,
+    topic: &str,
+    from_beginning: bool,
+) -> anyhow::Result<StreamConsumer> {
+    let consumer: StreamConsumer = client_config(brokers)
+        .set("group.id", format!("authd-tail-{}", uuid::Uuid::new_v4()))
+        .set("enable.auto.commit", "false")
+        .set("enable.partition.eof", "false")
+        .create()
+        .context("creating the Kafka consumer")?;
+    let metadata = consumer
+        .fetch_metadata(Some(topic), Duration::from_secs(10))
+        .context("reading the topic's metadata")?;
+    let partitions = metadata
+        .topics()
+        .iter()
+        .find(|t| t.name() == topic)
+        .map(|t| t.partitions().len())
+        .unwrap_or(0);
+    anyhow::ensure!(
+        partitions > 0,
+        "topic {topic} has no partitions (does it exist?)"
+    );
+    let offset = if from_beginning {
+        Offset::Beginning
+    } else {
+        Offset::End
+    };
+    let mut assignment = TopicPartitionList::new();
+    for partition in 0..partitions as i32 {
+        assignment.add_partition_offset(topic, partition, offset)?;
+    }
+    consumer.assign(&assignment)?;
+    Ok(consumer)
+}
+
+/// One consumed message as a JSON line: where it was, its key and headers, and the
+/// event itself (parsed when it is JSON).
+pub fn message_json<M: Message>(message: &M) -> Value {
+    let mut headers = Map::new();
+    if let Some(hs) = message.headers() {
+        for h in hs.iter() {
+            let value = h.value.map(|v| String::from_utf8_lossy(v).into_owned());
+            headers.insert(h.key.to_string(), json!(value));
+        }
+    }
+    let payload = message.payload().unwrap_or_default();
+    let event = serde_json::from_slice(payload)
+        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(payload).into_owned()));
+    json!({
+        "topic": message.topic(),
+        "partition": message.partition(),
+        "offset": message.offset(),
+        "key": message.key().map(|k| String::from_utf8_lossy(k).into_owned()),
+        "headers": headers,
+        "event": event,
+    })
+}
+
+/// Reads messages until `idle` passes without one (or `max` were read).
+pub async fn consume_until_idle(
+    consumer: &StreamConsumer,
+    idle: Duration,
+    max: Option<usize>,
+    mut each: impl FnMut(Value),
+) -> anyhow::Result<usize> {
+    let mut seen = 0;
+    while max.is_none_or(|m| seen < m) {
+        match tokio::time::timeout(idle, consumer.recv()).await {
+            Err(_) => break,
+            Ok(Err(err)) => return Err(err).context("consuming"),
+            Ok(Ok(message)) => {
+                each(message_json(&message));
+                seen += 1;
+            }
+        }
+    }
+    Ok(seen)
+}

@@ -1,0 +1,196 @@
+//! The outbox relay: runs in every replica, moves committed outbox rows to Kafka and
+//! deletes them only once the broker has acknowledged them (at-least-once).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rdkafka::error::KafkaError;
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use tokio::sync::{watch, Notify};
+
+use super::kafka::{self, KafkaConfig};
+use crate::store::{PendingEvent, Store};
+
+/// How the relay paces itself.
+#[derive(Debug, Clone)]
+pub struct RelayConfig {
+    pub kafka: KafkaConfig,
+    /// Rows claimed per transaction.
+    pub batch: i64,
+    /// Safety-net poll when no wake-up arrives.
+    pub poll: Duration,
+}
+
+const BACKOFF_MIN: Duration = Duration::from_millis(100);
+const BACKOFF_MAX: Duration = Duration::from_secs(5);
+/// Pause before looking again at lanes that another relay held.
+const CONTENDED_PAUSE: Duration = Duration::from_millis(20);
+const FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
+
+pub struct Relay {
+    store: Store,
+    config: RelayConfig,
+    wake: Arc<Notify>,
+    producer: Option<FutureProducer>,
+}
+
+/// What one pass over the outbox found.
+enum Pass {
+    /// Delivered this many; there may be more.
+    Delivered(usize),
+    /// Other relays held the lanes with waiting rows.
+    Contended,
+    Idle,
+}
+
+impl Relay {
+    pub fn new(store: Store, config: RelayConfig, wake: Arc<Notify>) -> Self {
+        Self {
+            store,
+            config,
+            wake,
+            producer: None,
+        }
+    }
+
+    /// Relays until `stop` turns true; then finishes the batch in hand and flushes.
+    pub async fn run(mut self, mut stop: watch::Receiver<bool>) {
+        let kafka = &self.config.kafka;
+        tracing::info!(
+            brokers = kafka.brokers,
+            topic = kafka.topic,
+            "outbox relay started"
+        );
+        let mut backoff = BACKOFF_MIN;
+        let mut topic_ready = false;
+        while !stopped(&stop) {
+            if !topic_ready {
+                match kafka::ensure_topic(&self.config.kafka).await {
+                    Ok(()) => topic_ready = true,
+                    Err(err) => {
+                        tracing::warn!(error = format!("{err:#}"), retry_in = ?backoff, "events topic not ready");
+                        pause(&mut stop, backoff).await;
+                        backoff = (backoff * 2).min(BACKOFF_MAX);
+                        continue;
+                    }
+                }
+            }
+            let wait = match self.pass().await {
+                Ok(Pass::Delivered(n)) => {
+                    tracing::debug!(events = n, "relayed");
+                    backoff = BACKOFF_MIN;
+                    continue;
+                }
+                Ok(Pass::Contended) => CONTENDED_PAUSE,
+                Ok(Pass::Idle) => {
+                    backoff = BACKOFF_MIN;
+                    self.config.poll
+                }
+                Err(err) => {
+                    tracing::warn!(error = format!("{err:#}"), retry_in = ?backoff, "relay pass failed; events stay in the outbox");
+                    let wait = backoff;
+                    backoff = (backoff * 2).min(BACKOFF_MAX);
+                    wait
+                }
+            };
+            tokio::select! {
+                _ = self.wake.notified() => {}
+                _ = pause(&mut stop, wait) => {}
+            }
+        }
+        if let Some(producer) = self.producer.take() {
+            if let Err(err) = producer.flush(FLUSH_TIMEOUT) {
+                tracing::warn!(error = %err, "producer flush at shutdown");
+            }
+        }
+        tracing::info!("outbox relay stopped");
+    }
+
+    /// Claims a batch, produces it, waits for every ack, then deletes it.
+    async fn pass(&mut self) -> anyhow::Result<Pass> {
+        let claim = self.store.claim_events(self.config.batch).await?;
+        if claim.events.is_empty() {
+            return Ok(if claim.contended {
+                Pass::Contended
+            } else {
+                Pass::Idle
+            });
+        }
+        let producer = self.producer()?.clone();
+        let topic = &self.config.kafka.topic;
+        // Queue the whole batch first (librdkafka batches it), then await acks in order.
+        let mut acks = Vec::with_capacity(claim.events.len());
+        for event in &claim.events {
+            let record = FutureRecord::to(topic)
+                .key(&event.aggregate_id)
+                .payload(&event.payload)
+                .headers(headers(event));
+            match producer.send_result(record) {
+                Ok(ack) => acks.push(ack),
+                Err((err, _)) => return Err(self.failed(err)),
+            }
+        }
+        for ack in acks {
+            match ack.await {
+                Ok(Ok(_)) => {}
+                Ok(Err((err, _))) => return Err(self.failed(err)),
+                Err(_) => anyhow::bail!("the producer dropped a delivery"),
+            }
+        }
+        let n = claim.events.len();
+        claim.delivered().await?;
+        Ok(Pass::Delivered(n))
+    }
+
+    fn producer(&mut self) -> anyhow::Result<&FutureProducer> {
+        if self.producer.is_none() {
+            self.producer = Some(kafka::producer(&self.config.kafka)?);
+        }
+        Ok(self.producer.as_ref().expect("just set"))
+    }
+
+    /// A fatal producer error (e.g. a fenced idempotent producer) needs a new one.
+    fn failed(&mut self, err: KafkaError) -> anyhow::Error {
+        let fatal = self
+            .producer
+            .as_ref()
+            .and_then(|p| p.client().fatal_error());
+        if let Some((code, reason)) = fatal {
+            tracing::warn!(
+                ?code,
+                reason,
+                "fatal producer error; starting a new producer"
+            );
+            self.producer = None;
+        }
+        anyhow::Error::new(err).context("producing to Kafka")
+    }
+}
+
+/// CloudEvents Kafka binding headers, so consumers can filter without parsing.
+fn headers(event: &PendingEvent) -> OwnedHeaders {
+    OwnedHeaders::new()
+        .insert(Header {
+            key: "ce_type",
+            value: Some(&event.event_type),
+        })
+        .insert(Header {
+            key: "ce_id",
+            value: Some(&event.id),
+        })
+        .insert(Header {
+            key: "content-type",
+            value: Some("application/cloudevents+json; charset=UTF-8"),
+        })
+}
+
+/// Stop when asked, or when whoever could ask is gone.
+fn stopped(stop: &watch::Receiver<bool>) -> bool {
+    *stop.borrow() || stop.has_changed().is_err()
+}
+
+/// Sleeps for `wait`, or less if `stop` changes.
+async fn pause(stop: &mut watch::Receiver<bool>, wait: Duration) {
+    let _ = tokio::time::timeout(wait, stop.changed()).await;
+}
