@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer, PurgeConfig};
 use tokio::sync::{watch, Notify};
 
 use super::kafka::{self, KafkaConfig};
@@ -150,19 +150,15 @@ impl Relay {
         Ok(self.producer.as_ref().expect("just set"))
     }
 
-    /// A fatal producer error (e.g. a fenced idempotent producer) needs a new one.
+    /// A failed batch retires its producer. An idempotent producer whose messages
+    /// timed out must bump its epoch to go on; brokers that cannot (Tansu, older
+    /// Kafka) leave it failing every send. A new producer, with a new producer id,
+    /// re-sends the batch from the outbox: at worst an event repeats with its id.
     fn failed(&mut self, err: KafkaError) -> anyhow::Error {
-        let fatal = self
-            .producer
-            .as_ref()
-            .and_then(|p| p.client().fatal_error());
-        if let Some((code, reason)) = fatal {
-            tracing::warn!(
-                ?code,
-                reason,
-                "fatal producer error; starting a new producer"
-            );
-            self.producer = None;
+        if let Some(producer) = self.producer.take() {
+            let fatal = producer.client().fatal_error();
+            tracing::warn!(error = %err, ?fatal, "producer retired after a failed batch");
+            producer.purge(PurgeConfig::default().queue().inflight());
         }
         anyhow::Error::new(err).context("producing to Kafka")
     }

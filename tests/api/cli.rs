@@ -4,8 +4,13 @@ use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use serde_json::json;
+use authd::config::StoreConfig;
+use authd::events::kafka::KafkaConfig;
+use authd::events::relay::RelayConfig;
+use serde_json::{json, Value};
 
+use crate::broker::Broker;
+use crate::helpers::{Backend, TestApp};
 use crate::pg::PgServer;
 
 const BIN: &str = env!("CARGO_BIN_EXE_authd");
@@ -161,4 +166,79 @@ async fn migrate_applies_the_schema_once_and_is_idempotent() {
     .unwrap();
     assert_eq!(tables, ["_sqlx_migrations", "outbox", "users"]);
     pool.close().await;
+}
+
+#[tokio::test]
+async fn events_lists_the_waiting_outbox_newest_first_when_publishing_is_off() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    for name in ["first", "second", "third"] {
+        app.create_user(name).await;
+    }
+    let StoreConfig::Sqlite { path } = &app.store_config else {
+        unreachable!()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(authd(dir.path())
+        .args(["events", "--limit", "2"])
+        .env("AUTHD_DATA_DIR", path.parent().unwrap()));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[0]["event"]["data"]["username"], "third");
+    assert_eq!(lines[1]["event"]["data"]["username"], "second");
+    assert_eq!(lines[0]["type"], "authd.user.created");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_tail_prints_what_the_relay_published() {
+    let broker = Broker::start();
+    let app = TestApp::spawn_with(Backend::Postgres, |c| {
+        c.relay = Some(RelayConfig {
+            kafka: KafkaConfig {
+                brokers: broker.brokers(),
+                topic: "authd.user-events".into(),
+                partitions: 2,
+                replication: 1,
+            },
+            batch: 100,
+            poll: Duration::from_millis(500),
+        })
+    })
+    .await;
+    let ids = [
+        app.create_user("tail1").await,
+        app.create_user("tail2").await,
+    ];
+    app.wait_outbox_empty(60).await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(authd(dir.path())
+        .args(["events", "tail", "--from-beginning", "--idle-timeout", "3"])
+        .args(["--brokers", &broker.brokers()]));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut subjects: Vec<String> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["event"]["subject"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    subjects.sort();
+    let mut expected = ids.to_vec();
+    expected.sort();
+    assert_eq!(subjects, expected);
 }

@@ -30,13 +30,14 @@ pub struct TestApp {
     pub addr: SocketAddr,
     /// A pool of the test's own on the application's database, for assertions.
     pub store: Store,
+    pub store_config: StoreConfig,
     pub state: AppState,
     pub client: reqwest::Client,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<anyhow::Result<()>>>,
     // Dropped last: the database outlives the application.
     pub pg: Option<PgServer>,
-    _data: tempfile::TempDir,
+    _data: Option<tempfile::TempDir>,
 }
 
 impl TestApp {
@@ -63,15 +64,35 @@ impl TestApp {
                 )
             }
         };
+        Self::start(store, pg, Some(data), tweak).await
+    }
+
+    /// A second application (a replica) on this one's database.
+    pub async fn replica(&self, tweak: impl FnOnce(&mut Config)) -> TestApp {
+        Self::start(self.store_config.clone(), None, None, tweak).await
+    }
+
+    async fn start(
+        store_config: StoreConfig,
+        pg: Option<PgServer>,
+        data: Option<tempfile::TempDir>,
+        tweak: impl FnOnce(&mut Config),
+    ) -> TestApp {
         let mut config = Config {
             listen: "127.0.0.1:0".parse().unwrap(),
-            store,
+            store: store_config.clone(),
             pool_size: 10,
             hash: TEST_HASH,
             hash_workers: 2,
             hash_queue: 64,
+            relay: None,
+            event_source: "authd".into(),
         };
         tweak(&mut config);
+        // TEST_LOG=1 shows the application's logs (RUST_LOG filters them).
+        if std::env::var_os("TEST_LOG").is_some() {
+            authd::telemetry::init(authd::config::LogFormat::Pretty);
+        }
         // The test's own pool: the application closes its pool when it stops.
         let store = Store::connect(&config.store, 2).await.unwrap();
         let app = Application::build(config)
@@ -86,6 +107,7 @@ impl TestApp {
         TestApp {
             addr,
             store,
+            store_config,
             state,
             client: reqwest::Client::builder()
                 .timeout(std::time::Duration::from_secs(60))
@@ -178,6 +200,36 @@ impl TestApp {
             Store::Sqlite(pool) => sqlx::query(sql).execute(pool).await.map(|_| ()),
         }
         .unwrap()
+    }
+
+    /// Signs up `username` and returns the new user's id.
+    pub async fn create_user(&self, username: &str) -> String {
+        let response = self
+            .sign_up(
+                username,
+                &format!("{username}@example.com"),
+                "correct horse battery",
+            )
+            .await;
+        assert_eq!(response.status().as_u16(), 201, "sign-up of {username}");
+        let body: Value = response.json().await.unwrap();
+        body["id"].as_str().unwrap().to_string()
+    }
+
+    /// Waits until the relay has emptied the outbox (panics after `secs`).
+    pub async fn wait_outbox_empty(&self, secs: u64) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+        loop {
+            let waiting = self.outbox().await;
+            if waiting == 0 {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{waiting} events still in the outbox after {secs} s"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
     }
 
     pub async fn users(&self) -> i64 {

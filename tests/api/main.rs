@@ -1,9 +1,11 @@
 //! Black-box tests: the real application over real stores (SQLite and a Postgres 15
 //! started here), through HTTP. One binary, so the Postgres template is made once.
 
+mod broker;
 mod cli;
 mod health;
 mod helpers;
 mod pg;
+mod relay;
 mod replicas;
 mod signup;

@@ -18,6 +18,8 @@ async fn replicas_starting_together_migrate_once_and_all_serve() {
         hash: TEST_HASH,
         hash_workers: 1,
         hash_queue: 4,
+        relay: None,
+        event_source: "authd".into(),
     };
     let builds: Vec<_> = (0..4)
         .map(|_| tokio::spawn(Application::build(config.clone())))
