@@ -89,6 +89,7 @@ impl Broker {
             std::thread::sleep(Duration::from_millis(20));
         }
         let _ = child.kill();
+        let _ = child.wait();
         false
     }
 
