@@ -86,7 +86,8 @@ async fn list_events(settings: &Settings, limit: i64) -> anyhow::Result<()> {
         let event: serde_json::Value = serde_json::from_str(&e.payload)?;
         let line = serde_json::json!({
             "seq": e.seq, "id": e.id, "type": e.event_type, "subject": e.aggregate_id,
-            "created_at": e.created_at, "event": event,
+            "created_at": e.created_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+            "event": event,
         });
         writeln!(out, "{line}")?;
     }

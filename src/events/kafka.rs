@@ -40,7 +40,8 @@ pub fn producer(kafka: &KafkaConfig) -> anyhow::Result<FutureProducer> {
     client_config(&kafka.brokers)
         .set("enable.idempotence", "true")
         .set("acks", "all")
-        .set("linger.ms", "5")
+        // The relay queues a whole batch before it waits, so lingering only adds latency.
+        .set("linger.ms", "1")
         .set(
             "message.timeout.ms",
             MESSAGE_TIMEOUT.as_millis().to_string(),

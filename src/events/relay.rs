@@ -2,7 +2,9 @@
 //! deletes them only once the broker has acknowledged them (at-least-once).
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
 
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Header, OwnedHeaders};
@@ -21,6 +23,15 @@ pub struct RelayConfig {
     /// Safety-net poll when no wake-up arrives.
     pub poll: Duration,
 }
+
+/// Seconds from an event's write (just before its commit) to the broker's ack.
+pub const DELIVERY_SECONDS: &str = "authd_outbox_delivery_seconds";
+/// Events the broker acknowledged and the relay deleted from the outbox.
+pub const PUBLISHED_TOTAL: &str = "authd_outbox_published_total";
+/// Batches given back to the outbox because producing failed.
+pub const PUBLISH_ERRORS_TOTAL: &str = "authd_outbox_publish_errors_total";
+/// Seconds of one relay pass that delivered events: claim, produce, acks, delete.
+pub const BATCH_SECONDS: &str = "authd_relay_batch_seconds";
 
 const BACKOFF_MIN: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(5);
@@ -66,7 +77,7 @@ impl Relay {
         let mut topic_ready = false;
         while !stopped(&stop) {
             if !topic_ready {
-                match kafka::ensure_topic(&self.config.kafka).await {
+                match self.warm_up().await {
                     Ok(()) => topic_ready = true,
                     Err(err) => {
                         tracing::warn!(error = format!("{err:#}"), retry_in = ?backoff, "events topic not ready");
@@ -109,6 +120,7 @@ impl Relay {
 
     /// Claims a batch, produces it, waits for every ack, then deletes it.
     async fn pass(&mut self) -> anyhow::Result<Pass> {
+        let started = Instant::now();
         let claim = self.store.claim_events(self.config.batch).await?;
         if claim.events.is_empty() {
             return Ok(if claim.contended {
@@ -138,9 +150,33 @@ impl Relay {
                 Err(_) => anyhow::bail!("the producer dropped a delivery"),
             }
         }
+        let acked = Utc::now();
+        for event in &claim.events {
+            let latency = (acked - event.created_at).to_std().unwrap_or_default();
+            metrics::histogram!(DELIVERY_SECONDS).record(latency.as_secs_f64());
+        }
         let n = claim.events.len();
         claim.delivered().await?;
+        metrics::counter!(PUBLISHED_TOTAL).increment(n as u64);
+        metrics::histogram!(BATCH_SECONDS).record(started.elapsed().as_secs_f64());
         Ok(Pass::Delivered(n))
+    }
+
+    /// Creates the topic if needed and readies a producer before the first event:
+    /// connecting, getting an idempotent producer id and the topic's metadata
+    /// would otherwise cost the first events about a second.
+    async fn warm_up(&mut self) -> anyhow::Result<()> {
+        kafka::ensure_topic(&self.config.kafka).await?;
+        let producer = self.producer()?.clone();
+        let topic = self.config.kafka.topic.clone();
+        tokio::task::spawn_blocking(move || {
+            producer
+                .client()
+                .fetch_metadata(Some(&topic), Duration::from_secs(10))
+                .map(drop)
+        })
+        .await??;
+        Ok(())
     }
 
     fn producer(&mut self) -> anyhow::Result<&FutureProducer> {
@@ -155,6 +191,7 @@ impl Relay {
     /// Kafka) leave it failing every send. A new producer, with a new producer id,
     /// re-sends the batch from the outbox: at worst an event repeats with its id.
     fn failed(&mut self, err: KafkaError) -> anyhow::Error {
+        metrics::counter!(PUBLISH_ERRORS_TOTAL).increment(1);
         if let Some(producer) = self.producer.take() {
             let fatal = producer.client().fatal_error();
             tracing::warn!(error = %err, ?fatal, "producer retired after a failed batch");

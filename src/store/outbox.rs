@@ -1,6 +1,7 @@
 //! The outbox seen from the relay: claim a batch, deliver it, then delete it.
 
 use anyhow::Context;
+use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::{postgres, sqlite, Store};
@@ -24,7 +25,8 @@ pub struct PendingEvent {
     pub event_type: String,
     /// The CloudEvents JSON envelope.
     pub payload: String,
-    pub created_at: String,
+    /// When the change was made (just before its commit).
+    pub created_at: DateTime<Utc>,
 }
 
 /// A claimed batch. Its rows stay locked (Postgres) until `delivered` deletes them;

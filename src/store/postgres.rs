@@ -77,8 +77,9 @@ pub async fn insert_event(conn: &mut sqlx::PgConnection, event: &OutboxEvent) ->
     Ok(())
 }
 
-const PENDING_COLUMNS: &str = "seq, id::text AS id, aggregate_id::text AS aggregate_id, event_type, \
-     payload::text AS payload, to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') AS created_at";
+const PENDING_COLUMNS: &str =
+    "seq, id::text AS id, aggregate_id::text AS aggregate_id, event_type, \
+     payload::text AS payload, created_at";
 
 /// Locks lanes that hold the oldest waiting rows, then claims rows of those lanes.
 /// Transaction-scoped locks: a relay that dies releases its lanes with its connection.
