@@ -128,6 +128,7 @@ async fn main() -> anyhow::Result<()> {
         hash_queue: 1024,
         relay: Some(relay.clone()),
         event_source: "authd".into(),
+        instance_id: "test".into(),
     };
     let machine = format!("{} CPUs", authd::config::available_cpus());
 

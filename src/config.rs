@@ -109,6 +109,10 @@ pub struct Settings {
     )]
     pub event_source: String,
 
+    /// This replica's name, sent as `X-Authd-Instance` and logged. Default: host-pid.
+    #[arg(long, env = "AUTHD_INSTANCE_ID", global = true)]
+    pub instance_id: Option<String>,
+
     /// Log format: pretty for a terminal, json for machines, auto picks by terminal.
     #[arg(long, env = "AUTHD_LOG_FORMAT", value_enum, default_value_t = LogFormat::Auto, global = true)]
     pub log_format: LogFormat,
@@ -140,6 +144,8 @@ pub struct Config {
     /// The relay, when brokers are configured and the relay is on.
     pub relay: Option<RelayConfig>,
     pub event_source: String,
+    /// Printable ASCII (it goes into a header), at most 64 bytes.
+    pub instance_id: String,
 }
 
 impl Settings {
@@ -163,7 +169,22 @@ impl Settings {
             hash_queue: self.hash_queue,
             relay: self.relay_config()?,
             event_source: self.event_source.clone(),
+            instance_id: self.instance_id()?,
         })
+    }
+
+    fn instance_id(&self) -> Result<String, String> {
+        let id = match &self.instance_id {
+            Some(id) => id.trim().to_string(),
+            None => default_instance_id(),
+        };
+        let printable = id.bytes().all(|b| b.is_ascii_graphic());
+        if id.is_empty() || id.len() > 64 || !printable {
+            return Err(format!(
+                "AUTHD_INSTANCE_ID must be 1 to 64 printable ASCII characters, got {id:?}"
+            ));
+        }
+        Ok(id)
     }
 
     fn relay_config(&self) -> Result<Option<RelayConfig>, String> {
@@ -204,6 +225,24 @@ impl Settings {
     }
 }
 
+/// `host-pid`: unique on a machine, and the container id under Docker.
+pub fn default_instance_id() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_default();
+    let host: String = host
+        .chars()
+        .filter(|c| c.is_ascii_graphic())
+        .take(48)
+        .collect();
+    let host = if host.is_empty() {
+        "authd".into()
+    } else {
+        host
+    };
+    format!("{host}-{}", std::process::id())
+}
+
 /// CPUs this process may run on; std reads the cgroup quota and the affinity mask.
 pub fn available_cpus() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
@@ -237,6 +276,9 @@ mod tests {
         );
         assert_eq!(config.hash, HashParams::OWASP);
         assert!(config.hash_workers >= 1);
+        assert!(config
+            .instance_id
+            .ends_with(&format!("-{}", std::process::id())));
     }
 
     #[test]
@@ -256,6 +298,9 @@ mod tests {
         assert!(parse(&["--hash-workers", "0"]).is_err());
         assert!(parse(&["--listen", "nowhere"]).is_err());
         assert!(parse(&["--kafka-partitions", "0"]).is_err());
+        assert!(parse(&["--instance-id", "two words"])
+            .unwrap_err()
+            .contains("AUTHD_INSTANCE_ID"));
     }
 
     #[test]

@@ -2,18 +2,23 @@
 
 use std::time::Instant;
 
-use axum::extract::{MatchedPath, Request};
+use axum::extract::{MatchedPath, Request, State};
 use axum::http::HeaderValue;
 use axum::middleware::Next;
 use axum::response::Response;
 use tracing::Instrument;
 use uuid::Uuid;
 
+use crate::startup::AppState;
+
 pub const HEADER: &str = "x-request-id";
+/// Which replica answered: makes round-robin behind nginx observable.
+pub const INSTANCE_HEADER: &str = "x-authd-instance";
 
 /// Keeps a sane incoming `X-Request-Id` (nginx sets one), else makes one; returns it
-/// and puts it, with the route template, on every log line of the request.
-pub async fn trace(mut req: Request, next: Next) -> Response {
+/// and puts it, with the route template and the replica, on every log line of the
+/// request.
+pub async fn trace(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let id = req
         .headers()
         .get(HEADER)
@@ -34,6 +39,7 @@ pub async fn trace(mut req: Request, next: Next) -> Response {
         request_id = id.to_str().unwrap_or_default(),
         method = %method,
         route = %route,
+        replica = state.instance.to_str().unwrap_or_default(),
     );
     let started = Instant::now();
     let mut response = next.run(req).instrument(span.clone()).await;
@@ -45,6 +51,9 @@ pub async fn trace(mut req: Request, next: Next) -> Response {
         )
     });
     response.headers_mut().insert(HEADER, id);
+    response
+        .headers_mut()
+        .insert(INSTANCE_HEADER, state.instance);
     response
 }
 

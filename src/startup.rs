@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use axum::http::HeaderValue;
 use axum::{middleware, Router};
 use sqlx::postgres::PgListener;
 use tokio::net::TcpListener;
@@ -29,6 +30,8 @@ pub struct AppState {
     pub event_source: String,
     /// Wakes this replica's relay after a commit wrote to the outbox.
     pub outbox_written: Arc<Notify>,
+    /// This replica's name (`X-Authd-Instance`).
+    pub instance: HeaderValue,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -37,7 +40,10 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::health::router())
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
-        .layer(middleware::from_fn(request_id::trace))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            request_id::trace,
+        ))
         .with_state(state)
 }
 
@@ -62,6 +68,7 @@ impl Application {
             hash_workers = config.hash_workers,
             hash_queue = config.hash_queue,
             argon2 = ?config.hash,
+            instance = config.instance_id,
             "authd ready"
         );
         match &config.relay {
@@ -73,6 +80,7 @@ impl Application {
             hasher,
             event_source: config.event_source,
             outbox_written: Arc::new(Notify::new()),
+            instance: HeaderValue::try_from(config.instance_id.as_str()).context("instance id")?,
         };
         Ok(Self {
             listener,

@@ -27,9 +27,13 @@ pg_start() {
   fi
   as_pg "$bin/postgres" -D "$dir/data" -p "$port" -k "$dir" -c listen_addresses=127.0.0.1 \
     -c max_connections=300 >>"$dir/log" 2>&1 &
-  echo $! >"$dir/pid"
   for _ in $(seq 1 100); do
-    "$bin/pg_isready" -q -h 127.0.0.1 -p "$port" && return 0
+    if "$bin/pg_isready" -q -h 127.0.0.1 -p "$port"; then
+      # the postmaster's own pid (runuser is only its parent)
+      head -n 1 "$dir/data/postmaster.pid" >"$dir/pid"
+      echo INT >"$dir/stop-signal"   # fast shutdown: roll back clients, no waiting
+      return 0
+    fi
     sleep 0.1
   done
   echo "postgres did not start; see $dir/log" >&2
@@ -52,15 +56,46 @@ tansu_start() {
   return 1
 }
 
-# stop_service DIR: TERM the pid in DIR/pid, KILL it after 10 s.
+# stop_service DIR: signal the pid in DIR/pid (TERM, or DIR/stop-signal), KILL it
+# after 10 s.
 stop_service() {
-  local pidfile=$1/pid pid
+  local pidfile=$1/pid pid signal=TERM
   [ -f "$pidfile" ] || return 0
   pid=$(cat "$pidfile")
+  [ ! -f "$1/stop-signal" ] || signal=$(cat "$1/stop-signal")
   if kill -0 "$pid" 2>/dev/null; then
-    kill -TERM "$pid" 2>/dev/null || true
+    kill -"$signal" "$pid" 2>/dev/null || true
     for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     kill -KILL "$pid" 2>/dev/null || true
   fi
   rm -f "$pidfile"
+}
+
+# nginx_render SRC DEST PORT SERVERS [RESOLVER]: the gateway configuration of
+# nginx/ with its templates rendered, the same way the nginx image does in compose.
+nginx_render() {
+  local src=$1 dest=$2 t
+  mkdir -p "$dest/conf.d"
+  cp "$src/nginx.conf" "$dest/nginx.conf"
+  for t in "$src"/templates/*.template; do
+    AUTHD_GATEWAY_PORT=$3 AUTHD_UPSTREAM_SERVERS=$4 AUTHD_UPSTREAM_RESOLVER=${5:-} \
+      envsubst '${AUTHD_GATEWAY_PORT} ${AUTHD_UPSTREAM_SERVERS} ${AUTHD_UPSTREAM_RESOLVER}' \
+      <"$t" >"$dest/conf.d/$(basename "$t" .template)"
+  done
+}
+
+# nginx_start DIR: run the rendered configuration in DIR as a child process.
+nginx_start() {
+  local dir=$1 port=$2
+  nginx -t -q -p "$dir" -c "$dir/nginx.conf" -g "pid $dir/nginx.pid; error_log $dir/error.log;" \
+    || return 1
+  nginx -p "$dir" -c "$dir/nginx.conf" -g "daemon off; pid $dir/nginx.pid; error_log $dir/error.log;" \
+    >>"$dir/log" 2>&1 &
+  echo $! >"$dir/pid"
+  for _ in $(seq 1 100); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && return 0
+    sleep 0.1
+  done
+  echo "nginx did not start; see $dir/log" >&2
+  return 1
 }

@@ -87,6 +87,7 @@ impl TestApp {
             hash_queue: 64,
             relay: None,
             event_source: "authd".into(),
+            instance_id: "test".into(),
         };
         tweak(&mut config);
         // TEST_LOG=1 shows the application's logs (RUST_LOG filters them).

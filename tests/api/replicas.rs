@@ -20,6 +20,7 @@ async fn replicas_starting_together_migrate_once_and_all_serve() {
         hash_queue: 4,
         relay: None,
         event_source: "authd".into(),
+        instance_id: "test".into(),
     };
     let builds: Vec<_> = (0..4)
         .map(|_| tokio::spawn(Application::build(config.clone())))
