@@ -3,6 +3,8 @@
 
 mod broker;
 mod cli;
+mod deploy_files;
+mod gateway;
 mod health;
 mod helpers;
 mod pg;

@@ -1,0 +1,251 @@
+//! docker-compose.yaml, Dockerfile and nginx/ must agree with the binary (ports,
+//! variable names, health checks), so they cannot drift silently. No Docker engine
+//! runs here, so this is where they are checked.
+
+use std::collections::BTreeSet;
+use std::process::Command;
+
+use serde_yaml::Value;
+
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+
+fn read(path: &str) -> String {
+    std::fs::read_to_string(format!("{ROOT}/{path}")).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// Compose's interpolation for the form the file uses: `${NAME:-default}` with
+/// NAME unset (any other form is refused, so none slips through unchecked).
+fn interpolate(text: &str) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let end = rest[start..].find('}').expect("closing brace") + start;
+        let inner = &rest[start + 2..end];
+        let (_, default) = inner
+            .split_once(":-")
+            .unwrap_or_else(|| panic!("${{{inner}}} needs a :-default"));
+        out.push_str(default);
+        rest = &rest[end + 1..];
+    }
+    out + rest
+}
+
+fn compose() -> Value {
+    serde_yaml::from_str(&interpolate(&read("docker-compose.yaml"))).unwrap()
+}
+
+fn env_of(service: &Value) -> Vec<(String, String)> {
+    service["environment"]
+        .as_mapping()
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| {
+                    let v = match v {
+                        Value::String(s) => s.clone(),
+                        Value::Number(n) => n.to_string(),
+                        other => panic!("environment value {other:?}"),
+                    };
+                    (k.as_str().unwrap().to_string(), v)
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn get<'a>(env: &'a [(String, String)], key: &str) -> &'a str {
+    &env.iter()
+        .find(|(k, _)| k == key)
+        .unwrap_or_else(|| panic!("{key} is not set"))
+        .1
+}
+
+fn port_of(addr: &str) -> u16 {
+    addr.rsplit(':')
+        .next()
+        .unwrap()
+        .trim_end_matches(|c: char| !c.is_ascii_digit())
+        .parse()
+        .unwrap()
+}
+
+fn help() -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_authd"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn the_compose_file_is_valid_compose_spec() {
+    let text = interpolate(&read("docker-compose.yaml"));
+    let parsed: compose_spec::Compose = serde_yaml::from_str(&text).expect("compose-spec");
+    parsed
+        .validate_all()
+        .expect("networks, volumes, configs and secrets are defined");
+    // and the validator does refuse a broken file
+    let broken = text.replacen("healthcheck:", "healthchek:", 1);
+    assert!(serde_yaml::from_str::<compose_spec::Compose>(&broken).is_err());
+}
+
+#[test]
+fn every_variable_given_to_authd_is_one_the_binary_knows() {
+    let help = help();
+    let compose = compose();
+    let mut names: BTreeSet<String> = env_of(&compose["services"]["auth"])
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
+    for line in read("Dockerfile").lines() {
+        for word in line.split_whitespace() {
+            if let Some((name, _)) = word.split_once('=') {
+                if name.starts_with("AUTHD_") {
+                    names.insert(name.to_string());
+                }
+            }
+        }
+    }
+    assert!(names.len() >= 5, "{names:?}");
+    for name in names {
+        assert!(
+            help.contains(&format!("[env: {name}")),
+            "authd --help does not know {name}"
+        );
+    }
+}
+
+#[test]
+fn ports_agree_between_dockerfile_compose_and_nginx() {
+    let dockerfile = read("Dockerfile");
+    let compose = compose();
+    let auth = env_of(&compose["services"]["auth"]);
+    let nginx = env_of(&compose["services"]["nginx"]);
+    let listen = port_of(get(&auth, "AUTHD_LISTEN"));
+    let expose: u16 = dockerfile
+        .lines()
+        .find_map(|l| l.strip_prefix("EXPOSE "))
+        .expect("EXPOSE")
+        .trim()
+        .parse()
+        .unwrap();
+    let image_listen = dockerfile
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("ENV AUTHD_LISTEN=").map(port_of))
+        .expect("ENV AUTHD_LISTEN");
+    let upstream = get(&nginx, "AUTHD_UPSTREAM_SERVERS");
+    let upstream_port = port_of(upstream.split_whitespace().nth(1).unwrap());
+    assert!(
+        upstream.starts_with("server auth:"),
+        "the upstream names the auth service: {upstream}"
+    );
+    let healthcheck = compose["services"]["auth"]["healthcheck"]["test"][3]
+        .as_str()
+        .unwrap();
+    let image_health = dockerfile
+        .lines()
+        .find(|l| l.contains("authd\", \"healthcheck\""))
+        .expect("HEALTHCHECK");
+    assert_eq!(
+        [expose, image_listen, upstream_port, port_of(healthcheck)],
+        [listen; 4]
+    );
+    assert!(image_health.contains(&format!("http://127.0.0.1:{listen}")));
+    // nginx listens where compose publishes it
+    let published = compose["services"]["nginx"]["ports"][0].as_str().unwrap();
+    let gateway = get(&nginx, "AUTHD_GATEWAY_PORT");
+    assert_eq!(published.rsplit(':').next().unwrap(), gateway);
+}
+
+#[test]
+fn health_checks_call_the_real_subcommand() {
+    let compose = compose();
+    let test: Vec<&str> = compose["services"]["auth"]["healthcheck"]["test"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(&test[..3], ["CMD", "authd", "healthcheck"]);
+    assert!(read("Dockerfile").contains("CMD [\"authd\", \"healthcheck\""));
+    let out = Command::new(env!("CARGO_BIN_EXE_authd"))
+        .args(["healthcheck", "--help"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("readyz"));
+}
+
+#[test]
+fn nginx_templates_use_only_variables_that_both_renderers_set() {
+    let compose = compose();
+    let nginx_env: BTreeSet<String> = env_of(&compose["services"]["nginx"])
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
+    let services_sh = read("scripts/lib/services.sh");
+    let mut used = BTreeSet::new();
+    for entry in std::fs::read_dir(format!("{ROOT}/nginx/templates")).unwrap() {
+        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        let mut rest = text.as_str();
+        while let Some(i) = rest.find("${") {
+            let end = rest[i..].find('}').unwrap() + i;
+            used.insert(rest[i + 2..end].to_string());
+            rest = &rest[end..];
+        }
+    }
+    assert!(used.contains("AUTHD_UPSTREAM_SERVERS") && used.contains("AUTHD_GATEWAY_PORT"));
+    for name in &used {
+        assert!(
+            name.starts_with("AUTHD_"),
+            "the image renders only AUTHD_* ({name})"
+        );
+        assert!(
+            nginx_env.contains(name),
+            "compose does not set {name} for nginx"
+        );
+        assert!(
+            services_sh.contains(&format!("${{{name}}}")),
+            "scripts/lib/services.sh does not render {name}"
+        );
+    }
+    assert_eq!(
+        get(
+            &env_of(&compose["services"]["nginx"]),
+            "NGINX_ENVSUBST_FILTER"
+        ),
+        "^AUTHD_"
+    );
+}
+
+#[test]
+fn pool_sizes_times_replicas_stay_under_max_connections() {
+    let compose = compose();
+    let auth = env_of(&compose["services"]["auth"]);
+    let pool: u64 = get(&auth, "AUTHD_DB_POOL_SIZE").parse().unwrap();
+    let replicas = compose["services"]["auth"]["deploy"]["replicas"]
+        .as_u64()
+        .or_else(|| {
+            compose["services"]["auth"]["deploy"]["replicas"]
+                .as_str()
+                .and_then(|s| s.parse().ok())
+        })
+        .unwrap();
+    let command: Vec<&str> = compose["services"]["postgres"]["command"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    let max: u64 = command
+        .iter()
+        .find_map(|a| a.strip_prefix("max_connections="))
+        .expect("max_connections is set")
+        .parse()
+        .unwrap();
+    // + 1 per replica for the relay's LISTEN connection
+    assert!(
+        replicas * (pool + 1) < max,
+        "{replicas} x ({pool} + 1) >= {max}"
+    );
+}
