@@ -7,6 +7,7 @@ mod deploy_files;
 mod gateway;
 mod health;
 mod helpers;
+mod load;
 mod pg;
 mod relay;
 mod replicas;

@@ -1,0 +1,97 @@
+//! authd-load: the successor of the seed's Go tester. Fires unique sign-ups at authd
+//! (or its nginx gateway) over keep-alive connections and reports the elapsed time,
+//! the rate, latency percentiles (HDR histogram), every status code and every
+//! transport error; with --verify, checks that each 201 has its row and its event.
+
+mod report;
+mod run;
+mod verify;
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Parser;
+
+#[derive(Debug, Parser)]
+#[command(name = "authd-load", version)]
+pub struct Args {
+    /// Base URL of authd or its gateway.
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    pub url: String,
+    /// Requests to send (unless --duration is given).
+    #[arg(long, default_value_t = 10_000)]
+    pub requests: u64,
+    /// Send for this many seconds instead of a fixed number of requests.
+    #[arg(long)]
+    pub duration: Option<f64>,
+    /// Concurrent clients.
+    #[arg(long, default_value_t = 100)]
+    pub concurrency: usize,
+    /// Per-request timeout in seconds (the Go tester used 5).
+    #[arg(long, default_value_t = 5.0)]
+    pub timeout: f64,
+    /// Retry a 503 after the delay its Retry-After advises, until it succeeds or
+    /// the request's timeout budget is spent.
+    #[arg(long)]
+    pub retry_503: bool,
+    /// User names start with this; default: a random run id, so reruns never collide.
+    #[arg(long)]
+    pub prefix: Option<String>,
+    /// Password of every generated user.
+    #[arg(long, default_value = "correct horse battery staple")]
+    pub password: String,
+    /// Print the report as JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// After the run, check that every 201 has its row and its authd.user.created event.
+    #[arg(long, requires_all = ["database_url", "brokers"])]
+    pub verify: bool,
+    /// Postgres URL, for --verify.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// Kafka bootstrap servers, for --verify.
+    #[arg(long, env = "AUTHD_KAFKA_BROKERS")]
+    pub brokers: Option<String>,
+    /// Events topic, for --verify.
+    #[arg(long, env = "AUTHD_KAFKA_TOPIC", default_value = "authd.user-events")]
+    pub topic: String,
+    /// Seconds --verify waits for missing events after the last one it saw.
+    #[arg(long, default_value_t = 10)]
+    pub verify_idle: u64,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = Args::parse();
+    if args.concurrency == 0 || args.timeout <= 0.0 {
+        eprintln!("authd-load: --concurrency and --timeout must be positive");
+        return ExitCode::from(2);
+    }
+    let result = run::run(&args).await;
+    let mut report = report::Report::new(&args, result);
+    if args.verify {
+        match verify::verify(&args, &report.created_ids).await {
+            Ok(v) => report.verification = Some(v),
+            Err(err) => {
+                eprintln!("authd-load: verification failed to run: {err:#}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report.to_json()).expect("json")
+        );
+    } else {
+        print!("{}", report.table());
+    }
+    if report.verification.as_ref().is_some_and(|v| v.lost > 0) {
+        return ExitCode::FAILURE;
+    }
+    ExitCode::SUCCESS
+}
+
+pub fn secs(s: f64) -> Duration {
+    Duration::from_secs_f64(s)
+}

@@ -1,0 +1,260 @@
+//! The request loop: C workers share one keep-alive client and a request counter.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+use serde_json::{json, Value};
+
+use crate::{secs, Args};
+
+/// What the workers saw, merged.
+pub struct RunResult {
+    pub elapsed: Duration,
+    pub sent: u64,
+    /// Latency in microseconds of every request, of the 2xx ones and of the 503s.
+    pub all: Histogram<u64>,
+    pub ok: Histogram<u64>,
+    pub refused: Histogram<u64>,
+    pub statuses: BTreeMap<u16, u64>,
+    pub errors: BTreeMap<String, u64>,
+    pub retries: u64,
+    /// 201s finished in each second of the run.
+    pub timeline: Vec<u64>,
+    pub created_ids: Vec<String>,
+}
+
+pub fn histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("valid bounds")
+}
+
+impl RunResult {
+    fn empty() -> Self {
+        RunResult {
+            elapsed: Duration::ZERO,
+            sent: 0,
+            all: histogram(),
+            ok: histogram(),
+            refused: histogram(),
+            statuses: BTreeMap::new(),
+            errors: BTreeMap::new(),
+            retries: 0,
+            timeline: Vec::new(),
+            created_ids: Vec::new(),
+        }
+    }
+
+    fn merge(&mut self, other: RunResult) {
+        self.sent += other.sent;
+        self.all.add(&other.all).expect("same bounds");
+        self.ok.add(&other.ok).expect("same bounds");
+        self.refused.add(&other.refused).expect("same bounds");
+        for (k, v) in other.statuses {
+            *self.statuses.entry(k).or_default() += v;
+        }
+        for (k, v) in other.errors {
+            *self.errors.entry(k).or_default() += v;
+        }
+        self.retries += other.retries;
+        if self.timeline.len() < other.timeline.len() {
+            self.timeline.resize(other.timeline.len(), 0);
+        }
+        for (i, n) in other.timeline.into_iter().enumerate() {
+            self.timeline[i] += n;
+        }
+        self.created_ids.extend(other.created_ids);
+    }
+}
+
+fn run_id() -> String {
+    uuid::Uuid::new_v4().simple().to_string()[..8].to_string()
+}
+
+/// The seconds a 503 asks us to wait (Retry-After in seconds), 1 when absent.
+pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Duration {
+    headers
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .map_or(Duration::from_secs(1), secs)
+}
+
+fn error_kind(err: &reqwest::Error) -> &'static str {
+    if err.is_timeout() {
+        "timeout"
+    } else if err.is_connect() {
+        "connect"
+    } else if err.is_body() || err.is_decode() {
+        "body"
+    } else {
+        "other"
+    }
+}
+
+pub async fn run(args: &Args) -> RunResult {
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(args.concurrency)
+        .tcp_nodelay(true)
+        .build()
+        .expect("http client");
+    let prefix = args
+        .prefix
+        .clone()
+        .unwrap_or_else(|| format!("l{}", run_id()));
+    let url: Arc<str> = format!("{}/auth/user", args.url.trim_end_matches('/')).into();
+    let next = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let deadline = args.duration.map(|d| started + secs(d));
+    let mut workers = tokio::task::JoinSet::new();
+    for _ in 0..args.concurrency {
+        let worker = Worker {
+            client: client.clone(),
+            url: Arc::clone(&url),
+            prefix: prefix.clone(),
+            password: args.password.clone(),
+            timeout: secs(args.timeout),
+            retry_503: args.retry_503,
+            next: Arc::clone(&next),
+            limit: if deadline.is_some() {
+                u64::MAX
+            } else {
+                args.requests
+            },
+            deadline,
+            started,
+        };
+        workers.spawn(worker.run());
+    }
+    let mut result = RunResult::empty();
+    while let Some(part) = workers.join_next().await {
+        result.merge(part.expect("worker"));
+    }
+    result.elapsed = started.elapsed();
+    result
+}
+
+struct Worker {
+    client: reqwest::Client,
+    url: Arc<str>,
+    prefix: String,
+    password: String,
+    timeout: Duration,
+    retry_503: bool,
+    next: Arc<AtomicU64>,
+    limit: u64,
+    deadline: Option<Instant>,
+    started: Instant,
+}
+
+impl Worker {
+    async fn run(self) -> RunResult {
+        let mut out = RunResult::empty();
+        loop {
+            if self.deadline.is_some_and(|d| Instant::now() >= d) {
+                break;
+            }
+            let i = self.next.fetch_add(1, Ordering::Relaxed);
+            if i >= self.limit {
+                break;
+            }
+            let name = format!("{}_{i}", self.prefix);
+            let body = json!({ "username": name, "email": format!("{name}@example.com"), "password": self.password });
+            let begun = Instant::now();
+            let budget_end = begun + self.timeout;
+            let outcome = loop {
+                let left = budget_end.saturating_duration_since(Instant::now());
+                let sent = self
+                    .client
+                    .post(&*self.url)
+                    .json(&body)
+                    .timeout(left)
+                    .send()
+                    .await;
+                match sent {
+                    Ok(r) if r.status().as_u16() == 503 && self.retry_503 => {
+                        let wait = retry_after(r.headers());
+                        if Instant::now() + wait >= budget_end {
+                            break Ok(r);
+                        }
+                        out.retries += 1;
+                        tokio::time::sleep(wait).await;
+                    }
+                    other => break other,
+                }
+            };
+            out.sent += 1;
+            let micros = begun.elapsed().as_micros().max(1) as u64;
+            out.all.saturating_record(micros);
+            match outcome {
+                Ok(response) => {
+                    let status = response.status().as_u16();
+                    *out.statuses.entry(status).or_default() += 1;
+                    match status {
+                        200..=299 => out.ok.saturating_record(micros),
+                        503 => out.refused.saturating_record(micros),
+                        _ => {}
+                    }
+                    if status == 201 {
+                        let second = self.started.elapsed().as_secs() as usize;
+                        if out.timeline.len() <= second {
+                            out.timeline.resize(second + 1, 0);
+                        }
+                        out.timeline[second] += 1;
+                        match response.json::<Value>().await {
+                            Ok(v) => out.created_ids.extend(v["id"].as_str().map(str::to_string)),
+                            Err(e) => {
+                                *out.errors
+                                    .entry(format!("body: {}", error_kind(&e)))
+                                    .or_default() += 1
+                            }
+                        }
+                    }
+                }
+                Err(err) => *out.errors.entry(error_kind(&err).to_string()).or_default() += 1,
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::header::{HeaderMap, HeaderValue, RETRY_AFTER};
+
+    #[test]
+    fn retry_after_reads_seconds_and_defaults_to_one() {
+        let mut headers = HeaderMap::new();
+        assert_eq!(retry_after(&headers), Duration::from_secs(1));
+        headers.insert(RETRY_AFTER, HeaderValue::from_static("3"));
+        assert_eq!(retry_after(&headers), Duration::from_secs(3));
+        headers.insert(
+            RETRY_AFTER,
+            HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT"),
+        );
+        assert_eq!(retry_after(&headers), Duration::from_secs(1));
+    }
+
+    #[test]
+    fn merging_adds_counts_and_timelines() {
+        let mut a = RunResult::empty();
+        a.sent = 2;
+        a.statuses.insert(201, 2);
+        a.timeline = vec![1, 1];
+        a.all.record(10).unwrap();
+        let mut b = RunResult::empty();
+        b.sent = 3;
+        b.statuses.insert(201, 1);
+        b.statuses.insert(503, 2);
+        b.timeline = vec![0, 0, 1];
+        b.all.record(30).unwrap();
+        a.merge(b);
+        assert_eq!(a.sent, 5);
+        assert_eq!(a.statuses[&201], 3);
+        assert_eq!(a.statuses[&503], 2);
+        assert_eq!(a.timeline, [1, 1, 1]);
+        assert_eq!(a.all.len(), 2);
+    }
+}

@@ -1,0 +1,80 @@
+//! --verify: every 201 must have its row in Postgres and its event in Kafka. Events
+//! are matched by consuming the topic (end offsets alone are not proof).
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use anyhow::Context;
+use authd::events::kafka;
+use rdkafka::message::Message;
+use serde_json::{json, Value};
+
+use crate::Args;
+
+pub struct Verification {
+    pub created: usize,
+    pub rows_missing: usize,
+    pub events_missing: usize,
+    /// Users with no row or no event.
+    pub lost: usize,
+}
+
+impl Verification {
+    pub fn line(&self) -> String {
+        format!(
+            "verify        created={} rows_missing={} events_missing={} lost={}",
+            self.created, self.rows_missing, self.events_missing, self.lost
+        )
+    }
+
+    pub fn to_json(&self) -> Value {
+        json!({ "created": self.created, "rows_missing": self.rows_missing,
+                "events_missing": self.events_missing, "lost": self.lost })
+    }
+}
+
+pub async fn verify(args: &Args, ids: &[String]) -> anyhow::Result<Verification> {
+    let url = args.database_url.as_deref().context("--database-url")?;
+    let brokers = args.brokers.as_deref().context("--brokers")?;
+    let wanted: Vec<uuid::Uuid> = ids.iter().map(|s| s.parse()).collect::<Result<_, _>>()?;
+    let pool = sqlx::PgPool::connect(url)
+        .await
+        .context("connecting to Postgres")?;
+    let found: Vec<uuid::Uuid> = sqlx::query_scalar("SELECT id FROM users WHERE id = ANY($1)")
+        .bind(&wanted)
+        .fetch_all(&pool)
+        .await?;
+    pool.close().await;
+    let rows: HashSet<String> = found.iter().map(|u| u.to_string()).collect();
+
+    let mut waiting: HashSet<&str> = ids.iter().map(String::as_str).collect();
+    let consumer = kafka::tail_consumer(brokers, &args.topic, true).await?;
+    let idle = Duration::from_secs(args.verify_idle);
+    while !waiting.is_empty() {
+        let message =
+            match tokio::time::timeout(idle, rdkafka::consumer::StreamConsumer::recv(&consumer))
+                .await
+            {
+                Err(_) => break,
+                Ok(message) => message.context("consuming")?,
+            };
+        let event: Value =
+            serde_json::from_slice(message.payload().unwrap_or_default()).unwrap_or_default();
+        if event["type"] == "authd.user.created" {
+            if let Some(subject) = event["subject"].as_str() {
+                waiting.remove(subject);
+            }
+        }
+    }
+    let rows_missing = ids.iter().filter(|id| !rows.contains(*id)).count();
+    let lost = ids
+        .iter()
+        .filter(|id| !rows.contains(*id) || waiting.contains(id.as_str()))
+        .count();
+    Ok(Verification {
+        created: ids.len(),
+        rows_missing,
+        events_missing: waiting.len(),
+        lost,
+    })
+}

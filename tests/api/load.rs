@@ -1,0 +1,105 @@
+//! A smoke run of authd-load: a few hundred sign-ups, then --verify against the
+//! real Postgres and broker (the full benchmark is scripts/bench, not a test).
+
+use std::process::Command;
+use std::time::Duration;
+
+use authd::events::kafka::KafkaConfig;
+use authd::events::relay::RelayConfig;
+use serde_json::Value;
+
+use crate::broker::Broker;
+use crate::helpers::{Backend, TestApp};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn authd_load_reports_every_request_and_verifies_rows_and_events() {
+    let broker = Broker::start();
+    let app = TestApp::spawn_with(Backend::Postgres, |c| {
+        c.hash_queue = 1024;
+        c.relay = Some(RelayConfig {
+            kafka: KafkaConfig {
+                brokers: broker.brokers(),
+                topic: "authd.user-events".into(),
+                partitions: 3,
+                replication: 1,
+            },
+            batch: 500,
+            poll: Duration::from_millis(500),
+        })
+    })
+    .await;
+    let database_url = app.pg.as_ref().unwrap().url.clone();
+    let base = format!("http://{}", app.addr);
+    let load = tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_authd-load"))
+            .args([
+                "--url",
+                &base,
+                "--requests",
+                "300",
+                "--concurrency",
+                "16",
+                "--json",
+                "--verify",
+            ])
+            .args([
+                "--database-url",
+                &database_url,
+                "--brokers",
+                &broker.brokers(),
+                "--verify-idle",
+                "5",
+            ])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(
+        load.status.success(),
+        "{}",
+        String::from_utf8_lossy(&load.stderr)
+    );
+    let report: Value = serde_json::from_slice(&load.stdout).unwrap();
+    assert_eq!(report["requests"], 300);
+    assert_eq!(report["statuses"]["201"], 300);
+    assert_eq!(report["transport_errors_total"], 0);
+    assert_eq!(report["verify"]["created"], 300);
+    assert_eq!(report["verify"]["lost"], 0);
+    assert!(report["latency_ms"]["p50"].as_f64().unwrap() > 0.0);
+    assert_eq!(
+        report["created_per_second"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap())
+            .sum::<u64>(),
+        300
+    );
+    assert_eq!(app.users().await, 300);
+}
+
+#[test]
+fn authd_load_counts_transport_errors_instead_of_hiding_them() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let out = Command::new(env!("CARGO_BIN_EXE_authd-load"))
+        .args([
+            "--url",
+            &format!("http://127.0.0.1:{port}"),
+            "--requests",
+            "20",
+            "--concurrency",
+            "4",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["requests"], 20);
+    assert_eq!(report["transport_errors"]["connect"], 20);
+    assert_eq!(report["statuses"], serde_json::json!({}));
+}
