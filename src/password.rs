@@ -106,15 +106,8 @@ impl Hasher {
     /// Hashes a password into a PHC string (`$argon2id$v=19$m=..,t=..,p=..$salt$hash`).
     pub async fn hash(&self, password: Password) -> Result<String, HashError> {
         let params = self.params;
-        self.run(move || {
-            let salt = SaltString::generate(&mut OsRng);
-            params
-                .argon2()
-                .hash_password(password.expose().as_bytes(), &salt)
-                .map(|h| h.to_string())
-                .map_err(|e| HashError::Failed(e.to_string()))
-        })
-        .await?
+        self.run(move || hash_blocking(params, password.expose()))
+            .await?
     }
 
     /// Checks a password against a stored PHC string, using the parameters in it.
@@ -147,6 +140,17 @@ impl Hasher {
             }
         }
     }
+}
+
+/// One argon2id hash with a fresh salt, on the calling thread. The pool runs this;
+/// so does `authd-load --mode hash-limit` to measure the machine's limit.
+pub fn hash_blocking(params: HashParams, password: &str) -> Result<String, HashError> {
+    let salt = SaltString::generate(&mut OsRng);
+    params
+        .argon2()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| HashError::Failed(e.to_string()))
 }
 
 /// Verifies `password` against a PHC string; a malformed string is an error.

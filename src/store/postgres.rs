@@ -33,21 +33,32 @@ pub async fn taken(
         .await
 }
 
+/// The user row, its outbox event and the relays' wake-up in one statement: a
+/// single statement is its own transaction, so this is atomic in one round trip
+/// (and one commit) instead of five.
 pub async fn create_user(pool: &PgPool, user: &NewUser, event: &OutboxEvent) -> sqlx::Result<()> {
-    let mut tx = pool.begin().await?;
     sqlx::query(
-        "INSERT INTO users (id, username, email, password_hash, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $5)",
+        "WITH new_user AS ( \
+             INSERT INTO users (id, username, email, password_hash, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $5)), \
+         new_event AS ( \
+             INSERT INTO outbox (id, aggregate_id, lane, event_type, payload, created_at) \
+             VALUES ($6, $1, $7, $8, $9, $5)) \
+         SELECT pg_notify($10, '')",
     )
     .bind(user.id)
     .bind(user.username.as_str())
     .bind(user.email.as_str())
     .bind(&user.password_hash)
     .bind(user.created_at)
-    .execute(&mut *tx)
+    .bind(event.id)
+    .bind(event.lane)
+    .bind(&event.event_type)
+    .bind(Json(&event.payload))
+    .bind(OUTBOX_CHANNEL)
+    .execute(pool)
     .await?;
-    insert_event(&mut tx, event).await?;
-    tx.commit().await
+    Ok(())
 }
 
 /// Wakes the relays of every replica once the transaction commits.
@@ -55,27 +66,6 @@ pub const OUTBOX_CHANNEL: &str = "authd_outbox";
 
 /// Advisory-lock namespace of the outbox lanes ("authd" in ASCII, 0x61757468).
 const LANE_LOCK_SPACE: i32 = 0x6175_7468;
-
-pub async fn insert_event(conn: &mut sqlx::PgConnection, event: &OutboxEvent) -> sqlx::Result<()> {
-    sqlx::query(
-        "INSERT INTO outbox (id, aggregate_id, lane, event_type, payload, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6)",
-    )
-    .bind(event.id)
-    .bind(event.aggregate_id)
-    .bind(event.lane)
-    .bind(&event.event_type)
-    .bind(Json(&event.payload))
-    .bind(event.created_at)
-    .execute(&mut *conn)
-    .await?;
-    // Delivered at commit; identical notifications in one transaction fold into one.
-    sqlx::query("SELECT pg_notify($1, '')")
-        .bind(OUTBOX_CHANNEL)
-        .execute(conn)
-        .await?;
-    Ok(())
-}
 
 const PENDING_COLUMNS: &str =
     "seq, id::text AS id, aggregate_id::text AS aggregate_id, event_type, \

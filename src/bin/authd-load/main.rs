@@ -3,6 +3,7 @@
 //! the rate, latency percentiles (HDR histogram), every status code and every
 //! transport error; with --verify, checks that each 201 has its row and its event.
 
+mod hash_limit;
 mod report;
 mod run;
 mod verify;
@@ -12,9 +13,30 @@ use std::time::Duration;
 
 use clap::Parser;
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Mode {
+    /// Sign up unique users through POST /auth/user.
+    Signup,
+    /// No HTTP: one argon2id loop per CPU with authd's own hash function and the
+    /// given parameters, for --duration seconds (default 10): the machine's limit.
+    HashLimit,
+}
+
 #[derive(Debug, Parser)]
 #[command(name = "authd-load", version)]
 pub struct Args {
+    /// What to measure.
+    #[arg(long, value_enum, default_value_t = Mode::Signup)]
+    pub mode: Mode,
+    /// argon2id memory cost in KiB (hash-limit mode; match the server's setting).
+    #[arg(long, env = "AUTHD_ARGON2_MEMORY_KIB", default_value_t = authd::password::HashParams::OWASP.memory_kib)]
+    pub argon2_memory_kib: u32,
+    /// argon2id iterations (hash-limit mode).
+    #[arg(long, env = "AUTHD_ARGON2_ITERATIONS", default_value_t = authd::password::HashParams::OWASP.iterations)]
+    pub argon2_iterations: u32,
+    /// argon2id lanes (hash-limit mode).
+    #[arg(long, env = "AUTHD_ARGON2_PARALLELISM", default_value_t = authd::password::HashParams::OWASP.parallelism)]
+    pub argon2_parallelism: u32,
     /// Base URL of authd or its gateway.
     #[arg(long, default_value = "http://127.0.0.1:8080")]
     pub url: String,
@@ -66,6 +88,25 @@ async fn main() -> ExitCode {
     if args.concurrency == 0 || args.timeout <= 0.0 {
         eprintln!("authd-load: --concurrency and --timeout must be positive");
         return ExitCode::from(2);
+    }
+    if args.mode == Mode::HashLimit {
+        return match hash_limit::run(&args) {
+            Ok(report) => {
+                println!(
+                    "{}",
+                    if args.json {
+                        serde_json::to_string_pretty(&report).expect("json")
+                    } else {
+                        hash_limit::table(&report)
+                    }
+                );
+                ExitCode::SUCCESS
+            }
+            Err(err) => {
+                eprintln!("authd-load: {err}");
+                ExitCode::from(2)
+            }
+        };
     }
     let result = run::run(&args).await;
     let mut report = report::Report::new(&args, result);
