@@ -124,8 +124,11 @@ async fn main() -> anyhow::Result<()> {
         },
         pool_size: 10,
         hash: HashParams::OWASP,
-        hash_workers: authd::config::available_cpus(),
-        hash_queue: 1024,
+        hash_pool: authd::password::PoolConfig {
+            workers: authd::config::available_cpus(),
+            queue_bound: Some(1024),
+            max_wait: Duration::from_secs(30),
+        },
         relay: Some(relay.clone()),
         event_source: "authd".into(),
         instance_id: "test".into(),

@@ -8,7 +8,7 @@ use clap::{Args, ValueEnum};
 
 use crate::events::kafka::KafkaConfig;
 use crate::events::relay::RelayConfig;
-use crate::password::HashParams;
+use crate::password::{HashParams, PoolConfig};
 
 /// Every setting of the service. Each flag can also be set by its variable.
 #[derive(Debug, Clone, Args)]
@@ -58,9 +58,17 @@ pub struct Settings {
           value_parser = clap::value_parser!(u16).range(1..=1024), global = true)]
     pub hash_workers: Option<u16>,
 
+    /// Longest a sign-up may wait for a hashing thread, in milliseconds; one that
+    /// would wait longer gets 503 with Retry-After.
+    #[arg(long, env = "AUTHD_HASH_QUEUE_WAIT_MS", default_value_t = 1500,
+          value_parser = clap::value_parser!(u64).range(1..=60_000), global = true)]
+    pub hash_queue_wait_ms: u64,
+
     /// Hashing jobs that may wait for a thread; past that a sign-up gets 503 at once.
-    #[arg(long, env = "AUTHD_HASH_QUEUE", default_value_t = 64, global = true)]
-    pub hash_queue: usize,
+    /// Default: what the wait budget absorbs at the speed measured at start-up.
+    #[arg(long, env = "AUTHD_HASH_QUEUE",
+          value_parser = clap::value_parser!(u64).range(1..=100_000), global = true)]
+    pub hash_queue: Option<u64>,
 
     /// Kafka bootstrap servers (host:port,...). Unset: publishing is off and events
     /// wait in the outbox (see `authd events`).
@@ -139,8 +147,7 @@ pub struct Config {
     pub store: StoreConfig,
     pub pool_size: u32,
     pub hash: HashParams,
-    pub hash_workers: usize,
-    pub hash_queue: usize,
+    pub hash_pool: PoolConfig,
     /// The relay, when brokers are configured and the relay is on.
     pub relay: Option<RelayConfig>,
     pub event_source: String,
@@ -162,11 +169,14 @@ impl Settings {
             store: self.store()?,
             pool_size: self.db_pool_size,
             hash,
-            hash_workers: self
-                .hash_workers
-                .map(usize::from)
-                .unwrap_or_else(available_cpus),
-            hash_queue: self.hash_queue,
+            hash_pool: PoolConfig {
+                workers: self
+                    .hash_workers
+                    .map(usize::from)
+                    .unwrap_or_else(available_cpus),
+                queue_bound: self.hash_queue.map(|q| q as usize),
+                max_wait: Duration::from_millis(self.hash_queue_wait_ms),
+            },
             relay: self.relay_config()?,
             event_source: self.event_source.clone(),
             instance_id: self.instance_id()?,
@@ -275,7 +285,8 @@ mod tests {
             matches!(config.store, StoreConfig::Sqlite { path } if path.ends_with("authd.sqlite3"))
         );
         assert_eq!(config.hash, HashParams::OWASP);
-        assert!(config.hash_workers >= 1);
+        assert!(config.hash_pool.workers >= 1);
+        assert_eq!(config.hash_pool.queue_bound, None);
         assert!(config
             .instance_id
             .ends_with(&format!("-{}", std::process::id())));

@@ -6,7 +6,7 @@ use anyhow::Context;
 use clap::Parser;
 
 use authd::cli::{Cli, Command, EventsAction};
-use authd::config::Settings;
+use authd::config::{LogFormat, Settings};
 use authd::events::kafka;
 use authd::startup::{shutdown_signal, Application};
 use authd::store::Store;
@@ -102,7 +102,18 @@ async fn tail_events(
     max: Option<usize>,
     idle_timeout: Option<u64>,
 ) -> anyhow::Result<()> {
-    let consumer = kafka::tail_consumer(brokers, topic, from_beginning).await?;
+    // Logs go to stderr, events to stdout.
+    telemetry::init(LogFormat::Auto);
+    let consumer = kafka::tail_consumer(
+        brokers,
+        topic,
+        if from_beginning {
+            kafka::Start::Beginning
+        } else {
+            kafka::Start::End
+        },
+    )
+    .await?;
     let idle = idle_timeout.map_or(Duration::MAX, Duration::from_secs);
     let print = |line: serde_json::Value| {
         let mut out = std::io::stdout().lock();

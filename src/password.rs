@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::thread;
+use std::time::{Duration, Instant};
 
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
@@ -63,34 +64,91 @@ pub struct Hasher {
     queue: SyncSender<Job>,
     /// Jobs accepted and not yet finished (waiting or running).
     pending: Arc<AtomicUsize>,
+    /// The longest a job may wait for a thread; a later start is refused.
+    max_wait: Duration,
+    /// What the start-up calibration measured.
+    pub calibration: Calibration,
+}
+
+/// The pool's measured speed and the queue bound derived from it.
+#[derive(Debug, Clone, Copy)]
+pub struct Calibration {
+    /// The slowest of the warm-up hashes (one per thread).
+    pub hash_time: Duration,
+    pub queue_bound: usize,
+}
+
+/// How the pool is sized.
+#[derive(Debug, Clone, Copy)]
+pub struct PoolConfig {
+    pub workers: usize,
+    /// Jobs that may wait; `None`: as many as `max_wait` can absorb at the measured speed.
+    pub queue_bound: Option<usize>,
+    pub max_wait: Duration,
+}
+
+/// Jobs the queue may hold so that the last one still starts within `max_wait`.
+pub fn queue_bound_for(max_wait: Duration, hash_time: Duration, workers: usize) -> usize {
+    let per_worker = max_wait.as_secs_f64() / hash_time.as_secs_f64().max(1e-6);
+    ((per_worker * workers as f64).floor() as usize).clamp(1, 100_000)
 }
 
 impl Hasher {
-    /// Starts `workers` threads; at most `queue_bound` jobs wait beyond those running.
-    pub fn start(params: HashParams, workers: usize, queue_bound: usize) -> Self {
-        let (queue, jobs) = mpsc::sync_channel::<Job>(queue_bound);
-        let jobs = Arc::new(Mutex::new(jobs));
-        for i in 0..workers.max(1) {
-            let jobs = Arc::clone(&jobs);
+    /// Starts the threads. Each first hashes once (a warm-up, so no request pays
+    /// for a cold thread) and the slowest warm-up sizes the queue.
+    pub fn start(params: HashParams, pool: PoolConfig) -> Self {
+        let workers = pool.workers.max(1);
+        let (warmed_tx, warmed) = mpsc::channel::<Duration>();
+        let mut receivers = Vec::new();
+        for i in 0..workers {
+            let warmed_tx = warmed_tx.clone();
+            let (slot_tx, slot_rx) = mpsc::channel::<Arc<Mutex<mpsc::Receiver<Job>>>>();
+            receivers.push(slot_tx);
             thread::Builder::new()
                 .name(format!("argon2-{i}"))
-                .spawn(move || loop {
-                    // The lock is held only while waiting for the next job.
-                    let job = match jobs.lock() {
-                        Ok(rx) => rx.recv(),
-                        Err(_) => return,
-                    };
-                    match job {
-                        Ok(job) => job(),
-                        Err(_) => return, // every Hasher handle is gone
+                .spawn(move || {
+                    let started = Instant::now();
+                    let _ = hash_blocking(params, "warm-up password");
+                    let _ = warmed_tx.send(started.elapsed());
+                    let Ok(jobs) = slot_rx.recv() else { return };
+                    loop {
+                        // The lock is held only while waiting for the next job.
+                        let job = match jobs.lock() {
+                            Ok(rx) => rx.recv(),
+                            Err(_) => return,
+                        };
+                        match job {
+                            Ok(job) => job(),
+                            Err(_) => return, // every Hasher handle is gone
+                        }
                     }
                 })
                 .expect("spawn a hashing thread");
+        }
+        drop(warmed_tx);
+        // One report per thread (each keeps its sender, so the channel never closes).
+        let hash_time = warmed
+            .iter()
+            .take(workers)
+            .max()
+            .unwrap_or(Duration::from_millis(20));
+        let queue_bound = pool
+            .queue_bound
+            .unwrap_or_else(|| queue_bound_for(pool.max_wait, hash_time, workers));
+        let (queue, jobs) = mpsc::sync_channel::<Job>(queue_bound);
+        let jobs = Arc::new(Mutex::new(jobs));
+        for slot in receivers {
+            let _ = slot.send(Arc::clone(&jobs));
         }
         Self {
             params,
             queue,
             pending: Arc::new(AtomicUsize::new(0)),
+            max_wait: pool.max_wait,
+            calibration: Calibration {
+                hash_time,
+                queue_bound,
+            },
         }
     }
 
@@ -123,14 +181,20 @@ impl Hasher {
         let (tx, rx) = oneshot::channel();
         let pending = Arc::clone(&self.pending);
         pending.fetch_add(1, Ordering::Relaxed);
+        let (enqueued, max_wait) = (Instant::now(), self.max_wait);
         let job: Job = Box::new(move || {
-            let result = work();
+            // Too late to start: the caller is better served by a 503 now.
+            let result = if enqueued.elapsed() > max_wait {
+                Err(HashError::Overloaded)
+            } else {
+                Ok(work())
+            };
             pending.fetch_sub(1, Ordering::Relaxed);
             // A closed receiver means the request went away; nothing to report.
             let _ = tx.send(result);
         });
         match self.queue.try_send(job) {
-            Ok(()) => rx.await.map_err(|_| HashError::Stopped),
+            Ok(()) => rx.await.map_err(|_| HashError::Stopped)?,
             Err(err) => {
                 self.pending.fetch_sub(1, Ordering::Relaxed);
                 match err {
@@ -185,13 +249,21 @@ mod tests {
         parallelism: 1,
     };
 
+    fn pool(workers: usize, queue: usize) -> PoolConfig {
+        PoolConfig {
+            workers,
+            queue_bound: Some(queue),
+            max_wait: Duration::from_secs(30),
+        }
+    }
+
     fn pw(s: &str) -> Password {
         Password::parse(s.to_string()).unwrap()
     }
 
     #[tokio::test]
     async fn hash_is_an_argon2id_phc_string_with_the_configured_params() {
-        let hasher = Hasher::start(CHEAP, 1, 4);
+        let hasher = Hasher::start(CHEAP, pool(1, 4));
         let phc = hasher.hash(pw("correct horse")).await.unwrap();
         assert!(phc.starts_with("$argon2id$v=19$m=64,t=1,p=1$"), "{phc}");
         assert_eq!(phc_params(&phc), Some(CHEAP));
@@ -201,7 +273,7 @@ mod tests {
 
     #[tokio::test]
     async fn same_password_gets_a_new_salt_each_time() {
-        let hasher = Hasher::start(CHEAP, 1, 4);
+        let hasher = Hasher::start(CHEAP, pool(1, 4));
         let a = hasher.hash(pw("correct horse")).await.unwrap();
         let b = hasher.hash(pw("correct horse")).await.unwrap();
         assert_ne!(a, b);
@@ -210,7 +282,7 @@ mod tests {
     #[tokio::test]
     async fn a_full_queue_refuses_at_once() {
         // One worker blocked on a job and a queue of one filled: the next is refused.
-        let hasher = Hasher::start(CHEAP, 1, 1);
+        let hasher = Hasher::start(CHEAP, pool(1, 1));
         let (release, wait) = std::sync::mpsc::channel::<()>();
         let (started_tx, started_rx) = oneshot::channel();
         let blocked = {
@@ -240,6 +312,67 @@ mod tests {
         ran_rx
             .await
             .expect("the queued job runs once the worker is free");
+    }
+
+    #[tokio::test]
+    async fn a_job_that_waited_past_its_budget_is_refused_not_run() {
+        let hasher = Hasher::start(
+            CHEAP,
+            PoolConfig {
+                workers: 1,
+                queue_bound: Some(4),
+                max_wait: Duration::from_millis(50),
+            },
+        );
+        let (release, wait) = std::sync::mpsc::channel::<()>();
+        let (started_tx, started_rx) = oneshot::channel();
+        let blocked = {
+            let hasher = hasher.clone();
+            tokio::spawn(async move {
+                hasher
+                    .run(move || {
+                        started_tx.send(()).unwrap();
+                        wait.recv().unwrap();
+                    })
+                    .await
+            })
+        };
+        started_rx.await.unwrap();
+        let late = {
+            let hasher = hasher.clone();
+            tokio::spawn(async move { hasher.hash(pw("correct horse")).await })
+        };
+        tokio::time::sleep(Duration::from_millis(120)).await;
+        release.send(()).unwrap();
+        blocked.await.unwrap().unwrap();
+        assert!(matches!(late.await.unwrap(), Err(HashError::Overloaded)));
+        assert_eq!(hasher.pending(), 0);
+    }
+
+    #[test]
+    fn the_queue_holds_what_the_wait_budget_absorbs() {
+        let ms = Duration::from_millis;
+        assert_eq!(queue_bound_for(ms(1500), ms(15), 1), 100);
+        assert_eq!(queue_bound_for(ms(1500), ms(15), 2), 200);
+        assert_eq!(queue_bound_for(ms(10), ms(15), 1), 1, "never zero");
+    }
+
+    #[tokio::test]
+    async fn start_up_calibrates_on_a_warm_up_hash() {
+        let hasher = Hasher::start(
+            CHEAP,
+            PoolConfig {
+                workers: 2,
+                queue_bound: None,
+                max_wait: Duration::from_secs(1),
+            },
+        );
+        let c = hasher.calibration;
+        assert!(c.hash_time > Duration::ZERO);
+        assert_eq!(
+            c.queue_bound,
+            queue_bound_for(Duration::from_secs(1), c.hash_time, 2)
+        );
     }
 
     #[test]

@@ -58,15 +58,17 @@ impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         let store = Store::connect(&config.store, config.pool_size).await?;
         store.migrate().await?;
-        let hasher = Hasher::start(config.hash, config.hash_workers, config.hash_queue);
+        let hasher = Hasher::start(config.hash, config.hash_pool);
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("binding {}", config.listen))?;
         tracing::info!(
             addr = %listener.local_addr()?,
             store = store.kind(),
-            hash_workers = config.hash_workers,
-            hash_queue = config.hash_queue,
+            hash_workers = config.hash_pool.workers,
+            hash_ms = hasher.calibration.hash_time.as_secs_f64() * 1e3,
+            hash_queue = hasher.calibration.queue_bound,
+            hash_wait_ms = config.hash_pool.max_wait.as_millis() as u64,
             argon2 = ?config.hash,
             instance = config.instance_id,
             "authd ready"

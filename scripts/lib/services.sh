@@ -6,6 +6,16 @@ free_port() {
   python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
+# wait_port PORT NAME DIR: until something listens on 127.0.0.1:PORT (10 s at most).
+wait_port() {
+  for _ in $(seq 1 100); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+    sleep 0.1
+  done
+  echo "$2 did not start; see $3/log" >&2
+  return 1
+}
+
 pg_bin() {
   if command -v initdb >/dev/null; then dirname "$(readlink -f "$(command -v initdb)")"; else echo /usr/lib/postgresql/15/bin; fi
 }
@@ -48,12 +58,28 @@ tansu_start() {
     --advertised-listener-url "tcp://127.0.0.1:$port" --storage-engine sqlite://tansu.db) \
     >>"$dir/log" 2>&1 &
   echo $! >"$dir/pid"
-  for _ in $(seq 1 100); do
-    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && return 0
-    sleep 0.1
-  done
-  echo "tansu did not start; see $dir/log" >&2
-  return 1
+  wait_port "$port" tansu "$dir" && tansu_index_headers "$dir/tansu.db"
+}
+
+# Tansu 0.6's SQLite storage has no index on its header table, so every fetched
+# record scans every header row: reading back a 20,000-event topic (3 headers each)
+# took minutes and starved the broker. An index on (topition, offset_id) makes
+# reads linear. It changes no data and nothing Tansu writes.
+tansu_index_headers() {
+  python3 - "$1" <<'PY'
+import sqlite3, sys, time
+for _ in range(100):
+    try:
+        db = sqlite3.connect(sys.argv[1], timeout=10)
+        if db.execute("SELECT 1 FROM sqlite_master WHERE name = 'header'").fetchone():
+            db.execute("CREATE INDEX IF NOT EXISTS authd_header_record ON header (topition, offset_id)")
+            db.commit()
+            sys.exit(0)
+    except sqlite3.Error:
+        pass
+    time.sleep(0.1)
+sys.exit("tansu: its header table never appeared in " + sys.argv[1])
+PY
 }
 
 # stop_service DIR: signal the pid in DIR/pid (TERM, or DIR/stop-signal), KILL it
@@ -92,10 +118,5 @@ nginx_start() {
   nginx -p "$dir" -c "$dir/nginx.conf" -g "daemon off; pid $dir/nginx.pid; error_log $dir/error.log;" \
     >>"$dir/log" 2>&1 &
   echo $! >"$dir/pid"
-  for _ in $(seq 1 100); do
-    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && return 0
-    sleep 0.1
-  done
-  echo "nginx did not start; see $dir/log" >&2
-  return 1
+  wait_port "$port" nginx "$dir"
 }

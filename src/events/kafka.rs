@@ -79,12 +79,38 @@ pub async fn ensure_topic(kafka: &KafkaConfig) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A consumer of every partition of `topic`, from the start or from now on. It
-/// assigns partitions itself (no consumer group to join) and commits nothing.
+/// Where a tail consumer starts in each partition.
+#[derive(Debug, Clone)]
+pub enum Start {
+    Beginning,
+    End,
+    /// One offset per partition, by partition number.
+    Offsets(Vec<i64>),
+}
+
+/// The next offset of every partition of `topic` (the high watermarks).
+pub async fn end_offsets(brokers: &str, topic: &str) -> anyhow::Result<Vec<i64>> {
+    let consumer = tail_consumer(brokers, topic, Start::End).await?;
+    let partitions = consumer.assignment()?.count();
+    let topic = topic.to_string();
+    tokio::task::spawn_blocking(move || {
+        (0..partitions as i32)
+            .map(|p| {
+                Ok(consumer
+                    .fetch_watermarks(&topic, p, Duration::from_secs(10))?
+                    .1)
+            })
+            .collect()
+    })
+    .await?
+}
+
+/// A consumer of every partition of `topic`, from `start`. It assigns partitions
+/// itself (no consumer group to join) and commits nothing.
 pub async fn tail_consumer(
     brokers: &str,
     topic: &str,
-    from_beginning: bool,
+    start: Start,
 ) -> anyhow::Result<StreamConsumer> {
     let consumer: StreamConsumer = client_config(brokers)
         .set("group.id", format!("authd-tail-{}", uuid::Uuid::new_v4()))
@@ -105,14 +131,16 @@ pub async fn tail_consumer(
         partitions > 0,
         "topic {topic} has no partitions (does it exist?)"
     );
-    let offset = if from_beginning {
-        Offset::Beginning
-    } else {
-        Offset::End
-    };
     let mut assignment = TopicPartitionList::new();
-    for partition in 0..partitions as i32 {
-        assignment.add_partition_offset(topic, partition, offset)?;
+    for partition in 0..partitions {
+        let offset = match &start {
+            Start::Beginning => Offset::Beginning,
+            Start::End => Offset::End,
+            Start::Offsets(offsets) => offsets
+                .get(partition)
+                .map_or(Offset::Beginning, |o| Offset::Offset(*o)),
+        };
+        assignment.add_partition_offset(topic, partition as i32, offset)?;
     }
     consumer.assign(&assignment)?;
     Ok(consumer)

@@ -7,6 +7,8 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::helpers::free_port;
+
 const INSTALL_HINT: &str = "the Tansu broker must be on PATH: run scripts/test, or \
      cargo install tansu --locked --features libsql,dynostore";
 
@@ -29,11 +31,7 @@ impl Broker {
         };
         // A port taken between probe and bind is the one race left; retry on it.
         for _ in 0..5 {
-            broker.port = std::net::TcpListener::bind("127.0.0.1:0")
-                .unwrap()
-                .local_addr()
-                .unwrap()
-                .port();
+            broker.port = free_port();
             if broker.spawn() {
                 return broker;
             }

@@ -10,7 +10,7 @@ use authd::events::relay::RelayConfig;
 use serde_json::{json, Value};
 
 use crate::broker::Broker;
-use crate::helpers::{Backend, TestApp};
+use crate::helpers::{free_port, Backend, TestApp};
 use crate::pg::PgServer;
 
 const BIN: &str = env!("CARGO_BIN_EXE_authd");
@@ -32,8 +32,7 @@ fn run(cmd: &mut Command) -> Output {
 }
 
 fn free_addr() -> String {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().to_string()
+    format!("127.0.0.1:{}", free_port())
 }
 
 fn healthy(cwd: &Path, addr: &str) -> bool {
@@ -78,6 +77,8 @@ fn help_documents_every_option_and_its_variable() {
         "AUTHD_HASH_WORKERS",
         "--hash-queue",
         "AUTHD_HASH_QUEUE",
+        "--hash-queue-wait-ms",
+        "AUTHD_HASH_QUEUE_WAIT_MS",
         "--log-format",
         "AUTHD_LOG_FORMAT",
         "serve",

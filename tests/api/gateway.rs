@@ -9,18 +9,11 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use crate::broker::Broker;
+use crate::helpers::free_port;
 use crate::pg::PgServer;
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 const NGINX_HINT: &str = "nginx must be on PATH: run scripts/test, or apt-get install nginx";
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 fn wait_port(port: u16, child: &mut Child, what: &str) {
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -128,7 +121,18 @@ impl Gateway {
 }
 
 impl Drop for Gateway {
+    /// SIGTERM, not SIGKILL: a killed master would leave its workers behind.
     fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -321,10 +325,13 @@ async fn a_replica_killed_mid_run_costs_later_requests_nothing() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let consumer =
-        authd::events::kafka::tail_consumer(&broker.brokers(), "authd.user-events", true)
-            .await
-            .unwrap();
+    let consumer = authd::events::kafka::tail_consumer(
+        &broker.brokers(),
+        "authd.user-events",
+        authd::events::kafka::Start::Beginning,
+    )
+    .await
+    .unwrap();
     let mut published = HashSet::new();
     authd::events::kafka::consume_until_idle(&consumer, Duration::from_secs(3), None, |m| {
         published.insert(m["key"].as_str().unwrap().to_string());

@@ -2,9 +2,10 @@
 //! endpoint.
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use authd::config::{Config, StoreConfig};
-use authd::password::HashParams;
+use authd::password::{HashParams, PoolConfig};
 use authd::startup::{AppState, Application};
 use authd::store::Store;
 use serde_json::{json, Value};
@@ -83,8 +84,11 @@ impl TestApp {
             store: store_config.clone(),
             pool_size: 10,
             hash: TEST_HASH,
-            hash_workers: 2,
-            hash_queue: 64,
+            hash_pool: PoolConfig {
+                workers: 2,
+                queue_bound: Some(64),
+                max_wait: Duration::from_secs(30),
+            },
             relay: None,
             event_source: "authd".into(),
             instance_id: "test".into(),
@@ -293,6 +297,16 @@ pub async fn problem(response: reqwest::Response, status: u16) -> Value {
     assert_eq!(body["status"], status);
     assert!(body["type"].is_string() && body["title"].is_string() && body["detail"].is_string());
     body
+}
+
+/// A port nothing listens on right now (bound to port 0, then released), for
+/// servers that cannot be handed an open socket.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// A unique suffix so tests never collide in a shared store.

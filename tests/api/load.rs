@@ -9,13 +9,13 @@ use authd::events::relay::RelayConfig;
 use serde_json::Value;
 
 use crate::broker::Broker;
-use crate::helpers::{Backend, TestApp};
+use crate::helpers::{free_port, Backend, TestApp};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn authd_load_reports_every_request_and_verifies_rows_and_events() {
     let broker = Broker::start();
     let app = TestApp::spawn_with(Backend::Postgres, |c| {
-        c.hash_queue = 1024;
+        c.hash_pool.queue_bound = Some(1024);
         c.relay = Some(RelayConfig {
             kafka: KafkaConfig {
                 brokers: broker.brokers(),
@@ -81,11 +81,7 @@ async fn authd_load_reports_every_request_and_verifies_rows_and_events() {
 
 #[test]
 fn authd_load_counts_transport_errors_instead_of_hiding_them() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let out = Command::new(env!("CARGO_BIN_EXE_authd-load"))
         .args([
             "--url",

@@ -12,6 +12,8 @@ use std::time::{Duration, Instant};
 
 use sqlx::Connection;
 
+use crate::helpers::free_port;
+
 const INSTALL_HINT: &str = "Postgres 15 server binaries (initdb, postgres) must be on PATH: \
      run scripts/test, or apt-get install postgresql-15 and add /usr/lib/postgresql/15/bin to PATH";
 
@@ -97,14 +99,6 @@ fn template() -> &'static Path {
         let _ = std::fs::remove_dir_all(&staging);
         template
     })
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 impl PgServer {

@@ -33,7 +33,7 @@ fn relay_to(broker: &Broker, batch: i64) -> impl FnOnce(&mut Config) {
 
 /// Every message in the topic, read from the beginning until 3 s pass without one.
 async fn consume_all(broker: &Broker) -> Vec<Value> {
-    let consumer = kafka::tail_consumer(&broker.brokers(), TOPIC, true)
+    let consumer = kafka::tail_consumer(&broker.brokers(), TOPIC, kafka::Start::Beginning)
         .await
         .unwrap();
     let mut messages = Vec::new();

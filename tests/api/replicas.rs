@@ -1,6 +1,7 @@
 //! Several replicas on one Postgres.
 
 use authd::config::{Config, StoreConfig};
+use authd::password::PoolConfig;
 use authd::startup::Application;
 
 use crate::helpers::TEST_HASH;
@@ -16,8 +17,11 @@ async fn replicas_starting_together_migrate_once_and_all_serve() {
         },
         pool_size: 2,
         hash: TEST_HASH,
-        hash_workers: 1,
-        hash_queue: 4,
+        hash_pool: PoolConfig {
+            workers: 1,
+            queue_bound: Some(4),
+            max_wait: std::time::Duration::from_secs(30),
+        },
         relay: None,
         event_source: "authd".into(),
         instance_id: "test".into(),

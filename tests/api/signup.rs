@@ -248,8 +248,8 @@ async fn a_full_hashing_queue_answers_503_with_retry_after_and_no_timeouts(backe
     // One worker, one waiting slot, ~100 ms a hash: 24 at once must overflow.
     let app = TestApp::spawn_with(backend, |c| {
         c.hash = SLOW_HASH;
-        c.hash_workers = 1;
-        c.hash_queue = 1;
+        c.hash_pool.workers = 1;
+        c.hash_pool.queue_bound = Some(1);
     })
     .await;
     let mut tasks = tokio::task::JoinSet::new();

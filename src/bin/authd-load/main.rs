@@ -108,10 +108,21 @@ async fn main() -> ExitCode {
             }
         };
     }
+    let from = if args.verify {
+        match verify::start_offsets(&args).await {
+            Ok(from) => from,
+            Err(err) => {
+                eprintln!("authd-load: reading the topic's end offsets: {err:#}");
+                return ExitCode::FAILURE;
+            }
+        }
+    } else {
+        Vec::new()
+    };
     let result = run::run(&args).await;
     let mut report = report::Report::new(&args, result);
     if args.verify {
-        match verify::verify(&args, &report.created_ids).await {
+        match verify::verify(&args, &report.created_ids, from).await {
             Ok(v) => report.verification = Some(v),
             Err(err) => {
                 eprintln!("authd-load: verification failed to run: {err:#}");
