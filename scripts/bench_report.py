@@ -126,6 +126,13 @@ def main():
     if over:
         w(f"\nOverload refusals: {over['statuses'].get('503', 0)} answered 503 with Retry-After; their latency "
           f"{' / '.join(str(over['latency_ms_503'].get(q, '–')) for q in ('p50', 'p99', 'max'))} ms (p50 / p99 / max).")
+    cpu = load("cpu-seed-warm")
+    if cpu:
+        w(f"\nWhere the CPU went during the warm seed run ({cpu['wall_s']} s x {len(os.sched_getaffinity(0))} CPUs "
+          f"= {cpu['capacity_cpu_s']} CPU-s, from /proc by `scripts/lib/cpu_share.py`):\n")
+        w("| process group | CPU-s | share of the machine |\n| --- | --- | --- |")
+        for g, v in list(cpu["groups"].items()) + [("idle", cpu["idle"])]:
+            w(f"| {g} | {v['cpu_s']} | {v['share'] * 100:.1f}% |")
     w("\n7. **Login and refresh**: not measured; the token endpoints do not exist yet (issue 5).")
     w("\nThe seed service for comparison (../shared/CONTEXT.md): 10,000 sign-ups in 110 s cold, 49 s warm, 24 s with "
       "JDBC batching, on 4+ CPUs and with plain-text passwords.")
