@@ -12,7 +12,7 @@ use uuid::Uuid;
 use crate::startup::AppState;
 
 pub const HEADER: &str = "x-request-id";
-/// Which replica answered: makes round-robin behind nginx observable.
+/// Which replica answered: makes load balancing behind nginx observable.
 pub const INSTANCE_HEADER: &str = "x-authd-instance";
 
 /// Keeps a sane incoming `X-Request-Id` (nginx sets one), else makes one; returns it
