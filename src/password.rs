@@ -287,6 +287,28 @@ mod tests {
         }
     }
 
+    /// Occupies the pool's one worker until `release` is sent.
+    async fn block_the_worker(
+        hasher: &Hasher,
+    ) -> (
+        std::sync::mpsc::Sender<()>,
+        tokio::task::JoinHandle<Result<(), HashError>>,
+    ) {
+        let (release, wait) = std::sync::mpsc::channel::<()>();
+        let (started_tx, started_rx) = oneshot::channel();
+        let hasher = hasher.clone();
+        let blocked = tokio::spawn(async move {
+            hasher
+                .run(move || {
+                    started_tx.send(()).unwrap();
+                    wait.recv().unwrap();
+                })
+                .await
+        });
+        started_rx.await.unwrap();
+        (release, blocked)
+    }
+
     fn pw(s: &str) -> Password {
         Password::parse(s.to_string()).unwrap()
     }
@@ -313,20 +335,7 @@ mod tests {
     async fn a_full_queue_refuses_at_once() {
         // One worker blocked on a job and a queue of one filled: the next is refused.
         let hasher = Hasher::start(CHEAP, pool(1, 1));
-        let (release, wait) = std::sync::mpsc::channel::<()>();
-        let (started_tx, started_rx) = oneshot::channel();
-        let blocked = {
-            let hasher = hasher.clone();
-            tokio::spawn(async move {
-                hasher
-                    .run(move || {
-                        started_tx.send(()).unwrap();
-                        wait.recv().unwrap();
-                    })
-                    .await
-            })
-        };
-        started_rx.await.unwrap();
+        let (release, blocked) = block_the_worker(&hasher).await;
         let (ran_tx, ran_rx) = oneshot::channel();
         let filler: Job = Box::new(move || ran_tx.send(()).unwrap());
         assert!(
@@ -354,20 +363,7 @@ mod tests {
                 max_wait: Duration::from_millis(50),
             },
         );
-        let (release, wait) = std::sync::mpsc::channel::<()>();
-        let (started_tx, started_rx) = oneshot::channel();
-        let blocked = {
-            let hasher = hasher.clone();
-            tokio::spawn(async move {
-                hasher
-                    .run(move || {
-                        started_tx.send(()).unwrap();
-                        wait.recv().unwrap();
-                    })
-                    .await
-            })
-        };
-        started_rx.await.unwrap();
+        let (release, blocked) = block_the_worker(&hasher).await;
         let late = {
             let hasher = hasher.clone();
             tokio::spawn(async move { hasher.hash(pw("correct horse")).await })

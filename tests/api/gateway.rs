@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use crate::broker::Broker;
-use crate::helpers::free_port;
+use crate::helpers::{free_port, stop_child};
 use crate::pg::PgServer;
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
@@ -123,18 +123,7 @@ impl Gateway {
 impl Drop for Gateway {
     /// SIGTERM, not SIGKILL: a killed master would leave its workers behind.
     fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        stop_child(&mut self.child, "TERM");
     }
 }
 

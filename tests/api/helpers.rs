@@ -309,6 +309,22 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// Signals `child` (e.g. "TERM"), waits up to 10 s for it to exit, then kills it.
+pub fn stop_child(child: &mut std::process::Child, signal: &str) {
+    let _ = std::process::Command::new("kill")
+        .args([&format!("-{signal}"), &child.id().to_string()])
+        .status();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::time::Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
 /// A unique suffix so tests never collide in a shared store.
 pub fn unique(prefix: &str) -> String {
     format!(

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use sqlx::Connection;
 
-use crate::helpers::free_port;
+use crate::helpers::{free_port, stop_child};
 
 const INSTALL_HINT: &str = "Postgres 15 server binaries (initdb, postgres) must be on PATH: \
      run scripts/test, or apt-get install postgresql-15 and add /usr/lib/postgresql/15/bin to PATH";
@@ -149,18 +149,7 @@ impl PgServer {
 
     /// Stops the server at once (SIGQUIT: immediate shutdown).
     pub fn stop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-QUIT", &self.child.id().to_string()])
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        stop_child(&mut self.child, "QUIT");
     }
 }
 
