@@ -132,6 +132,9 @@ async fn main() -> anyhow::Result<()> {
         relay: Some(relay.clone()),
         event_source: "authd".into(),
         instance_id: "test".into(),
+        tokens: Default::default(),
+        throttle: Default::default(),
+        trusted_proxies: Vec::new(),
     };
     let machine = format!("{} CPUs", authd::config::available_cpus());
 

@@ -1,4 +1,4 @@
-//! The command line: `authd [serve|migrate|healthcheck]`.
+//! The command line: `authd [serve|migrate|events|keys|healthcheck]`.
 
 use clap::{Parser, Subcommand};
 
@@ -31,6 +31,11 @@ pub enum Command {
         #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(i64).range(1..))]
         limit: i64,
     },
+    /// Manage the Ed25519 keys that sign access tokens (shared by every replica).
+    Keys {
+        #[command(subcommand)]
+        action: KeysAction,
+    },
     /// Exit 0 when GET <URL>/readyz answers 200 (for container health checks).
     Healthcheck {
         /// Base URL of the replica, e.g. http://127.0.0.1:8080
@@ -39,6 +44,17 @@ pub enum Command {
         #[arg(long, default_value_t = 3)]
         timeout: u64,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysAction {
+    /// Make a new current signing key. The old one stays published (JWKS) and
+    /// accepted until the tokens it signed have expired; replicas switch within
+    /// AUTHD_KEYS_REFRESH_MS.
+    Rotate,
+    /// List the keys that may still verify a live token, newest first, as JSON lines
+    /// (public parts only). A store without keys gets its first one.
+    List,
 }
 
 #[derive(Debug, Subcommand)]

@@ -5,10 +5,13 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
+use ipnet::IpNet;
 
 use crate::events::kafka::KafkaConfig;
 use crate::events::relay::RelayConfig;
 use crate::password::{HashParams, PoolConfig};
+use crate::throttle::ThrottleConfig;
+use crate::tokens::TokenConfig;
 
 /// Every setting of the service. Each flag can also be set by its variable.
 #[derive(Debug, Clone, Args)]
@@ -121,6 +124,75 @@ pub struct Settings {
     #[arg(long, env = "AUTHD_INSTANCE_ID", global = true)]
     pub instance_id: Option<String>,
 
+    /// `iss` of the access tokens, and what verification expects.
+    #[arg(
+        long,
+        env = "AUTHD_TOKEN_ISSUER",
+        default_value = "authd",
+        global = true
+    )]
+    pub token_issuer: String,
+
+    /// `aud` of the access tokens, and what verification expects.
+    #[arg(
+        long,
+        env = "AUTHD_TOKEN_AUDIENCE",
+        default_value = "authd",
+        global = true
+    )]
+    pub token_audience: String,
+
+    /// Lifetime of an access token, in seconds.
+    #[arg(long, env = "AUTHD_ACCESS_TOKEN_TTL_SECS", default_value_t = 900,
+          value_parser = clap::value_parser!(u64).range(10..=86_400), global = true)]
+    pub access_token_ttl_secs: u64,
+
+    /// Lifetime of a refresh token, in seconds (each refresh issues a new one).
+    #[arg(long, env = "AUTHD_REFRESH_TOKEN_TTL_SECS", default_value_t = 30 * 86_400,
+          value_parser = clap::value_parser!(u64).range(60..=31_622_400), global = true)]
+    pub refresh_token_ttl_secs: u64,
+
+    /// How often a replica reloads the shared signing keys, in milliseconds (a token
+    /// naming an unknown key also triggers a reload).
+    #[arg(long, env = "AUTHD_KEYS_REFRESH_MS", default_value_t = 60_000,
+          value_parser = clap::value_parser!(u64).range(0..=3_600_000), global = true)]
+    pub keys_refresh_ms: u64,
+
+    /// Failed logins of one account before it is locked (429 with Retry-After).
+    #[arg(long, env = "AUTHD_LOGIN_MAX_FAILURES", default_value_t = 5,
+          value_parser = clap::value_parser!(u32).range(1..), global = true)]
+    pub login_max_failures: u32,
+
+    /// Failed logins from one client address before it is locked.
+    #[arg(long, env = "AUTHD_LOGIN_MAX_FAILURES_PER_CLIENT", default_value_t = 50,
+          value_parser = clap::value_parser!(u32).range(1..), global = true)]
+    pub login_max_failures_per_client: u32,
+
+    /// The first lock, in milliseconds; each further failure doubles it.
+    #[arg(long, env = "AUTHD_LOGIN_LOCKOUT_MS", default_value_t = 1_000,
+          value_parser = clap::value_parser!(u64).range(1..), global = true)]
+    pub login_lockout_ms: u64,
+
+    /// The longest lock, in seconds.
+    #[arg(long, env = "AUTHD_LOGIN_LOCKOUT_MAX_SECS", default_value_t = 900,
+          value_parser = clap::value_parser!(u64).range(1..), global = true)]
+    pub login_lockout_max_secs: u64,
+
+    /// Failed logins older than this many seconds are forgotten.
+    #[arg(long, env = "AUTHD_LOGIN_FAILURE_WINDOW_SECS", default_value_t = 900,
+          value_parser = clap::value_parser!(u64).range(1..), global = true)]
+    pub login_failure_window_secs: u64,
+
+    /// Proxies (IPs or CIDRs, comma-separated) whose X-Forwarded-For is believed
+    /// when counting failed logins per client. Default: none (the TCP peer counts).
+    #[arg(
+        long,
+        env = "AUTHD_TRUSTED_PROXIES",
+        value_delimiter = ',',
+        global = true
+    )]
+    pub trusted_proxies: Vec<String>,
+
     /// Log format: pretty for a terminal, json for machines, auto picks by terminal.
     #[arg(long, env = "AUTHD_LOG_FORMAT", value_enum, default_value_t = LogFormat::Auto, global = true)]
     pub log_format: LogFormat,
@@ -153,6 +225,9 @@ pub struct Config {
     pub event_source: String,
     /// Printable ASCII (it goes into a header), at most 64 bytes.
     pub instance_id: String,
+    pub tokens: TokenConfig,
+    pub throttle: ThrottleConfig,
+    pub trusted_proxies: Vec<IpNet>,
 }
 
 impl Settings {
@@ -180,7 +255,49 @@ impl Settings {
             relay: self.relay_config()?,
             event_source: self.event_source.clone(),
             instance_id: self.instance_id()?,
+            tokens: self.tokens()?,
+            throttle: ThrottleConfig {
+                account_failures: self.login_max_failures,
+                client_failures: self.login_max_failures_per_client,
+                base_lockout: Duration::from_millis(self.login_lockout_ms),
+                max_lockout: Duration::from_secs(self.login_lockout_max_secs),
+                window: Duration::from_secs(self.login_failure_window_secs),
+            },
+            trusted_proxies: self.trusted_proxies()?,
         })
+    }
+
+    fn tokens(&self) -> Result<TokenConfig, String> {
+        for (name, value) in [
+            ("AUTHD_TOKEN_ISSUER", &self.token_issuer),
+            ("AUTHD_TOKEN_AUDIENCE", &self.token_audience),
+        ] {
+            if value.trim().is_empty() {
+                return Err(format!("{name} must not be empty"));
+            }
+        }
+        Ok(TokenConfig {
+            issuer: self.token_issuer.trim().to_string(),
+            audience: self.token_audience.trim().to_string(),
+            access_ttl: Duration::from_secs(self.access_token_ttl_secs),
+            refresh_ttl: Duration::from_secs(self.refresh_token_ttl_secs),
+            keys_refresh: Duration::from_millis(self.keys_refresh_ms),
+        })
+    }
+
+    fn trusted_proxies(&self) -> Result<Vec<IpNet>, String> {
+        self.trusted_proxies
+            .iter()
+            .map(|s| s.trim())
+            .filter(|s| !s.is_empty())
+            .map(|s| {
+                s.parse::<IpNet>()
+                    .or_else(|_| s.parse::<std::net::IpAddr>().map(IpNet::from))
+                    .map_err(|_| {
+                        format!("AUTHD_TRUSTED_PROXIES: {s:?} is not an IP address or CIDR")
+                    })
+            })
+            .collect()
     }
 
     fn instance_id(&self) -> Result<String, String> {
@@ -326,5 +443,57 @@ mod tests {
             .unwrap()
             .relay
             .is_none());
+    }
+}
+
+#[cfg(test)]
+mod defaults_tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cmd {
+        #[command(flatten)]
+        settings: Settings,
+    }
+
+    #[test]
+    fn the_defaults_of_help_are_the_library_defaults() {
+        let config = Cmd::parse_from(["authd"]).settings.validate().unwrap();
+        let (tokens, ours) = (config.tokens, TokenConfig::default());
+        assert_eq!(
+            (
+                tokens.issuer,
+                tokens.audience,
+                tokens.access_ttl,
+                tokens.refresh_ttl,
+                tokens.keys_refresh
+            ),
+            (
+                ours.issuer,
+                ours.audience,
+                ours.access_ttl,
+                ours.refresh_ttl,
+                ours.keys_refresh
+            )
+        );
+        let (t, d) = (config.throttle, ThrottleConfig::default());
+        assert_eq!(
+            (
+                t.account_failures,
+                t.client_failures,
+                t.base_lockout,
+                t.max_lockout,
+                t.window
+            ),
+            (
+                d.account_failures,
+                d.client_failures,
+                d.base_lockout,
+                d.max_lockout,
+                d.window
+            )
+        );
+        assert!(config.trusted_proxies.is_empty());
     }
 }

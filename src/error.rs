@@ -15,6 +15,8 @@ pub const RETRY_AFTER_SECS: u64 = 1;
 pub enum ApiError {
     #[error("malformed request body: {0}")]
     BadRequest(String),
+    #[error("invalid path: {0}")]
+    BadPath(String),
     #[error("unsupported content type")]
     UnsupportedMediaType,
     #[error("request body too large")]
@@ -25,6 +27,19 @@ pub enum ApiError {
     Conflict(Taken),
     #[error("overloaded")]
     Overloaded,
+    #[error("wrong login or password")]
+    InvalidCredentials,
+    #[error("too many failed attempts")]
+    TooManyAttempts { retry_after_secs: u64 },
+    #[error("invalid refresh token")]
+    InvalidRefreshToken,
+    /// No usable access token; `None`: none was sent.
+    #[error("unauthorized")]
+    Unauthorized(Option<&'static str>),
+    #[error("forbidden")]
+    Forbidden,
+    #[error("the current password is wrong")]
+    WrongPassword,
     #[error("not found")]
     NotFound,
     #[error("method not allowed")]
@@ -55,12 +70,17 @@ struct ProblemField<'a> {
 impl ApiError {
     fn status(&self) -> StatusCode {
         match self {
-            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::BadRequest(_) | ApiError::BadPath(_) => StatusCode::BAD_REQUEST,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Overloaded | ApiError::NotReady(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::InvalidCredentials
+            | ApiError::InvalidRefreshToken
+            | ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Forbidden | ApiError::WrongPassword => StatusCode::FORBIDDEN,
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -73,6 +93,7 @@ impl ApiError {
             ApiError::BadRequest(_) => {
                 ("urn:authd:problem:malformed-body", "Malformed request body")
             }
+            ApiError::BadPath(_) => ("urn:authd:problem:invalid-path", "Invalid path"),
             ApiError::UnsupportedMediaType => (
                 "urn:authd:problem:unsupported-media-type",
                 "Unsupported media type",
@@ -83,6 +104,21 @@ impl ApiError {
             ApiError::Invalid(_) => ("urn:authd:problem:invalid-fields", "Invalid fields"),
             ApiError::Conflict(_) => ("urn:authd:problem:conflict", "Already taken"),
             ApiError::Overloaded => ("urn:authd:problem:overloaded", "Overloaded, retry later"),
+            ApiError::InvalidCredentials => (
+                "urn:authd:problem:invalid-credentials",
+                "Invalid credentials",
+            ),
+            ApiError::TooManyAttempts { .. } => (
+                "urn:authd:problem:too-many-attempts",
+                "Too many failed attempts",
+            ),
+            ApiError::InvalidRefreshToken => (
+                "urn:authd:problem:invalid-refresh-token",
+                "Invalid refresh token",
+            ),
+            ApiError::Unauthorized(_) => ("urn:authd:problem:unauthorized", "Unauthorized"),
+            ApiError::Forbidden => ("urn:authd:problem:forbidden", "Forbidden"),
+            ApiError::WrongPassword => ("urn:authd:problem:wrong-password", "Wrong password"),
             ApiError::NotFound => ("about:blank", "Not Found"),
             ApiError::MethodNotAllowed => ("about:blank", "Method Not Allowed"),
             ApiError::NotReady(_) => ("urn:authd:problem:not-ready", "Not ready"),
@@ -93,6 +129,7 @@ impl ApiError {
     fn detail(&self) -> String {
         match self {
             ApiError::BadRequest(why) => format!("the body is not valid JSON: {why}"),
+            ApiError::BadPath(why) => why.clone(),
             ApiError::UnsupportedMediaType => {
                 "send the body as Content-Type: application/json".into()
             }
@@ -105,6 +142,19 @@ impl ApiError {
             ApiError::Overloaded => {
                 format!("too many requests are waiting; retry in {RETRY_AFTER_SECS} s")
             }
+            ApiError::InvalidCredentials => "the login or the password is wrong".into(),
+            ApiError::TooManyAttempts { retry_after_secs } => format!(
+                "too many failed logins for this account or address; retry in {retry_after_secs} s"
+            ),
+            ApiError::InvalidRefreshToken => {
+                "the refresh token is unknown, expired, revoked or already used".into()
+            }
+            ApiError::Unauthorized(None) => {
+                "send an access token: Authorization: Bearer <token>".into()
+            }
+            ApiError::Unauthorized(Some(why)) => format!("the access token is not valid: {why}"),
+            ApiError::Forbidden => "an access token may act only on its own user".into(),
+            ApiError::WrongPassword => "the current password does not match".into(),
             ApiError::NotFound => "no such resource".into(),
             ApiError::MethodNotAllowed => "this resource does not support the method".into(),
             ApiError::NotReady(why) => why.clone(),
@@ -148,8 +198,26 @@ impl IntoResponse for ApiError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
-        if matches!(self, ApiError::Overloaded | ApiError::NotReady(_)) {
-            headers.insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
+        match &self {
+            ApiError::Overloaded | ApiError::NotReady(_) => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
+            }
+            ApiError::TooManyAttempts { retry_after_secs } => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
+            }
+            // RFC 6750: the challenge, with error="invalid_token" when one was sent.
+            ApiError::Unauthorized(why) => {
+                let challenge = match why {
+                    None => r#"Bearer realm="authd""#.to_string(),
+                    Some(why) => format!(
+                        r#"Bearer realm="authd", error="invalid_token", error_description="{why}""#
+                    ),
+                };
+                if let Ok(value) = HeaderValue::try_from(challenge) {
+                    headers.insert(header::WWW_AUTHENTICATE, value);
+                }
+            }
+            _ => {}
         }
         response
     }

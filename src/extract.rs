@@ -8,6 +8,23 @@ use serde_json::{Map, Value};
 use crate::domain::FieldError;
 use crate::error::ApiError;
 
+/// The `{id}` of a user path, as a UUID (400 problem+json otherwise).
+pub struct UserId(pub uuid::Uuid);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for UserId {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, ApiError> {
+        axum::extract::Path::<uuid::Uuid>::from_request_parts(parts, state)
+            .await
+            .map(|id| UserId(id.0))
+            .map_err(|_| ApiError::BadPath("the user id must be a UUID".into()))
+    }
+}
+
 /// Largest accepted request body (applied with `DefaultBodyLimit`).
 pub const BODY_LIMIT: usize = 16 * 1024;
 
@@ -48,6 +65,20 @@ impl JsonObject {
             None | Some(Value::Null) => Err(FieldError::new(name, "is required")),
             Some(_) => Err(FieldError::new(name, "must be a string")),
         }
+    }
+
+    /// The string field `name` when present (`null` counts as absent).
+    pub fn optional_string(&mut self, name: &'static str) -> Result<Option<String>, FieldError> {
+        match self.0.remove(name) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s)),
+            Some(_) => Err(FieldError::new(name, "must be a string")),
+        }
+    }
+
+    /// The names of the fields nobody took.
+    pub fn remaining(&self) -> impl Iterator<Item = &str> {
+        self.0.keys().map(String::as_str)
     }
 }
 

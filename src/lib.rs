@@ -1,6 +1,9 @@
 //! authd: sign-up and login service. See README.md for the tour.
 
+pub mod auth;
 pub mod cli;
+pub mod client;
+pub mod clock;
 pub mod config;
 pub mod domain;
 pub mod error;
@@ -13,3 +16,5 @@ pub mod routes;
 pub mod startup;
 pub mod store;
 pub mod telemetry;
+pub mod throttle;
+pub mod tokens;

@@ -5,11 +5,13 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Parser;
 
-use authd::cli::{Cli, Command, EventsAction};
+use authd::cli::{Cli, Command, EventsAction, KeysAction};
+use authd::clock::{Clock, SystemClock};
 use authd::config::{LogFormat, Settings};
 use authd::events::kafka;
 use authd::startup::{shutdown_signal, Application};
 use authd::store::Store;
+use authd::tokens::Keys;
 use authd::{healthcheck, telemetry};
 
 #[tokio::main]
@@ -31,6 +33,7 @@ async fn main() -> ExitCode {
         }
         Command::Serve => serve(&cli.settings).await,
         Command::Migrate => migrate(&cli.settings).await,
+        Command::Keys { action } => keys(&cli.settings, action).await,
         Command::Events {
             action: None,
             limit,
@@ -70,6 +73,35 @@ async fn migrate(settings: &Settings) -> anyhow::Result<()> {
     let store = Store::connect(&config.store, 1).await?;
     store.migrate().await?;
     tracing::info!(store = store.kind(), "migrations applied");
+    store.close().await;
+    Ok(())
+}
+
+async fn keys(settings: &Settings, action: KeysAction) -> anyhow::Result<()> {
+    let config = settings.validate().map_err(anyhow::Error::msg)?;
+    let store = Store::connect(&config.store, 1).await?;
+    store.migrate().await?;
+    let now = SystemClock.now();
+    let refresh = config.tokens.keys_refresh;
+    let mut out = std::io::stdout().lock();
+    match action {
+        KeysAction::Rotate => {
+            // The first key is made here when the store has none yet.
+            Keys::load(store.clone(), now, config.tokens.access_ttl, refresh).await?;
+            let kid = Keys::rotate(&store, now).await?;
+            writeln!(
+                out,
+                "{}",
+                serde_json::json!({ "rotated": true, "kid": kid })
+            )?;
+        }
+        KeysAction::List => {
+            let keys = Keys::load(store.clone(), now, config.tokens.access_ttl, refresh).await?;
+            for jwk in keys.ring(now).await.jwks() {
+                writeln!(out, "{}", serde_json::to_string(&jwk)?)?;
+            }
+        }
+    }
     store.close().await;
     Ok(())
 }

@@ -8,16 +8,20 @@ use std::time::Duration;
 use anyhow::Context;
 use axum::http::HeaderValue;
 use axum::{middleware, Router};
+use ipnet::IpNet;
 use sqlx::postgres::PgListener;
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Notify};
 use tokio::task::JoinSet;
 
+use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::error::ApiError;
 use crate::events::relay::{Relay, RelayConfig};
-use crate::password::Hasher;
+use crate::password::{hash_blocking, Hasher};
 use crate::store::{Store, OUTBOX_CHANNEL};
+use crate::throttle::ThrottleConfig;
+use crate::tokens::Tokens;
 use crate::{request_id, routes};
 
 /// What every handler may use. Cheap to clone; nothing in it decides a request
@@ -32,11 +36,21 @@ pub struct AppState {
     pub outbox_written: Arc<Notify>,
     /// This replica's name (`X-Authd-Instance`).
     pub instance: HeaderValue,
+    pub tokens: Arc<Tokens>,
+    pub clock: Arc<dyn Clock>,
+    pub throttle: ThrottleConfig,
+    pub trusted_proxies: Arc<[IpNet]>,
+    /// A hash of a random password with the configured parameters: unknown logins
+    /// are verified against it, so they cost what a wrong password costs.
+    pub dummy_hash: Arc<str>,
 }
 
 pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(routes::users::router())
+        .merge(routes::account::router())
+        .merge(routes::session::router())
+        .merge(routes::keys::router())
         .merge(routes::health::router())
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
@@ -56,9 +70,16 @@ pub struct Application {
 impl Application {
     /// Connects to the store, applies migrations, starts the hashing pool and binds.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
+        Self::build_with_clock(config, Arc::new(SystemClock)).await
+    }
+
+    /// `build` with another clock (tests move time instead of sleeping).
+    pub async fn build_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
         let store = Store::connect(&config.store, config.pool_size).await?;
         store.migrate().await?;
+        let tokens = Tokens::load(store.clone(), config.tokens.clone(), clock.now()).await?;
         let hasher = Hasher::start(config.hash, config.hash_pool);
+        let dummy_hash = hash_blocking(config.hash, &uuid::Uuid::new_v4().to_string())?;
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("binding {}", config.listen))?;
@@ -83,6 +104,11 @@ impl Application {
             event_source: config.event_source,
             outbox_written: Arc::new(Notify::new()),
             instance: HeaderValue::try_from(config.instance_id.as_str()).context("instance id")?,
+            tokens: Arc::new(tokens),
+            clock,
+            throttle: config.throttle,
+            trusted_proxies: config.trusted_proxies.into(),
+            dummy_hash: dummy_hash.into(),
         };
         Ok(Self {
             listener,
@@ -119,7 +145,8 @@ impl Application {
             }
             background.spawn(Relay::new(store.clone(), config, wake).run(stop_rx));
         }
-        let served = axum::serve(self.listener, router(self.state))
+        let app = router(self.state).into_make_service_with_connect_info::<SocketAddr>();
+        let served = axum::serve(self.listener, app)
             .with_graceful_shutdown(shutdown)
             .await
             .context("serving HTTP");

@@ -20,6 +20,18 @@ impl Password {
         Ok(Self(raw))
     }
 
+    /// A password presented at login: checked against the stored hash, so only
+    /// the upper bound applies (passwords set under other rules still log in).
+    pub fn presented(raw: String) -> Result<Self, String> {
+        if raw.is_empty() {
+            return Err("must not be empty".into());
+        }
+        if raw.len() > Self::MAX_BYTES {
+            return Err(format!("must be at most {} bytes", Self::MAX_BYTES));
+        }
+        Ok(Self(raw))
+    }
+
     pub fn expose(&self) -> &str {
         &self.0
     }

@@ -8,12 +8,19 @@ use crate::store::{lane_of, OutboxEvent, PublicUser};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UserEventKind {
     Created,
+    /// Username and/or email changed.
+    Updated,
+    PasswordChanged,
+    Deleted,
 }
 
 impl UserEventKind {
     pub fn event_type(self) -> &'static str {
         match self {
             UserEventKind::Created => "authd.user.created",
+            UserEventKind::Updated => "authd.user.updated",
+            UserEventKind::PasswordChanged => "authd.user.password_changed",
+            UserEventKind::Deleted => "authd.user.deleted",
         }
     }
 }
@@ -50,20 +57,21 @@ pub fn user_event(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::clock::{Clock, SystemClock};
 
     fn alice() -> PublicUser {
         PublicUser {
             id: Uuid::now_v7(),
             username: "alice".into(),
             email: "alice@example.com".into(),
-            created_at: Utc::now(),
+            created_at: SystemClock.now(),
         }
     }
 
     #[test]
     fn envelope_has_every_required_cloudevents_attribute() {
         let user = alice();
-        let event = user_event(UserEventKind::Created, &user, "authd", Utc::now());
+        let event = user_event(UserEventKind::Created, &user, "authd", SystemClock.now());
         let p = &event.payload;
         assert_eq!(p["specversion"], "1.0");
         assert_eq!(p["id"], event.id.to_string());
@@ -78,7 +86,7 @@ mod tests {
 
     #[test]
     fn data_holds_only_public_fields() {
-        let event = user_event(UserEventKind::Created, &alice(), "authd", Utc::now());
+        let event = user_event(UserEventKind::Created, &alice(), "authd", SystemClock.now());
         let mut keys: Vec<_> = event.payload["data"]
             .as_object()
             .unwrap()
@@ -92,8 +100,8 @@ mod tests {
     #[test]
     fn every_event_gets_a_new_id() {
         let user = alice();
-        let a = user_event(UserEventKind::Created, &user, "authd", Utc::now());
-        let b = user_event(UserEventKind::Created, &user, "authd", Utc::now());
+        let a = user_event(UserEventKind::Created, &user, "authd", SystemClock.now());
+        let b = user_event(UserEventKind::Created, &user, "authd", SystemClock.now());
         assert_ne!(a.id, b.id);
     }
 }

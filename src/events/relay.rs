@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use chrono::Utc;
+use crate::clock::{Clock, SystemClock};
 
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Header, OwnedHeaders};
@@ -150,7 +150,8 @@ impl Relay {
                 Err(_) => anyhow::bail!("the producer dropped a delivery"),
             }
         }
-        let acked = Utc::now();
+        // A measurement against the commit time the database recorded: wall clock.
+        let acked = SystemClock.now();
         for event in &claim.events {
             let latency = (acked - event.created_at).to_std().unwrap_or_default();
             metrics::histogram!(DELIVERY_SECONDS).record(latency.as_secs_f64());

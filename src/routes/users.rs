@@ -3,7 +3,6 @@ use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::post;
 use axum::{Json, Router};
-use chrono::{SubsecRound, Utc};
 use uuid::Uuid;
 
 use crate::domain::{Email, FieldError, Password, Username};
@@ -63,7 +62,7 @@ async fn sign_up(
         return Err(ApiError::Conflict(taken));
     }
     let password_hash = state.hasher.hash(form.password).await?;
-    let now = Utc::now().trunc_subsecs(6);
+    let now = state.clock.now();
     let user = NewUser {
         id: Uuid::now_v7(),
         username: form.username,

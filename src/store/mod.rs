@@ -1,12 +1,14 @@
-//! Users and the outbox, in Postgres (shared by replicas) or SQLite (embedded default).
+//! Users, sessions, signing keys and the outbox, in Postgres (shared by replicas) or SQLite (embedded default).
 //!
 //! Both backends expose the same functions; `Store` picks one. SQL stays SQL: each
 //! backend module holds its own statements, since the column types differ.
 
+mod accounts;
 mod outbox;
 mod postgres;
 mod sqlite;
 
+pub use accounts::{Account, Rotation, StoredKey};
 pub use outbox::{lane_of, Claim, PendingEvent, LANES};
 pub use postgres::OUTBOX_CHANNEL;
 

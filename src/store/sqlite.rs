@@ -121,6 +121,6 @@ pub async fn delete(pool: &SqlitePool, seqs: &[i64]) -> sqlx::Result<()> {
 }
 
 /// RFC 3339 in UTC with microseconds: sorts as text and matches Postgres' precision.
-fn text_time(t: chrono::DateTime<chrono::Utc>) -> String {
+pub(super) fn text_time(t: chrono::DateTime<chrono::Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
 }

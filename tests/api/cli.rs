@@ -165,7 +165,18 @@ async fn migrate_applies_the_schema_once_and_is_idempotent() {
     .fetch_all(&pool)
     .await
     .unwrap();
-    assert_eq!(tables, ["_sqlx_migrations", "outbox", "users"]);
+    assert_eq!(
+        tables,
+        [
+            "_sqlx_migrations",
+            "login_throttle",
+            "outbox",
+            "refresh_families",
+            "refresh_tokens",
+            "signing_keys",
+            "users"
+        ]
+    );
     pool.close().await;
 }
 

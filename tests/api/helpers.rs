@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use authd::clock::ManualClock;
 use authd::config::{Config, StoreConfig};
 use authd::password::{HashParams, PoolConfig};
 use authd::startup::{AppState, Application};
@@ -33,6 +34,8 @@ pub struct TestApp {
     pub store: Store,
     pub store_config: StoreConfig,
     pub state: AppState,
+    /// The application's clock: tests move it instead of sleeping.
+    pub clock: ManualClock,
     pub client: reqwest::Client,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<anyhow::Result<()>>>,
@@ -65,18 +68,26 @@ impl TestApp {
                 )
             }
         };
-        Self::start(store, pg, Some(data), tweak).await
+        Self::start(store, pg, Some(data), ManualClock::starting_now(), tweak).await
     }
 
-    /// A second application (a replica) on this one's database.
+    /// A second application (a replica) on this one's database, with the same clock.
     pub async fn replica(&self, tweak: impl FnOnce(&mut Config)) -> TestApp {
-        Self::start(self.store_config.clone(), None, None, tweak).await
+        Self::start(
+            self.store_config.clone(),
+            None,
+            None,
+            self.clock.clone(),
+            tweak,
+        )
+        .await
     }
 
     async fn start(
         store_config: StoreConfig,
         pg: Option<PgServer>,
         data: Option<tempfile::TempDir>,
+        clock: ManualClock,
         tweak: impl FnOnce(&mut Config),
     ) -> TestApp {
         let mut config = Config {
@@ -92,6 +103,9 @@ impl TestApp {
             relay: None,
             event_source: "authd".into(),
             instance_id: "test".into(),
+            tokens: Default::default(),
+            throttle: Default::default(),
+            trusted_proxies: Vec::new(),
         };
         tweak(&mut config);
         // TEST_LOG=1 shows the application's logs (RUST_LOG filters them).
@@ -100,7 +114,7 @@ impl TestApp {
         }
         // The test's own pool: the application closes its pool when it stops.
         let store = Store::connect(&config.store, 2).await.unwrap();
-        let app = Application::build(config)
+        let app = Application::build_with_clock(config, std::sync::Arc::new(clock.clone()))
             .await
             .expect("build the application");
         let addr = app.local_addr();
@@ -114,6 +128,7 @@ impl TestApp {
             store,
             store_config,
             state,
+            clock,
             client: reqwest::Client::builder()
                 .timeout(std::time::Duration::from_secs(60))
                 .build()
@@ -174,6 +189,49 @@ impl TestApp {
 
     pub async fn get(&self, path: &str) -> reqwest::Response {
         self.client.get(self.url(path)).send().await.unwrap()
+    }
+
+    pub async fn login(&self, login: &str, password: &str) -> reqwest::Response {
+        self.post_json(
+            "/auth/login",
+            &json!({ "login": login, "password": password }),
+        )
+        .await
+    }
+
+    /// Logs in and returns the token response (panics unless 200).
+    pub async fn tokens(&self, login: &str, password: &str) -> Tokens {
+        let response = self.login(login, password).await;
+        assert_eq!(response.status().as_u16(), 200, "login of {login}");
+        response.json().await.unwrap()
+    }
+
+    pub async fn refresh(&self, refresh_token: &str) -> reqwest::Response {
+        self.post_json("/auth/token", &json!({ "refresh_token": refresh_token }))
+            .await
+    }
+
+    /// A request with `Authorization: Bearer <token>` and an optional JSON body.
+    pub async fn authed(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: &str,
+        body: Option<Value>,
+    ) -> reqwest::Response {
+        let mut request = self
+            .client
+            .request(method, self.url(path))
+            .bearer_auth(token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        request.send().await.unwrap()
+    }
+
+    pub async fn me(&self, token: &str) -> reqwest::Response {
+        self.authed(reqwest::Method::GET, "/auth/me", token, None)
+            .await
     }
 
     /// Runs a query that returns one integer, on whichever store backs the app.
@@ -264,6 +322,15 @@ impl TestApp {
             .map(|r| serde_json::from_str(r).unwrap())
             .collect()
     }
+}
+
+/// What login and refresh answer.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct Tokens {
+    pub access_token: String,
+    pub token_type: String,
+    pub expires_in: u64,
+    pub refresh_token: String,
 }
 
 /// Runs the test body once per store: `both_stores!(name);` for `async fn name(Backend)`.

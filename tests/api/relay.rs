@@ -1,5 +1,6 @@
 //! The outbox relay against a real broker: nothing lost, order kept per user.
 
+use authd::clock::Clock;
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
@@ -140,7 +141,7 @@ async fn change_user(store: &Store, user_id: &str, n: u32) {
     let event_id = uuid::Uuid::now_v7();
     let payload = json!({
         "specversion": "1.0", "id": event_id, "source": "authd", "type": "authd.user.updated",
-        "subject": user, "time": chrono::Utc::now(), "datacontenttype": "application/json",
+        "subject": user, "time": authd::clock::SystemClock.now(), "datacontenttype": "application/json",
         "data": { "n": n },
     });
     let mut tx = pool.begin().await.unwrap();

@@ -25,6 +25,9 @@ async fn replicas_starting_together_migrate_once_and_all_serve() {
         relay: None,
         event_source: "authd".into(),
         instance_id: "test".into(),
+        tokens: Default::default(),
+        throttle: Default::default(),
+        trusted_proxies: Vec::new(),
     };
     let builds: Vec<_> = (0..4)
         .map(|_| tokio::spawn(Application::build(config.clone())))

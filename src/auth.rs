@@ -1,0 +1,81 @@
+//! `Authorization: Bearer <access token>` on authd's own endpoints.
+
+use axum::extract::FromRequestParts;
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+use uuid::Uuid;
+
+use crate::error::ApiError;
+use crate::startup::AppState;
+use crate::store::Account;
+use crate::tokens::{Claims, TokenError};
+
+/// A request with a valid access token.
+pub struct Bearer(pub Claims);
+
+impl FromRequestParts<AppState> for Bearer {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let header = parts
+            .headers
+            .get(AUTHORIZATION)
+            .ok_or(ApiError::Unauthorized(None))?;
+        let token = header
+            .to_str()
+            .ok()
+            .and_then(|h| {
+                let (scheme, token) = h.split_once(' ')?;
+                scheme
+                    .eq_ignore_ascii_case("bearer")
+                    .then_some(token.trim())
+            })
+            .ok_or(ApiError::Unauthorized(Some("expected: Bearer <token>")))?;
+        let claims = state
+            .tokens
+            .verify(token, state.clock.now())
+            .await
+            .map_err(|e| ApiError::Unauthorized(Some(reason(e))))?;
+        Ok(Bearer(claims))
+    }
+}
+
+fn reason(err: TokenError) -> &'static str {
+    match err {
+        TokenError::Malformed => "malformed",
+        TokenError::Algorithm => "unsupported algorithm",
+        TokenError::UnknownKey => "unknown key",
+        TokenError::Signature => "bad signature",
+        TokenError::Expired => "expired",
+        TokenError::NotYetValid => "not valid yet",
+        TokenError::WrongAudience => "wrong issuer or audience",
+    }
+}
+
+impl Bearer {
+    /// The token's user, which must still exist, in a session that is still live
+    /// (logout, a password change and refresh-token theft revoke the session).
+    pub async fn account(&self, state: &AppState) -> Result<Account, ApiError> {
+        let claims = &self.0;
+        let account = state
+            .store
+            .account(claims.sub)
+            .await?
+            .ok_or(ApiError::Unauthorized(Some("the user no longer exists")))?;
+        let sid = claims
+            .sid
+            .ok_or(ApiError::Unauthorized(Some("no session")))?;
+        if !state.store.session_live(sid, claims.sub).await? {
+            return Err(ApiError::Unauthorized(Some("the session has ended")));
+        }
+        Ok(account)
+    }
+
+    /// The account `id`, which must be the token's own.
+    pub async fn own(&self, state: &AppState, id: Uuid) -> Result<Account, ApiError> {
+        if id != self.0.sub {
+            return Err(ApiError::Forbidden);
+        }
+        self.account(state).await
+    }
+}

@@ -1,0 +1,190 @@
+//! The account lifecycle on `/auth/user/{id}`: read, change username/email, change
+//! password, delete. Only the token's own user; each change writes its event to the
+//! outbox in the same transaction.
+
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::StatusCode;
+use axum::routing::{get, put};
+use axum::{Json, Router};
+
+use crate::auth::Bearer;
+use crate::client::ClientIp;
+use crate::domain::{Email, FieldError, Password, Username};
+use crate::error::ApiError;
+use crate::events::{user_event, UserEventKind};
+use crate::extract::{JsonObject, UserId, BODY_LIMIT};
+use crate::routes::session::too_many;
+use crate::startup::AppState;
+use crate::store::{Account, PublicUser};
+use crate::throttle::{AttemptKeys, Throttle};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/auth/user/{id}", get(read).patch(update).delete(delete))
+        .route("/auth/user/{id}/password", put(change_password))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+}
+
+fn fields(errors: Vec<Option<FieldError>>) -> ApiError {
+    ApiError::Invalid(errors.into_iter().flatten().collect())
+}
+
+#[tracing::instrument(skip_all)]
+async fn read(
+    State(state): State<AppState>,
+    bearer: Bearer,
+    UserId(id): UserId,
+) -> Result<Json<PublicUser>, ApiError> {
+    Ok(Json(bearer.own(&state, id).await?.user))
+}
+
+/// PATCH `{username?, email?}`: at least one; any other field is refused (the
+/// password has its own endpoint). Unchanged values write nothing.
+#[tracing::instrument(skip_all)]
+async fn update(
+    State(state): State<AppState>,
+    bearer: Bearer,
+    UserId(id): UserId,
+    mut body: JsonObject,
+) -> Result<Json<PublicUser>, ApiError> {
+    let account = bearer.own(&state, id).await?;
+    let username = body.optional_string("username").and_then(|s| {
+        s.map(|s| Username::parse(&s).map_err(|why| FieldError::new("username", why)))
+            .transpose()
+    });
+    let email = body.optional_string("email").and_then(|s| {
+        s.map(|s| Email::parse(&s).map_err(|why| FieldError::new("email", why)))
+            .transpose()
+    });
+    let unknown: Vec<&str> = body.remaining().collect();
+    let unknown = (!unknown.is_empty()).then(|| {
+        FieldError::new(
+            "body",
+            format!(
+                "unknown field(s) {}: only username and email can be changed here",
+                unknown.join(", ")
+            ),
+        )
+    });
+    let (username, email) = match (username, email, unknown) {
+        (Ok(None), Ok(None), None) => {
+            return Err(fields(vec![Some(FieldError::new(
+                "body",
+                "send username and/or email",
+            ))]))
+        }
+        (Ok(u), Ok(e), None) => (u, e),
+        (u, e, unknown) => return Err(fields(vec![u.err(), e.err(), unknown])),
+    };
+    let current = &account.user;
+    let username = username.filter(|u| u.as_str() != current.username);
+    let email = email.filter(|e| e.as_str() != current.email);
+    if username.is_none() && email.is_none() {
+        return Ok(Json(account.user));
+    }
+    let now = state.clock.now();
+    let source = state.event_source.clone();
+    let event = move |u: &PublicUser| user_event(UserEventKind::Updated, u, &source, now);
+    let user = state
+        .store
+        .update_profile(id, username.as_ref(), email.as_ref(), now, &event)
+        .await?
+        .ok_or(ApiError::Unauthorized(Some("the user no longer exists")))?;
+    state.outbox_written.notify_one();
+    tracing::info!(user_id = %id, "user updated");
+    Ok(Json(user))
+}
+
+/// Checks `password` against the account, counted like a login: guessing the
+/// password through these endpoints is throttled the same way.
+async fn confirm_password(
+    state: &AppState,
+    account: &Account,
+    client: std::net::IpAddr,
+    password: Password,
+) -> Result<(), ApiError> {
+    let keys = AttemptKeys::new(Some(account.user.id), "", client);
+    let throttle = Throttle {
+        store: &state.store,
+        config: state.throttle,
+    };
+    let now = state.clock.now();
+    if let Some(wait) = throttle.locked(&keys, now).await? {
+        return Err(too_many(wait));
+    }
+    if state
+        .hasher
+        .verify(password, account.password_hash.clone())
+        .await?
+    {
+        throttle.succeeded(&keys).await?;
+        Ok(())
+    } else {
+        throttle.failed(&keys, now).await?;
+        Err(ApiError::WrongPassword)
+    }
+}
+
+/// PUT `{current_password, new_password}`: revokes every refresh token of the user.
+#[tracing::instrument(skip_all)]
+async fn change_password(
+    State(state): State<AppState>,
+    ClientIp(client): ClientIp,
+    bearer: Bearer,
+    UserId(id): UserId,
+    mut body: JsonObject,
+) -> Result<StatusCode, ApiError> {
+    let account = bearer.own(&state, id).await?;
+    let current = body.string("current_password").and_then(|s| {
+        Password::presented(s).map_err(|why| FieldError::new("current_password", why))
+    });
+    let new = body
+        .string("new_password")
+        .and_then(|s| Password::parse(s).map_err(|why| FieldError::new("new_password", why)));
+    let (current, new) = match (current, new) {
+        (Ok(c), Ok(n)) => (c, n),
+        (c, n) => return Err(fields(vec![c.err(), n.err()])),
+    };
+    confirm_password(&state, &account, client, current).await?;
+    let new_hash = state.hasher.hash(new).await?;
+    let now = state.clock.now();
+    let source = state.event_source.clone();
+    let event = move |u: &PublicUser| user_event(UserEventKind::PasswordChanged, u, &source, now);
+    state
+        .store
+        .change_password(id, &account.password_hash, &new_hash, now, &event)
+        .await?
+        // Changed by another request since we verified: the current password was not.
+        .ok_or(ApiError::WrongPassword)?;
+    state.outbox_written.notify_one();
+    tracing::info!(user_id = %id, "password changed; refresh tokens revoked");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// DELETE `{password}`: the user, its sessions, and an `authd.user.deleted` event.
+#[tracing::instrument(skip_all)]
+async fn delete(
+    State(state): State<AppState>,
+    ClientIp(client): ClientIp,
+    bearer: Bearer,
+    UserId(id): UserId,
+    mut body: JsonObject,
+) -> Result<StatusCode, ApiError> {
+    let account = bearer.own(&state, id).await?;
+    let password = body
+        .string("password")
+        .and_then(|s| Password::presented(s).map_err(|why| FieldError::new("password", why)))
+        .map_err(|e| fields(vec![Some(e)]))?;
+    confirm_password(&state, &account, client, password).await?;
+    let now = state.clock.now();
+    let source = state.event_source.clone();
+    let event = move |u: &PublicUser| user_event(UserEventKind::Deleted, u, &source, now);
+    state
+        .store
+        .delete_user(id, &account.password_hash, &event)
+        .await?
+        .ok_or(ApiError::WrongPassword)?;
+    state.outbox_written.notify_one();
+    tracing::info!(user_id = %id, "user deleted");
+    Ok(StatusCode::NO_CONTENT)
+}
