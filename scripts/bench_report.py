@@ -68,6 +68,7 @@ def main():
     s1, s2 = load("scale-1"), load("scale-2")
     over, retry = load("overload"), load("overload-retry")
     pipe = load("pipeline")
+    login, refresh = load("login"), load("refresh")
     out = []
     w = out.append
     w("# authd benchmarks\n")
@@ -117,7 +118,8 @@ def main():
     for name, r in [("2. seed run, cold (2 replicas, c=100)", cold), ("3. seed run, warm (again at once)", warm),
                     ("4a. scale-out: 1 replica, 1 CPU", s1), ("4b. scale-out: 2 replicas, 1 CPU each", s2),
                     ("5a. overload: c=1000, 5 s timeout", over), ("5b. overload: c=1000, retrying 503s", retry),
-                    ("6. pipeline capacity (argon2 at minimum cost)", pipe)]:
+                    ("6. pipeline capacity (argon2 at minimum cost)", pipe),
+                    ("7a. login: 1 replica, c=64", login), ("7b. refresh: 1 replica, c=64", refresh)]:
         w(row(name, r))
     if limit:
         w(f"\n1. **Limit**: argon2id m={limit['argon2']['m_kib']} KiB, t={limit['argon2']['t']}, p={limit['argon2']['p']}, "
@@ -134,7 +136,11 @@ def main():
         for g, v in list(cpu["groups"].items()) + [("idle", cpu["idle"])]:
             w(f"| {g} | {v['cpu_s']} | {v['share'] * 100:.1f}% |")
     analysis(w, limit, warm, cpu, s1, s2)
-    w("\n7. **Login and refresh**: not measured; the token endpoints do not exist yet (issue 5).")
+    if login and refresh:
+        w(f"\n7. **Login and refresh** through nginx and one replica (2 hashing threads), 64 clients: "
+          f"**{login['requests_per_s']:.1f} logins/s** ({login['requests_per_s'] / lim:.2f} of the argon2 limit; each "
+          f"login is one verification) and **{refresh['requests_per_s']:.0f} refreshes/s** (no hash: one "
+          f"transaction that spends the old token and stores the new one, plus an Ed25519 signature).")
     w("\nThe seed service for comparison (../shared/CONTEXT.md): 10,000 sign-ups in 110 s cold, 49 s warm, 24 s with "
       "JDBC batching, on 4+ CPUs and with plain-text passwords.")
 
@@ -143,9 +149,9 @@ def main():
     w(open(os.path.join(RESULTS, "commands.txt")).read().rstrip())
     w("```")
     print("\n".join(out))
-    chart({"seed cold": cold, "seed warm": warm, "overload, retrying": retry, "pipeline": pipe},
+    chart({"seed cold": cold, "seed warm": warm, "overload, retrying": retry, "pipeline": pipe, "login": login},
           {"seed cold": cold, "seed warm": warm, "overload 2xx": over and {"latency_ms": over["latency_ms_2xx"]},
-           "overload 503": over and {"latency_ms": over["latency_ms_503"]}, "pipeline": pipe})
+           "overload 503": over and {"latency_ms": over["latency_ms_503"]}, "pipeline": pipe, "login": login})
 
 
 def analysis(w, limit, warm, cpu, s1, s2):

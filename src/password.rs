@@ -248,11 +248,42 @@ pub fn hash_blocking(params: HashParams, password: &str) -> Result<String, HashE
 }
 
 /// Verifies `password` against a PHC string; a malformed string is an error.
+/// argon2 hashes are recomputed in the thread's reused memory (as `hash_blocking`
+/// does) and compared in constant time by `Output`'s `Eq`.
 pub fn verify_phc(password: &str, phc: &str) -> Result<bool, HashError> {
-    let parsed = PasswordHash::new(phc).map_err(|e| HashError::Failed(e.to_string()))?;
-    Ok(Argon2::default()
-        .verify_password(password.as_bytes(), &parsed)
-        .is_ok())
+    let failed = |e: password_hash::Error| HashError::Failed(e.to_string());
+    let parsed = PasswordHash::new(phc).map_err(failed)?;
+    let (Ok(algorithm), Some(expected), Some(salt)) = (
+        Algorithm::try_from(parsed.algorithm),
+        parsed.hash,
+        parsed.salt,
+    ) else {
+        // Not an argon2 hash we can recompute: let the crate decide.
+        return Ok(Argon2::default()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok());
+    };
+    let version = parsed
+        .version
+        .map_or(Ok(Version::V0x13), Version::try_from)
+        .map_err(|e| HashError::Failed(e.to_string()))?;
+    let params = Params::try_from(&parsed).map_err(failed)?;
+    let argon2 = Argon2::new(algorithm, version, params);
+    let mut salt_buf = [0u8; 64];
+    let salt = salt.decode_b64(&mut salt_buf).map_err(failed)?;
+    let computed = MEMORY.with(|memory| {
+        let mut memory = memory.borrow_mut();
+        memory.resize(argon2.params().block_count(), Block::default());
+        Output::init_with(expected.len(), |out| {
+            Ok(argon2.hash_password_into_with_memory(
+                password.as_bytes(),
+                salt,
+                out,
+                &mut memory[..],
+            )?)
+        })
+    });
+    Ok(computed.map_err(failed)? == expected)
 }
 
 /// The parameters a stored PHC string was made with, if it is an argon2id hash.
@@ -321,6 +352,26 @@ mod tests {
         assert_eq!(phc_params(&phc), Some(CHEAP));
         assert!(verify_phc("correct horse", &phc).unwrap());
         assert!(!verify_phc("wrong horse", &phc).unwrap());
+    }
+
+    #[test]
+    fn hashes_made_elsewhere_with_other_variants_verify() {
+        use argon2::PasswordHasher;
+        let params = Params::new(64, 1, 1, Some(24)).unwrap();
+        for (algorithm, version) in [
+            (Algorithm::Argon2id, Version::V0x13),
+            (Algorithm::Argon2i, Version::V0x10),
+            (Algorithm::Argon2d, Version::V0x13),
+        ] {
+            let salt = SaltString::generate(&mut OsRng);
+            let phc = Argon2::new(algorithm, version, params.clone())
+                .hash_password(b"correct horse", &salt)
+                .unwrap()
+                .to_string();
+            assert!(verify_phc("correct horse", &phc).unwrap(), "{phc}");
+            assert!(!verify_phc("correct horsf", &phc).unwrap(), "{phc}");
+        }
+        assert!(verify_phc("x", "not a phc string").is_err());
     }
 
     #[tokio::test]

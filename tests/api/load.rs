@@ -99,3 +99,72 @@ fn authd_load_counts_transport_errors_instead_of_hiding_them() {
     assert_eq!(report["transport_errors"]["connect"], 20);
     assert_eq!(report["statuses"], serde_json::json!({}));
 }
+
+/// Runs authd-load against `app` and returns its JSON report (panics on failure).
+async fn load_json(app: &TestApp, args: &[&str]) -> Value {
+    let base = format!("http://{}", app.addr);
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_authd-load"))
+            .args(["--url", &base, "--json"])
+            .args(&args)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn authd_load_login_and_refresh_modes_log_in_a_pool_and_rotate_tokens() {
+    let app =
+        TestApp::spawn_with(Backend::Postgres, |c| c.hash_pool.queue_bound = Some(1024)).await;
+    let login = load_json(
+        &app,
+        &[
+            "--mode",
+            "login",
+            "--users",
+            "20",
+            "--requests",
+            "100",
+            "--concurrency",
+            "8",
+        ],
+    )
+    .await;
+    assert_eq!(login["mode"], "login");
+    assert_eq!(login["statuses"]["200"], 100);
+    assert_eq!(login["transport_errors_total"], 0);
+    assert_eq!(app.users().await, 20, "the pool, signed up once");
+    assert_eq!(
+        app.scalar("SELECT COUNT(*) FROM refresh_families").await,
+        100
+    );
+
+    let refresh = load_json(
+        &app,
+        &[
+            "--mode",
+            "refresh",
+            "--requests",
+            "200",
+            "--concurrency",
+            "4",
+        ],
+    )
+    .await;
+    assert_eq!(refresh["statuses"]["200"], 200);
+    assert_eq!(app.users().await, 24);
+    // Each refresh spends exactly one token; the four chains end on a live one.
+    let spent = app
+        .scalar("SELECT COUNT(*) FROM refresh_tokens WHERE rotated_at IS NOT NULL")
+        .await;
+    assert_eq!(spent, 200);
+}

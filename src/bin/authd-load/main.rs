@@ -4,6 +4,7 @@
 //! transport error; with --verify, checks that each 201 has its row and its event.
 
 mod hash_limit;
+mod pool;
 mod report;
 mod run;
 mod verify;
@@ -17,12 +18,17 @@ use clap::Parser;
 pub enum Mode {
     /// Sign up unique users through POST /auth/user.
     Signup,
+    /// Sign up a pool of --users users (not measured), then log them in, in turn.
+    Login,
+    /// Sign up --concurrency users and log each in once (not measured), then each
+    /// client refreshes its own token chain (every refresh rotates the token).
+    Refresh,
     /// No HTTP: one argon2id loop per CPU with authd's own hash function and the
     /// given parameters, for --duration seconds (default 10): the machine's limit.
     HashLimit,
 }
 
-#[derive(Debug, Parser)]
+#[derive(Debug, Clone, Parser)]
 #[command(name = "authd-load", version)]
 pub struct Args {
     /// What to measure.
@@ -59,6 +65,9 @@ pub struct Args {
     /// User names start with this; default: a random run id, so reruns never collide.
     #[arg(long)]
     pub prefix: Option<String>,
+    /// Users in the pool of the login mode (default: the concurrency, at least 100).
+    #[arg(long)]
+    pub users: Option<u64>,
     /// Password of every generated user.
     #[arg(long, default_value = "correct horse battery staple")]
     pub password: String,
@@ -66,7 +75,7 @@ pub struct Args {
     #[arg(long)]
     pub json: bool,
     /// After the run, check that every 201 has its row and its authd.user.created event.
-    #[arg(long, requires_all = ["database_url", "brokers"])]
+    #[arg(long, requires_all = ["database_url", "brokers"], conflicts_with = "users")]
     pub verify: bool,
     /// Postgres URL, for --verify.
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
@@ -119,7 +128,17 @@ async fn main() -> ExitCode {
     } else {
         Vec::new()
     };
-    let result = run::run(&args).await;
+    let kind = match args.mode {
+        Mode::Signup | Mode::HashLimit => run::Kind::Signup,
+        Mode::Login | Mode::Refresh => match pool::prepare(&args).await {
+            Ok(kind) => kind,
+            Err(err) => {
+                eprintln!("authd-load: preparing the user pool: {err:#}");
+                return ExitCode::FAILURE;
+            }
+        },
+    };
+    let result = run::run(&args, kind).await;
     let mut report = report::Report::new(&args, result);
     if args.verify {
         match verify::verify(&args, &report.created_ids, from).await {

@@ -10,6 +10,7 @@ use crate::verify::Verification;
 use crate::Args;
 
 pub struct Report {
+    pub mode: crate::Mode,
     pub url: String,
     pub concurrency: usize,
     pub timeout: f64,
@@ -47,6 +48,7 @@ impl Report {
     pub fn new(args: &Args, mut result: RunResult) -> Self {
         let created_ids = std::mem::take(&mut result.created_ids);
         Report {
+            mode: args.mode,
             url: args.url.clone(),
             concurrency: args.concurrency,
             timeout: args.timeout,
@@ -63,6 +65,7 @@ impl Report {
     pub fn to_json(&self) -> Value {
         let r = &self.result;
         json!({
+            "mode": format!("{:?}", self.mode).to_lowercase(),
             "url": self.url,
             "concurrency": self.concurrency,
             "timeout_s": self.timeout,
@@ -76,6 +79,7 @@ impl Report {
             "transport_errors": r.errors,
             "transport_errors_total": r.errors.values().sum::<u64>(),
             "retries": r.retries,
+            // Successes per second: 201s of sign-ups, 200s of logins and refreshes.
             "created_per_second": r.timeline,
             "verify": self.verification.as_ref().map(Verification::to_json),
         })
@@ -86,8 +90,8 @@ impl Report {
         let mut out = String::new();
         let _ = writeln!(
             out,
-            "target        {}  (concurrency {}, timeout {} s)",
-            self.url, self.concurrency, self.timeout
+            "target        {}  ({:?}, concurrency {}, timeout {} s)",
+            self.url, self.mode, self.concurrency, self.timeout
         );
         let _ = writeln!(
             out,

@@ -21,7 +21,7 @@ pub struct RunResult {
     pub statuses: BTreeMap<u16, u64>,
     pub errors: BTreeMap<String, u64>,
     pub retries: u64,
-    /// 201s finished in each second of the run.
+    /// Successes (201 for sign-ups, 200 otherwise) finished in each second of the run.
     pub timeline: Vec<u64>,
     pub created_ids: Vec<String>,
 }
@@ -93,23 +93,70 @@ fn error_kind(err: &reqwest::Error) -> &'static str {
     }
 }
 
-pub async fn run(args: &Args) -> RunResult {
+/// What each request does.
+#[derive(Clone)]
+pub enum Kind {
+    /// A unique sign-up per request.
+    Signup,
+    /// Logs in the users of the pool, in turn.
+    Login(Arc<Vec<String>>),
+    /// Each worker refreshes its own token chain (one refresh token per worker).
+    Refresh(Arc<Vec<String>>),
+}
+
+impl Kind {
+    fn path(&self) -> &'static str {
+        match self {
+            Kind::Signup => "/auth/user",
+            Kind::Login(_) => "/auth/login",
+            Kind::Refresh(_) => "/auth/token",
+        }
+    }
+
+    fn success(&self) -> u16 {
+        match self {
+            Kind::Signup => 201,
+            _ => 200,
+        }
+    }
+}
+
+/// The run's user-name prefix: given, or a random run id (reruns never collide).
+pub fn prefix(args: &Args) -> String {
+    args.prefix
+        .clone()
+        .unwrap_or_else(|| format!("l{}", run_id()))
+}
+
+pub async fn run(args: &Args, kind: Kind) -> RunResult {
+    run_with(args, kind, prefix(args), args.concurrency, args.requests).await
+}
+
+pub async fn run_with(
+    args: &Args,
+    kind: Kind,
+    prefix: String,
+    concurrency: usize,
+    requests: u64,
+) -> RunResult {
     let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(args.concurrency)
+        .pool_max_idle_per_host(concurrency)
         .tcp_nodelay(true)
         .build()
         .expect("http client");
-    let prefix = args
-        .prefix
-        .clone()
-        .unwrap_or_else(|| format!("l{}", run_id()));
-    let url: Arc<str> = format!("{}/auth/user", args.url.trim_end_matches('/')).into();
+    let url: Arc<str> = format!("{}{}", args.url.trim_end_matches('/'), kind.path()).into();
     let next = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
     let deadline = args.duration.map(|d| started + secs(d));
     let mut workers = tokio::task::JoinSet::new();
-    for _ in 0..args.concurrency {
+    for w in 0..concurrency {
+        let refresh_token = match &kind {
+            Kind::Refresh(tokens) => tokens.get(w).cloned(),
+            _ => None,
+        };
         let worker = Worker {
+            kind: kind.clone(),
+            refresh_token,
             client: client.clone(),
             url: Arc::clone(&url),
             prefix: prefix.clone(),
@@ -120,7 +167,7 @@ pub async fn run(args: &Args) -> RunResult {
             limit: if deadline.is_some() {
                 u64::MAX
             } else {
-                args.requests
+                requests
             },
             deadline,
             started,
@@ -136,6 +183,9 @@ pub async fn run(args: &Args) -> RunResult {
 }
 
 struct Worker {
+    kind: Kind,
+    /// The worker's current refresh token (refresh mode).
+    refresh_token: Option<String>,
     client: reqwest::Client,
     url: Arc<str>,
     prefix: String,
@@ -149,7 +199,21 @@ struct Worker {
 }
 
 impl Worker {
-    async fn run(self) -> RunResult {
+    fn body(&self, i: u64) -> Option<Value> {
+        Some(match &self.kind {
+            Kind::Signup => {
+                let name = format!("{}_{i}", self.prefix);
+                json!({ "username": name, "email": format!("{name}@example.com"), "password": self.password })
+            }
+            Kind::Login(users) => {
+                let login = &users[(i % users.len() as u64) as usize];
+                json!({ "login": login, "password": self.password })
+            }
+            Kind::Refresh(_) => json!({ "refresh_token": self.refresh_token.as_ref()? }),
+        })
+    }
+
+    async fn run(mut self) -> RunResult {
         let mut out = RunResult::empty();
         loop {
             if self.deadline.is_some_and(|d| Instant::now() >= d) {
@@ -159,8 +223,8 @@ impl Worker {
             if i >= self.limit {
                 break;
             }
-            let name = format!("{}_{i}", self.prefix);
-            let body = json!({ "username": name, "email": format!("{name}@example.com"), "password": self.password });
+            // A worker whose refresh chain broke has nothing left to send.
+            let Some(body) = self.body(i) else { break };
             let begun = Instant::now();
             let budget_end = begun + self.timeout;
             let outcome = loop {
@@ -196,20 +260,32 @@ impl Worker {
                         503 => out.refused.saturating_record(micros),
                         _ => {}
                     }
-                    if status == 201 {
+                    if status == self.kind.success() {
                         let second = self.started.elapsed().as_secs() as usize;
                         if out.timeline.len() <= second {
                             out.timeline.resize(second + 1, 0);
                         }
                         out.timeline[second] += 1;
                         match response.json::<Value>().await {
-                            Ok(v) => out.created_ids.extend(v["id"].as_str().map(str::to_string)),
+                            Ok(v) => match self.kind {
+                                Kind::Signup => {
+                                    out.created_ids.extend(v["id"].as_str().map(str::to_string))
+                                }
+                                Kind::Refresh(_) => {
+                                    self.refresh_token =
+                                        v["refresh_token"].as_str().map(str::to_string)
+                                }
+                                Kind::Login(_) => {}
+                            },
                             Err(e) => {
                                 *out.errors
                                     .entry(format!("body: {}", error_kind(&e)))
                                     .or_default() += 1
                             }
                         }
+                    } else if matches!(self.kind, Kind::Refresh(_)) && status != 503 {
+                        // The token is spent or revoked: this chain is over.
+                        self.refresh_token = None;
                     }
                 }
                 Err(err) => *out.errors.entry(error_kind(&err).to_string()).or_default() += 1,
