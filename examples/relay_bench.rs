@@ -135,6 +135,7 @@ async fn main() -> anyhow::Result<()> {
         tokens: Default::default(),
         throttle: Default::default(),
         trusted_proxies: Vec::new(),
+        metrics_listen: None,
     };
     let machine = format!("{} CPUs", authd::config::available_cpus());
 

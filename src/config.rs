@@ -193,6 +193,11 @@ pub struct Settings {
     )]
     pub trusted_proxies: Vec<String>,
 
+    /// Serve GET /metrics on this separate address (an admin port) instead of on the
+    /// service port. Unset: /metrics is on the service port (nginx does not expose it).
+    #[arg(long, env = "AUTHD_METRICS_LISTEN", global = true)]
+    pub metrics_listen: Option<SocketAddr>,
+
     /// Log format: pretty for a terminal, json for machines, auto picks by terminal.
     #[arg(long, env = "AUTHD_LOG_FORMAT", value_enum, default_value_t = LogFormat::Auto, global = true)]
     pub log_format: LogFormat,
@@ -228,6 +233,8 @@ pub struct Config {
     pub tokens: TokenConfig,
     pub throttle: ThrottleConfig,
     pub trusted_proxies: Vec<IpNet>,
+    /// A separate listener for /metrics; `None`: on the service port.
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 impl Settings {
@@ -264,6 +271,7 @@ impl Settings {
                 window: Duration::from_secs(self.login_failure_window_secs),
             },
             trusted_proxies: self.trusted_proxies()?,
+            metrics_listen: self.metrics_listen,
         })
     }
 

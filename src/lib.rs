@@ -10,6 +10,7 @@ pub mod error;
 pub mod events;
 pub mod extract;
 pub mod healthcheck;
+pub mod metrics;
 pub mod password;
 pub mod request_id;
 pub mod routes;

@@ -187,11 +187,19 @@ impl Hasher {
         pending.fetch_add(1, Ordering::Relaxed);
         let (enqueued, max_wait) = (Instant::now(), self.max_wait);
         let job: Job = Box::new(move || {
+            let waited = enqueued.elapsed();
+            metrics::histogram!(crate::metrics::HASH_WAIT).record(waited.as_secs_f64());
             // Too late to start: the caller is better served by a 503 now.
-            let result = if enqueued.elapsed() > max_wait {
+            let result = if waited > max_wait {
+                metrics::counter!(crate::metrics::HASH_REFUSED, "reason" => "waited_too_long")
+                    .increment(1);
                 Err(HashError::Overloaded)
             } else {
-                Ok(work())
+                let started = Instant::now();
+                let done = work();
+                metrics::histogram!(crate::metrics::HASH_DURATION)
+                    .record(started.elapsed().as_secs_f64());
+                Ok(done)
             };
             pending.fetch_sub(1, Ordering::Relaxed);
             // A closed receiver means the request went away; nothing to report.
@@ -202,7 +210,11 @@ impl Hasher {
             Err(err) => {
                 self.pending.fetch_sub(1, Ordering::Relaxed);
                 match err {
-                    TrySendError::Full(_) => Err(HashError::Overloaded),
+                    TrySendError::Full(_) => {
+                        metrics::counter!(crate::metrics::HASH_REFUSED, "reason" => "queue_full")
+                            .increment(1);
+                        Err(HashError::Overloaded)
+                    }
                     TrySendError::Disconnected(_) => Err(HashError::Stopped),
                 }
             }

@@ -43,13 +43,21 @@ pub async fn trace(State(state): State<AppState>, mut req: Request, next: Next) 
     );
     let started = Instant::now();
     let mut response = next.run(req).instrument(span.clone()).await;
+    let elapsed = started.elapsed();
+    let status = response.status().as_u16();
     span.in_scope(|| {
         tracing::info!(
-            status = response.status().as_u16(),
-            latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+            status,
+            latency_ms = elapsed.as_secs_f64() * 1000.0,
             "request finished"
         )
     });
+    // Route templates and "<unmatched>" only: label values stay a bounded set.
+    let labels = [("method", method.to_string()), ("route", route)];
+    metrics::histogram!(crate::metrics::HTTP_DURATION, &labels).record(elapsed.as_secs_f64());
+    let [method, route] = labels;
+    metrics::counter!(crate::metrics::HTTP_REQUESTS, &[method, route, ("status", status.to_string())])
+        .increment(1);
     response.headers_mut().insert(HEADER, id);
     response
         .headers_mut()

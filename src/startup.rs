@@ -8,6 +8,7 @@ use std::time::Duration;
 use anyhow::Context;
 use axum::http::HeaderValue;
 use axum::{middleware, Router};
+use metrics_exporter_prometheus::PrometheusHandle;
 use ipnet::IpNet;
 use sqlx::postgres::PgListener;
 use tokio::net::TcpListener;
@@ -43,10 +44,17 @@ pub struct AppState {
     /// A hash of a random password with the configured parameters: unknown logins
     /// are verified against it, so they cost what a wrong password costs.
     pub dummy_hash: Arc<str>,
+    pub metrics: PrometheusHandle,
 }
 
-pub fn router(state: AppState) -> Router {
-    Router::new()
+/// The service's routes; with `metrics` also GET /metrics.
+pub fn router(state: AppState, metrics: bool) -> Router {
+    let routes = if metrics {
+        Router::new().merge(metrics_router())
+    } else {
+        Router::new()
+    };
+    routes
         .merge(routes::users::router())
         .merge(routes::account::router())
         .merge(routes::session::router())
@@ -61,8 +69,25 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// GET /metrics alone (the admin listener, or merged into the service router).
+fn metrics_router() -> Router<AppState> {
+    Router::new().route(
+        "/metrics",
+        axum::routing::get(|axum::extract::State(state): axum::extract::State<AppState>| async move {
+            (
+                [(
+                    axum::http::header::CONTENT_TYPE,
+                    "text/plain; version=0.0.4; charset=utf-8",
+                )],
+                crate::metrics::render(&state).await,
+            )
+        }),
+    )
+}
+
 pub struct Application {
     listener: TcpListener,
+    metrics_listener: Option<TcpListener>,
     state: AppState,
     relay: Option<RelayConfig>,
 }
@@ -80,6 +105,7 @@ impl Application {
         let tokens = Tokens::load(store.clone(), config.tokens.clone(), clock.now()).await?;
         let hasher = Hasher::start(config.hash, config.hash_pool);
         let dummy_hash = hash_blocking(config.hash, &uuid::Uuid::new_v4().to_string())?;
+        let metrics = crate::metrics::install();
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("binding {}", config.listen))?;
@@ -109,9 +135,19 @@ impl Application {
             throttle: config.throttle,
             trusted_proxies: config.trusted_proxies.into(),
             dummy_hash: dummy_hash.into(),
+            metrics,
+        };
+        let metrics_listener = match config.metrics_listen {
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("binding the metrics listener {addr}"))?,
+            ),
+            None => None,
         };
         Ok(Self {
             listener,
+            metrics_listener,
             state,
             relay: config.relay,
         })
@@ -121,6 +157,13 @@ impl Application {
         self.listener
             .local_addr()
             .expect("a bound listener has an address")
+    }
+
+    /// Where GET /metrics is served.
+    pub fn metrics_addr(&self) -> SocketAddr {
+        self.metrics_listener
+            .as_ref()
+            .map_or_else(|| self.local_addr(), |l| l.local_addr().expect("bound"))
     }
 
     pub fn state(&self) -> &AppState {
@@ -143,9 +186,23 @@ impl Application {
                     forward_notifications(pool.clone(), Arc::clone(&wake), stop_rx.clone());
                 background.spawn(listen);
             }
-            background.spawn(Relay::new(store.clone(), config, wake).run(stop_rx));
+            background.spawn(Relay::new(store.clone(), config, wake).run(stop_rx.clone()));
         }
-        let app = router(self.state).into_make_service_with_connect_info::<SocketAddr>();
+        background.spawn(crate::metrics::probe_pool(store.clone(), stop_rx.clone()));
+        let separate = self.metrics_listener.is_some();
+        if let Some(listener) = self.metrics_listener {
+            let admin = metrics_router().with_state(self.state.clone());
+            let mut stop = stop_rx.clone();
+            background.spawn(async move {
+                let stopped = async move {
+                    let _ = stop.changed().await;
+                };
+                if let Err(err) = axum::serve(listener, admin).with_graceful_shutdown(stopped).await {
+                    tracing::error!(error = %err, "the metrics listener failed");
+                }
+            });
+        }
+        let app = router(self.state, !separate).into_make_service_with_connect_info::<SocketAddr>();
         let served = axum::serve(self.listener, app)
             .with_graceful_shutdown(shutdown)
             .await

@@ -171,6 +171,34 @@ impl Store {
         Ok(())
     }
 
+    /// Events waiting in the outbox, and when the oldest was written.
+    pub async fn outbox_stats(&self) -> anyhow::Result<(i64, Option<DateTime<Utc>>)> {
+        let sql = "SELECT COUNT(*), MIN(created_at) FROM outbox";
+        match self {
+            Store::Postgres(pool) => sqlx::query_as(sql).fetch_one(pool).await,
+            Store::Sqlite(pool) => sqlx::query_as(sql).fetch_one(pool).await,
+        }
+        .context("reading the outbox size")
+    }
+
+    /// (open connections, idle connections, maximum) of this replica's pool.
+    pub fn pool_status(&self) -> (u32, usize, u32) {
+        match self {
+            Store::Postgres(p) => (p.size(), p.num_idle(), p.options().get_max_connections()),
+            Store::Sqlite(p) => (p.size(), p.num_idle(), p.options().get_max_connections()),
+        }
+    }
+
+    /// How long acquiring a connection takes right now; `None` when it fails.
+    pub async fn probe_acquire(&self) -> Option<std::time::Duration> {
+        let started = std::time::Instant::now();
+        let acquired = match self {
+            Store::Postgres(p) => p.acquire().await.map(drop),
+            Store::Sqlite(p) => p.acquire().await.map(drop),
+        };
+        acquired.ok().map(|()| started.elapsed())
+    }
+
     pub async fn close(&self) {
         match self {
             Store::Postgres(pool) => pool.close().await,

@@ -106,6 +106,7 @@ impl TestApp {
             tokens: Default::default(),
             throttle: Default::default(),
             trusted_proxies: Vec::new(),
+            metrics_listen: None,
         };
         tweak(&mut config);
         // TEST_LOG=1 shows the application's logs (RUST_LOG filters them).

@@ -28,6 +28,7 @@ async fn replicas_starting_together_migrate_once_and_all_serve() {
         tokens: Default::default(),
         throttle: Default::default(),
         trusted_proxies: Vec::new(),
+        metrics_listen: None,
     };
     let builds: Vec<_> = (0..4)
         .map(|_| tokio::spawn(Application::build(config.clone())))

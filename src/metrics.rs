@@ -1,0 +1,101 @@
+//! Prometheus metrics: recorded through the `metrics` facade where things happen,
+//! rendered by `GET /metrics`. Gauges that describe state (queue depth, outbox lag,
+//! pool) are read at scrape time, so they are never stale.
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use metrics::{describe_counter, describe_gauge, describe_histogram, gauge, Unit};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+use crate::startup::AppState;
+use crate::store::Store;
+
+pub const HTTP_REQUESTS: &str = "authd_http_requests_total";
+pub const HTTP_DURATION: &str = "authd_http_request_duration_seconds";
+pub const HASH_QUEUE_DEPTH: &str = "authd_hash_queue_depth";
+pub const HASH_WAIT: &str = "authd_hash_wait_seconds";
+pub const HASH_DURATION: &str = "authd_hash_duration_seconds";
+pub const HASH_REFUSED: &str = "authd_hash_refused_total";
+pub const OUTBOX_WAITING: &str = "authd_outbox_waiting";
+pub const OUTBOX_OLDEST_AGE: &str = "authd_outbox_oldest_age_seconds";
+pub const DB_POOL_CONNECTIONS: &str = "authd_db_pool_connections";
+pub const DB_POOL_ACQUIRE: &str = "authd_db_pool_acquire_seconds";
+pub const BUILD_INFO: &str = "authd_build_info";
+
+/// Seconds, from 0.5 ms to 10 s: hashes sit around 10-20 ms, requests up to ~2 s.
+const BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.015, 0.02, 0.03, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0,
+    1.5, 2.5, 5.0, 10.0,
+];
+
+/// The process-wide recorder (the `metrics` facade has one per process).
+pub fn install() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let handle = PrometheusBuilder::new()
+                .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), BUCKETS)
+                .expect("buckets are not empty")
+                .install_recorder()
+                .expect("no other metrics recorder is installed");
+            describe();
+            handle
+        })
+        .clone()
+}
+
+fn describe() {
+    use crate::events::relay;
+    describe_counter!(HTTP_REQUESTS, "HTTP requests by route template, method and status");
+    describe_histogram!(HTTP_DURATION, Unit::Seconds, "HTTP request latency by route template and method");
+    describe_gauge!(HASH_QUEUE_DEPTH, "argon2 jobs accepted and not finished (waiting or running)");
+    describe_histogram!(HASH_WAIT, Unit::Seconds, "time an argon2 job waited for a hashing thread");
+    describe_histogram!(HASH_DURATION, Unit::Seconds, "time one argon2 hash or verification took");
+    describe_counter!(HASH_REFUSED, "argon2 jobs refused (503): queue full, or waited past the budget");
+    describe_gauge!(OUTBOX_WAITING, "events in the outbox, not yet acknowledged by Kafka");
+    describe_gauge!(OUTBOX_OLDEST_AGE, Unit::Seconds, "age of the oldest waiting event: the outbox lag");
+    describe_gauge!(DB_POOL_CONNECTIONS, "database connections of this replica by state (in_use, idle, max)");
+    describe_histogram!(DB_POOL_ACQUIRE, Unit::Seconds, "time to acquire a pooled connection, probed every second");
+    describe_gauge!(BUILD_INFO, "always 1; labels: version and git sha of the build");
+    describe_histogram!(relay::DELIVERY_SECONDS, Unit::Seconds, "commit to broker acknowledgement of each event");
+    describe_counter!(relay::PUBLISHED_TOTAL, "events acknowledged by Kafka");
+    describe_counter!(relay::PUBLISH_ERRORS_TOTAL, "relay batches that failed (they are retried)");
+    describe_histogram!(relay::BATCH_SECONDS, Unit::Seconds, "one relay pass: claim, produce, await acks, delete");
+}
+
+/// The Prometheus text of this replica, with the scrape-time gauges updated.
+pub async fn render(state: &AppState) -> String {
+    gauge!(HASH_QUEUE_DEPTH).set(state.hasher.pending() as f64);
+    match state.store.outbox_stats().await {
+        Ok((waiting, oldest)) => {
+            gauge!(OUTBOX_WAITING).set(waiting as f64);
+            let age = oldest.map_or(0.0, |t| {
+                (state.clock.now() - t).num_milliseconds().max(0) as f64 / 1e3
+            });
+            gauge!(OUTBOX_OLDEST_AGE).set(age);
+        }
+        Err(err) => tracing::warn!(error = format!("{err:#}"), "reading the outbox for /metrics"),
+    }
+    let (size, idle, max) = state.store.pool_status();
+    gauge!(DB_POOL_CONNECTIONS, "state" => "in_use").set((size as usize).saturating_sub(idle) as f64);
+    gauge!(DB_POOL_CONNECTIONS, "state" => "idle").set(idle as f64);
+    gauge!(DB_POOL_CONNECTIONS, "state" => "max").set(max as f64);
+    gauge!(BUILD_INFO, "version" => env!("CARGO_PKG_VERSION"), "git_sha" => env!("AUTHD_GIT_SHA")).set(1.0);
+    state.metrics.render()
+}
+
+/// Probes the pool once a second: how long a request would wait for a connection.
+pub async fn probe_pool(store: Store, mut stop: tokio::sync::watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            _ = stop.changed() => return,
+            _ = tick.tick() => {
+                if let Some(waited) = store.probe_acquire().await {
+                    metrics::histogram!(DB_POOL_ACQUIRE).record(waited.as_secs_f64());
+                }
+            }
+        }
+    }
+}
