@@ -5,7 +5,7 @@ FROM rust:1-bookworm AS build
 WORKDIR /src
 # Dependencies first, against a stub crate: this layer is rebuilt only when
 # Cargo.toml or Cargo.lock change, not on every source edit.
-COPY Cargo.toml Cargo.lock ./
+COPY Cargo.toml Cargo.lock build.rs ./
 RUN mkdir -p src \
  && echo 'fn main() {}' > src/main.rs \
  && touch src/lib.rs \
@@ -14,6 +14,9 @@ RUN mkdir -p src \
 # migrations/ is embedded into the binary at compile time.
 COPY migrations migrations
 COPY src src
+# .git is not in the build context: pass the commit for authd_build_info, e.g.
+#   docker build --build-arg GIT_SHA=$(git rev-parse --short=12 HEAD) .
+ARG GIT_SHA=unknown
 RUN touch src/main.rs src/lib.rs \
  && cargo build --release --locked --bin authd \
  && cp target/release/authd /usr/local/bin/authd

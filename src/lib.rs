@@ -11,6 +11,7 @@ pub mod events;
 pub mod extract;
 pub mod healthcheck;
 pub mod metrics;
+pub mod openapi;
 pub mod password;
 pub mod request_id;
 pub mod routes;

@@ -23,10 +23,29 @@ pub const DB_POOL_CONNECTIONS: &str = "authd_db_pool_connections";
 pub const DB_POOL_ACQUIRE: &str = "authd_db_pool_acquire_seconds";
 pub const BUILD_INFO: &str = "authd_build_info";
 
+/// Every metric authd exports (the dashboard and the alerts may use only these).
+pub const ALL: &[&str] = &[
+    HTTP_REQUESTS,
+    HTTP_DURATION,
+    HASH_QUEUE_DEPTH,
+    HASH_WAIT,
+    HASH_DURATION,
+    HASH_REFUSED,
+    OUTBOX_WAITING,
+    OUTBOX_OLDEST_AGE,
+    DB_POOL_CONNECTIONS,
+    DB_POOL_ACQUIRE,
+    BUILD_INFO,
+    crate::events::relay::DELIVERY_SECONDS,
+    crate::events::relay::PUBLISHED_TOTAL,
+    crate::events::relay::PUBLISH_ERRORS_TOTAL,
+    crate::events::relay::BATCH_SECONDS,
+];
+
 /// Seconds, from 0.5 ms to 10 s: hashes sit around 10-20 ms, requests up to ~2 s.
 const BUCKETS: &[f64] = &[
-    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.015, 0.02, 0.03, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0,
-    1.5, 2.5, 5.0, 10.0,
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.015, 0.02, 0.03, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0, 1.5,
+    2.5, 5.0, 10.0,
 ];
 
 /// The process-wide recorder (the `metrics` facade has one per process).
@@ -47,21 +66,70 @@ pub fn install() -> PrometheusHandle {
 
 fn describe() {
     use crate::events::relay;
-    describe_counter!(HTTP_REQUESTS, "HTTP requests by route template, method and status");
-    describe_histogram!(HTTP_DURATION, Unit::Seconds, "HTTP request latency by route template and method");
-    describe_gauge!(HASH_QUEUE_DEPTH, "argon2 jobs accepted and not finished (waiting or running)");
-    describe_histogram!(HASH_WAIT, Unit::Seconds, "time an argon2 job waited for a hashing thread");
-    describe_histogram!(HASH_DURATION, Unit::Seconds, "time one argon2 hash or verification took");
-    describe_counter!(HASH_REFUSED, "argon2 jobs refused (503): queue full, or waited past the budget");
-    describe_gauge!(OUTBOX_WAITING, "events in the outbox, not yet acknowledged by Kafka");
-    describe_gauge!(OUTBOX_OLDEST_AGE, Unit::Seconds, "age of the oldest waiting event: the outbox lag");
-    describe_gauge!(DB_POOL_CONNECTIONS, "database connections of this replica by state (in_use, idle, max)");
-    describe_histogram!(DB_POOL_ACQUIRE, Unit::Seconds, "time to acquire a pooled connection, probed every second");
-    describe_gauge!(BUILD_INFO, "always 1; labels: version and git sha of the build");
-    describe_histogram!(relay::DELIVERY_SECONDS, Unit::Seconds, "commit to broker acknowledgement of each event");
+    describe_counter!(
+        HTTP_REQUESTS,
+        "HTTP requests by route template, method and status"
+    );
+    describe_histogram!(
+        HTTP_DURATION,
+        Unit::Seconds,
+        "HTTP request latency by route template and method"
+    );
+    describe_gauge!(
+        HASH_QUEUE_DEPTH,
+        "argon2 jobs accepted and not finished (waiting or running)"
+    );
+    describe_histogram!(
+        HASH_WAIT,
+        Unit::Seconds,
+        "time an argon2 job waited for a hashing thread"
+    );
+    describe_histogram!(
+        HASH_DURATION,
+        Unit::Seconds,
+        "time one argon2 hash or verification took"
+    );
+    describe_counter!(
+        HASH_REFUSED,
+        "argon2 jobs refused (503): queue full, or waited past the budget"
+    );
+    describe_gauge!(
+        OUTBOX_WAITING,
+        "events in the outbox, not yet acknowledged by Kafka"
+    );
+    describe_gauge!(
+        OUTBOX_OLDEST_AGE,
+        Unit::Seconds,
+        "age of the oldest waiting event: the outbox lag"
+    );
+    describe_gauge!(
+        DB_POOL_CONNECTIONS,
+        "database connections of this replica by state (in_use, idle, max)"
+    );
+    describe_histogram!(
+        DB_POOL_ACQUIRE,
+        Unit::Seconds,
+        "time to acquire a pooled connection, probed every second"
+    );
+    describe_gauge!(
+        BUILD_INFO,
+        "always 1; labels: version and git sha of the build"
+    );
+    describe_histogram!(
+        relay::DELIVERY_SECONDS,
+        Unit::Seconds,
+        "commit to broker acknowledgement of each event"
+    );
     describe_counter!(relay::PUBLISHED_TOTAL, "events acknowledged by Kafka");
-    describe_counter!(relay::PUBLISH_ERRORS_TOTAL, "relay batches that failed (they are retried)");
-    describe_histogram!(relay::BATCH_SECONDS, Unit::Seconds, "one relay pass: claim, produce, await acks, delete");
+    describe_counter!(
+        relay::PUBLISH_ERRORS_TOTAL,
+        "relay batches that failed (they are retried)"
+    );
+    describe_histogram!(
+        relay::BATCH_SECONDS,
+        Unit::Seconds,
+        "one relay pass: claim, produce, await acks, delete"
+    );
 }
 
 /// The Prometheus text of this replica, with the scrape-time gauges updated.
@@ -75,13 +143,18 @@ pub async fn render(state: &AppState) -> String {
             });
             gauge!(OUTBOX_OLDEST_AGE).set(age);
         }
-        Err(err) => tracing::warn!(error = format!("{err:#}"), "reading the outbox for /metrics"),
+        Err(err) => tracing::warn!(
+            error = format!("{err:#}"),
+            "reading the outbox for /metrics"
+        ),
     }
     let (size, idle, max) = state.store.pool_status();
-    gauge!(DB_POOL_CONNECTIONS, "state" => "in_use").set((size as usize).saturating_sub(idle) as f64);
+    gauge!(DB_POOL_CONNECTIONS, "state" => "in_use")
+        .set((size as usize).saturating_sub(idle) as f64);
     gauge!(DB_POOL_CONNECTIONS, "state" => "idle").set(idle as f64);
     gauge!(DB_POOL_CONNECTIONS, "state" => "max").set(max as f64);
-    gauge!(BUILD_INFO, "version" => env!("CARGO_PKG_VERSION"), "git_sha" => env!("AUTHD_GIT_SHA")).set(1.0);
+    gauge!(BUILD_INFO, "version" => env!("CARGO_PKG_VERSION"), "git_sha" => env!("AUTHD_GIT_SHA"))
+        .set(1.0);
     state.metrics.render()
 }
 
@@ -98,4 +171,19 @@ pub async fn probe_pool(store: Store, mut stop: tokio::sync::watch::Receiver<boo
             }
         }
     }
+}
+
+/// GET /metrics in the Prometheus text format.
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    responses((status = 200, description = "Prometheus text format (version 0.0.4)", content_type = "text/plain")))]
+pub async fn endpoint(
+    axum::extract::State(state): axum::extract::State<AppState>,
+) -> impl axum::response::IntoResponse {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        render(&state).await,
+    )
 }

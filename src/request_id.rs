@@ -56,8 +56,11 @@ pub async fn trace(State(state): State<AppState>, mut req: Request, next: Next) 
     let labels = [("method", method.to_string()), ("route", route)];
     metrics::histogram!(crate::metrics::HTTP_DURATION, &labels).record(elapsed.as_secs_f64());
     let [method, route] = labels;
-    metrics::counter!(crate::metrics::HTTP_REQUESTS, &[method, route, ("status", status.to_string())])
-        .increment(1);
+    metrics::counter!(
+        crate::metrics::HTTP_REQUESTS,
+        &[method, route, ("status", status.to_string())]
+    )
+    .increment(1);
     response.headers_mut().insert(HEADER, id);
     response
         .headers_mut()

@@ -8,17 +8,21 @@ use std::time::Duration;
 use anyhow::Context;
 use axum::http::HeaderValue;
 use axum::{middleware, Router};
-use metrics_exporter_prometheus::PrometheusHandle;
 use ipnet::IpNet;
+use metrics_exporter_prometheus::PrometheusHandle;
 use sqlx::postgres::PgListener;
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Notify};
 use tokio::task::JoinSet;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::error::ApiError;
 use crate::events::relay::{Relay, RelayConfig};
+use crate::openapi::ApiDoc;
 use crate::password::{hash_blocking, Hasher};
 use crate::store::{Store, OUTBOX_CHANNEL};
 use crate::throttle::ThrottleConfig;
@@ -45,21 +49,41 @@ pub struct AppState {
     /// are verified against it, so they cost what a wrong password costs.
     pub dummy_hash: Arc<str>,
     pub metrics: PrometheusHandle,
+    /// The OpenAPI document served at /openapi.json.
+    pub openapi: Arc<String>,
 }
 
-/// The service's routes; with `metrics` also GET /metrics.
-pub fn router(state: AppState, metrics: bool) -> Router {
-    let routes = if metrics {
-        Router::new().merge(metrics_router())
-    } else {
-        Router::new()
-    };
-    routes
+/// Every documented route: each module's router, this document, and GET /metrics
+/// when it is served on the service port. Routes enter through `routes!`, so the
+/// OpenAPI document and the router cannot disagree.
+fn api(metrics: bool) -> OpenApiRouter<AppState> {
+    let api = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(routes::users::router())
         .merge(routes::account::router())
         .merge(routes::session::router())
         .merge(routes::keys::router())
         .merge(routes::health::router())
+        .routes(routes!(crate::openapi::document));
+    if metrics {
+        api.routes(routes!(crate::metrics::endpoint))
+    } else {
+        api
+    }
+}
+
+/// The OpenAPI 3.1 document of the service port, as JSON.
+pub fn openapi_json(metrics: bool) -> String {
+    api(metrics)
+        .split_for_parts()
+        .1
+        .to_pretty_json()
+        .expect("the OpenAPI document serializes")
+}
+
+/// The service's routes; with `metrics` also GET /metrics.
+pub fn router(state: AppState, metrics: bool) -> Router {
+    let (routes, _) = api(metrics).split_for_parts();
+    routes
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(middleware::from_fn_with_state(
@@ -69,20 +93,9 @@ pub fn router(state: AppState, metrics: bool) -> Router {
         .with_state(state)
 }
 
-/// GET /metrics alone (the admin listener, or merged into the service router).
+/// GET /metrics alone, for the admin listener.
 fn metrics_router() -> Router<AppState> {
-    Router::new().route(
-        "/metrics",
-        axum::routing::get(|axum::extract::State(state): axum::extract::State<AppState>| async move {
-            (
-                [(
-                    axum::http::header::CONTENT_TYPE,
-                    "text/plain; version=0.0.4; charset=utf-8",
-                )],
-                crate::metrics::render(&state).await,
-            )
-        }),
-    )
+    Router::new().route("/metrics", axum::routing::get(crate::metrics::endpoint))
 }
 
 pub struct Application {
@@ -136,6 +149,7 @@ impl Application {
             trusted_proxies: config.trusted_proxies.into(),
             dummy_hash: dummy_hash.into(),
             metrics,
+            openapi: Arc::new(openapi_json(config.metrics_listen.is_none())),
         };
         let metrics_listener = match config.metrics_listen {
             Some(addr) => Some(
@@ -197,7 +211,10 @@ impl Application {
                 let stopped = async move {
                     let _ = stop.changed().await;
                 };
-                if let Err(err) = axum::serve(listener, admin).with_graceful_shutdown(stopped).await {
+                if let Err(err) = axum::serve(listener, admin)
+                    .with_graceful_shutdown(stopped)
+                    .await
+                {
                     tracing::error!(error = %err, "the metrics listener failed");
                 }
             });

@@ -4,8 +4,9 @@
 
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
-use axum::routing::{get, put};
-use axum::{Json, Router};
+use axum::Json;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::auth::Bearer;
 use crate::client::ClientIp;
@@ -18,10 +19,10 @@ use crate::startup::AppState;
 use crate::store::{Account, PublicUser};
 use crate::throttle::{AttemptKeys, Throttle};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/auth/user/{id}", get(read).patch(update).delete(delete))
-        .route("/auth/user/{id}/password", put(change_password))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(read, update, delete))
+        .routes(routes!(change_password))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
 }
 
@@ -29,6 +30,13 @@ fn fields(errors: Vec<Option<FieldError>>) -> ApiError {
     ApiError::Invalid(errors.into_iter().flatten().collect())
 }
 
+#[utoipa::path(get, path = "/auth/user/{id}", tag = "users", security(("bearer" = [])), params(("id" = uuid::Uuid, Path, description = "The user id (the token's sub)")),
+    responses(
+        (status = 200, description = "The user", body = PublicUser),
+        (status = 401, description = "Missing, invalid, expired or revoked access token (WWW-Authenticate: Bearer)", body = crate::openapi::Problem, content_type = "application/problem+json"),
+        (status = 400, description = "The id is not a UUID, or malformed JSON", body = crate::openapi::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The token belongs to another user", body = crate::openapi::Problem, content_type = "application/problem+json"),
+    ))]
 #[tracing::instrument(skip_all)]
 async fn read(
     State(state): State<AppState>,
@@ -40,6 +48,16 @@ async fn read(
 
 /// PATCH `{username?, email?}`: at least one; any other field is refused (the
 /// password has its own endpoint). Unchanged values write nothing.
+#[utoipa::path(patch, path = "/auth/user/{id}", tag = "users", security(("bearer" = [])), params(("id" = uuid::Uuid, Path, description = "The user id (the token's sub)")),
+    request_body = crate::openapi::PatchUserRequest,
+    responses(
+        (status = 200, description = "The updated user; authd.user.updated written when something changed", body = PublicUser),
+        (status = 401, description = "Missing, invalid, expired or revoked access token (WWW-Authenticate: Bearer)", body = crate::openapi::Problem, content_type = "application/problem+json"),
+        (status = 400, description = "The id is not a UUID, or malformed JSON", body = crate::openapi::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The token belongs to another user", body = crate::openapi::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The username or email is taken", body = crate::openapi::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid, unknown or no fields", body = crate::openapi::Problem, content_type = "application/problem+json"),
+    ))]
 #[tracing::instrument(skip_all)]
 async fn update(
     State(state): State<AppState>,
@@ -126,6 +144,17 @@ async fn confirm_password(
 }
 
 /// PUT `{current_password, new_password}`: revokes every refresh token of the user.
+#[utoipa::path(put, path = "/auth/user/{id}/password", tag = "users", security(("bearer" = [])), params(("id" = uuid::Uuid, Path, description = "The user id (the token's sub)")),
+    request_body = crate::openapi::ChangePasswordRequest,
+    responses(
+        (status = 204, description = "Changed; every refresh token revoked; authd.user.password_changed written"),
+        (status = 401, description = "Missing, invalid, expired or revoked access token (WWW-Authenticate: Bearer)", body = crate::openapi::Problem, content_type = "application/problem+json"),
+        (status = 400, description = "The id is not a UUID, or malformed JSON", body = crate::openapi::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The token belongs to another user", body = crate::openapi::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Missing fields, or the new password is too short or too long", body = crate::openapi::Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many wrong current passwords; Retry-After", body = crate::openapi::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The hashing queue is full; Retry-After", body = crate::openapi::Problem, content_type = "application/problem+json"),
+    ))]
 #[tracing::instrument(skip_all)]
 async fn change_password(
     State(state): State<AppState>,
@@ -162,6 +191,17 @@ async fn change_password(
 }
 
 /// DELETE `{password}`: the user, its sessions, and an `authd.user.deleted` event.
+#[utoipa::path(delete, path = "/auth/user/{id}", tag = "users", security(("bearer" = [])), params(("id" = uuid::Uuid, Path, description = "The user id (the token's sub)")),
+    request_body = crate::openapi::DeleteUserRequest,
+    responses(
+        (status = 204, description = "Deleted with its sessions; authd.user.deleted written"),
+        (status = 401, description = "Missing, invalid, expired or revoked access token (WWW-Authenticate: Bearer)", body = crate::openapi::Problem, content_type = "application/problem+json"),
+        (status = 400, description = "The id is not a UUID, or malformed JSON", body = crate::openapi::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The token belongs to another user", body = crate::openapi::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "No password", body = crate::openapi::Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many wrong passwords; Retry-After", body = crate::openapi::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The hashing queue is full; Retry-After", body = crate::openapi::Problem, content_type = "application/problem+json"),
+    ))]
 #[tracing::instrument(skip_all)]
 async fn delete(
     State(state): State<AppState>,

@@ -3,9 +3,10 @@
 use axum::extract::State;
 use axum::http::{header, HeaderValue};
 use axum::response::IntoResponse;
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use serde_json::json;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::startup::AppState;
 
@@ -13,10 +14,13 @@ use crate::startup::AppState;
 /// `kid` should fetch again; rotation keeps old keys published meanwhile.
 pub const JWKS_MAX_AGE_SECS: u64 = 300;
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/.well-known/jwks.json", get(jwks))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(jwks))
 }
 
+#[utoipa::path(get, path = "/.well-known/jwks.json", tag = "keys",
+    responses((status = 200, description = "The public keys that may verify a live access token \
+        (Cache-Control: public, max-age=300)", body = crate::openapi::Jwks)))]
 async fn jwks(State(state): State<AppState>) -> impl IntoResponse {
     let keys = state.tokens.jwks(state.clock.now()).await;
     let cache = format!("public, max-age={JWKS_MAX_AGE_SECS}");

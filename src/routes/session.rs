@@ -5,10 +5,11 @@ use std::time::Duration;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::auth::Bearer;
@@ -22,17 +23,17 @@ use crate::store::{Account, PublicUser, Rotation};
 use crate::throttle::{AttemptKeys, Throttle};
 use crate::tokens::refresh;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/auth/login", post(login))
-        .route("/auth/token", post(refresh_tokens))
-        .route("/auth/logout", post(logout))
-        .route("/auth/me", get(me))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(login))
+        .routes(routes!(refresh_tokens))
+        .routes(routes!(logout))
+        .routes(routes!(me))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
 }
 
 /// What login and refresh answer (RFC 6749 section 5.1 field names).
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct TokenResponse {
     access_token: String,
     token_type: &'static str,
@@ -78,6 +79,17 @@ pub(crate) fn too_many(wait: Duration) -> ApiError {
 /// Login: throttle check, then one argon2 verification on the bounded pool, against
 /// the user's hash or, for an unknown login, a dummy hash of the same cost: both
 /// failures take as long and answer the same 401.
+#[utoipa::path(post, path = "/auth/login", tag = "session",
+    request_body = crate::openapi::LoginRequest,
+    responses(
+        (status = 200, description = "Tokens (Cache-Control: no-store)", body = TokenResponse),
+        (status = 400, description = "Malformed JSON", body = crate::openapi::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Wrong login or password (one answer for both)", body = crate::openapi::Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not a JSON content type", body = crate::openapi::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Missing or mistyped fields", body = crate::openapi::Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many failed logins for the account or address; Retry-After", body = crate::openapi::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The hashing queue is full; Retry-After", body = crate::openapi::Problem, content_type = "application/problem+json"),
+    ))]
 #[tracing::instrument(skip_all)]
 async fn login(
     State(state): State<AppState>,
@@ -165,6 +177,13 @@ fn refresh_token_field(mut body: JsonObject) -> Result<String, ApiError> {
 
 /// Refresh: spends the presented token and returns a new pair. A token that was
 /// already spent means two parties hold it: its whole family is revoked.
+#[utoipa::path(post, path = "/auth/token", tag = "session",
+    request_body = crate::openapi::RefreshRequest,
+    responses(
+        (status = 200, description = "A new pair; the presented refresh token is spent", body = TokenResponse),
+        (status = 401, description = "Unknown, expired, revoked or spent refresh token (a spent one revokes its family)", body = crate::openapi::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "No refresh_token", body = crate::openapi::Problem, content_type = "application/problem+json"),
+    ))]
 #[tracing::instrument(skip_all)]
 async fn refresh_tokens(
     State(state): State<AppState>,
@@ -195,6 +214,12 @@ async fn refresh_tokens(
 
 /// Logout: revokes the refresh-token family. Answers 204 for any token (RFC 7009),
 /// so it reveals nothing about which tokens exist.
+#[utoipa::path(post, path = "/auth/logout", tag = "session",
+    request_body = crate::openapi::RefreshRequest,
+    responses(
+        (status = 204, description = "The token's family is revoked (204 for any token, RFC 7009)"),
+        (status = 422, description = "No refresh_token", body = crate::openapi::Problem, content_type = "application/problem+json"),
+    ))]
 #[tracing::instrument(skip_all)]
 async fn logout(State(state): State<AppState>, body: JsonObject) -> Result<StatusCode, ApiError> {
     let presented = refresh_token_field(body)?;
@@ -210,6 +235,11 @@ async fn logout(State(state): State<AppState>, body: JsonObject) -> Result<Statu
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(get, path = "/auth/me", tag = "session", security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The token's user", body = PublicUser),
+        (status = 401, description = "Missing, invalid, expired or revoked access token (WWW-Authenticate: Bearer)", body = crate::openapi::Problem, content_type = "application/problem+json"),
+    ))]
 #[tracing::instrument(skip_all)]
 async fn me(State(state): State<AppState>, bearer: Bearer) -> Result<Json<PublicUser>, ApiError> {
     Ok(Json(bearer.account(&state).await?.user))

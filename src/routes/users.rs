@@ -1,8 +1,9 @@
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
-use axum::routing::post;
-use axum::{Json, Router};
+use axum::Json;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::domain::{Email, FieldError, Password, Username};
@@ -12,9 +13,9 @@ use crate::extract::{JsonObject, BODY_LIMIT};
 use crate::startup::AppState;
 use crate::store::{NewUser, PublicUser};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/auth/user", post(sign_up))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(sign_up))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
 }
 
@@ -52,6 +53,18 @@ impl SignUp {
 /// Sign-up: validate, refuse a known duplicate before paying for the hash, hash off
 /// the runtime without holding a connection, then one transaction for the user row
 /// and its event. The unique constraints settle races between concurrent sign-ups.
+#[utoipa::path(post, path = "/auth/user", tag = "users",
+    request_body = crate::openapi::SignUpRequest,
+    responses(
+        (status = 201, description = "Created", body = PublicUser,
+            headers(("location" = String, description = "/auth/user/{id}"))),
+        (status = 400, description = "Malformed JSON", body = crate::openapi::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The username or email is taken; errors[0].field says which", body = crate::openapi::Problem, content_type = "application/problem+json"),
+        (status = 413, description = "The body is over 16 KiB", body = crate::openapi::Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not a JSON content type", body = crate::openapi::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Missing, mistyped or invalid fields, all reported", body = crate::openapi::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The hashing queue is full; Retry-After says when to retry", body = crate::openapi::Problem, content_type = "application/problem+json"),
+    ))]
 #[tracing::instrument(skip_all)]
 async fn sign_up(
     State(state): State<AppState>,

@@ -21,7 +21,7 @@ use crate::config::StoreConfig;
 use crate::domain::{Email, Username};
 
 /// A user as everyone may see it: never the password hash.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct PublicUser {
     pub id: Uuid,
     pub username: String,

@@ -20,7 +20,7 @@ use sha2::{Digest, Sha256};
 use crate::store::{Store, StoredKey};
 
 /// A key in JWK form (RFC 8037), as `/.well-known/jwks.json` publishes it.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct Jwk {
     pub kty: &'static str,
     pub crv: &'static str,

@@ -249,3 +249,87 @@ fn pool_sizes_times_replicas_stay_under_max_connections() {
         "{replicas} x ({pool} + 1) >= {max}"
     );
 }
+
+/// The `authd_*` metric names a PromQL text uses (histogram suffixes stripped).
+fn metric_names(promql: &str) -> BTreeSet<String> {
+    let mut names = BTreeSet::new();
+    let mut rest = promql;
+    while let Some(start) = rest.find("authd_") {
+        let tail = &rest[start..];
+        let end = tail
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .unwrap_or(tail.len());
+        let name = &tail[..end];
+        let base = ["_bucket", "_count", "_sum"]
+            .iter()
+            .find_map(|s| name.strip_suffix(s))
+            .unwrap_or(name);
+        names.insert(base.to_string());
+        rest = &tail[end..];
+    }
+    names
+}
+
+#[test]
+fn the_observability_profile_scrapes_every_replica_and_uses_only_real_metrics() {
+    let compose = compose();
+    let services = &compose["services"];
+    for name in ["prometheus", "grafana"] {
+        let profiles = services[name]["profiles"].as_sequence().unwrap();
+        assert_eq!(
+            profiles,
+            &[Value::from("observability")],
+            "{name} is opt-in"
+        );
+        for volume in services[name]["volumes"].as_sequence().unwrap() {
+            let host = volume.as_str().unwrap().split(':').next().unwrap();
+            let path = format!("{ROOT}/{}", host.trim_start_matches("./"));
+            assert!(
+                std::path::Path::new(&path).exists(),
+                "{name} mounts {host}, which is missing"
+            );
+        }
+    }
+    // Prometheus finds the replicas by the compose service's DNS name, on the port
+    // authd listens on (where /metrics is served when no admin port is set).
+    let prometheus: Value = serde_yaml::from_str(&read("observability/prometheus.yml")).unwrap();
+    let sd = &prometheus["scrape_configs"][0]["dns_sd_configs"][0];
+    assert_eq!(sd["names"][0], "auth");
+    assert!(services["auth"].is_mapping());
+    let env = env_of(&services["auth"]);
+    assert_eq!(
+        sd["port"].as_u64().unwrap() as u16,
+        port_of(get(&env, "AUTHD_LISTEN"))
+    );
+    assert!(!env.iter().any(|(k, _)| k == "AUTHD_METRICS_LISTEN"));
+
+    let dashboard: serde_json::Value =
+        serde_json::from_str(&read("observability/grafana/dashboards/authd.json")).unwrap();
+    let mut used = BTreeSet::new();
+    for panel in dashboard["panels"].as_array().unwrap() {
+        for target in panel["targets"].as_array().unwrap() {
+            used.extend(metric_names(target["expr"].as_str().unwrap()));
+        }
+    }
+    let alerts: Value = serde_yaml::from_str(&read("observability/alerts.yml")).unwrap();
+    for rule in alerts["groups"][0]["rules"].as_sequence().unwrap() {
+        used.extend(metric_names(rule["expr"].as_str().unwrap()));
+    }
+    let exported: BTreeSet<String> = authd::metrics::ALL.iter().map(|s| s.to_string()).collect();
+    let unknown: Vec<_> = used.difference(&exported).collect();
+    assert!(
+        unknown.is_empty(),
+        "dashboard or alerts use metrics authd does not export: {unknown:?}"
+    );
+    for wanted in [
+        "authd_http_requests_total",
+        "authd_hash_queue_depth",
+        "authd_outbox_oldest_age_seconds",
+    ] {
+        assert!(used.contains(wanted), "the dashboard shows {wanted}");
+    }
+    assert_eq!(
+        metric_names("rate(authd_x_bucket[1m]) / authd_y_count"),
+        BTreeSet::from(["authd_x".to_string(), "authd_y".to_string()])
+    );
+}

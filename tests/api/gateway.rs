@@ -26,10 +26,10 @@ fn wait_port(port: u16, child: &mut Child, what: &str) {
     }
 }
 
-/// An `authd serve` process.
-struct Replica {
+/// An `authd serve` process; its stderr (the logs) goes to `<dir>/<name>.log`.
+pub struct Replica {
     child: Child,
-    port: u16,
+    pub port: u16,
 }
 
 impl Replica {
@@ -37,7 +37,7 @@ impl Replica {
         Self::start_with(name, database_url, brokers, dir, &[])
     }
 
-    fn start_with(
+    pub fn start_with(
         name: &str,
         database_url: &str,
         brokers: Option<&str>,
@@ -68,7 +68,7 @@ impl Replica {
         Replica { child, port }
     }
 
-    fn kill(&mut self) {
+    pub fn kill(&mut self) {
         let _ = self.child.kill(); // SIGKILL
         let _ = self.child.wait();
     }

@@ -9,6 +9,7 @@ mod health;
 mod helpers;
 mod lifecycle;
 mod load;
+mod operations;
 mod pg;
 mod relay;
 mod replicas;
