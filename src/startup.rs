@@ -203,6 +203,12 @@ impl Application {
             background.spawn(Relay::new(store.clone(), config, wake).run(stop_rx.clone()));
         }
         background.spawn(crate::metrics::probe_pool(store.clone(), stop_rx.clone()));
+        background.spawn(prune_periodically(
+            store.clone(),
+            Arc::clone(&self.state.clock),
+            self.state.throttle.window,
+            stop_rx.clone(),
+        ));
         let separate = self.metrics_listener.is_some();
         if let Some(listener) = self.metrics_listener {
             let admin = metrics_router().with_state(self.state.clone());
@@ -261,6 +267,28 @@ async fn forward_notifications(
                     tracing::warn!(error = %err, "LISTEN connection lost");
                     tokio::time::sleep(Duration::from_secs(1)).await;
                 }
+            },
+        }
+    }
+}
+
+/// How often each replica deletes expired refresh tokens and stale login counters.
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
+
+async fn prune_periodically(
+    store: Store,
+    clock: Arc<dyn Clock>,
+    window: Duration,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut tick = tokio::time::interval(PRUNE_EVERY);
+    loop {
+        tokio::select! {
+            _ = stop.changed() => return,
+            _ = tick.tick() => match store.prune(clock.now(), window.as_millis() as i64).await {
+                Ok(0) => {}
+                Ok(rows) => tracing::info!(rows, "pruned expired refresh tokens and login counters"),
+                Err(err) => tracing::warn!(error = format!("{err:#}"), "pruning failed"),
             },
         }
     }

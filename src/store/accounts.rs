@@ -496,6 +496,39 @@ impl Store {
         done.context("rotating the signing key")
     }
 
+    /// Deletes what can no longer decide anything: expired refresh tokens, families
+    /// left without tokens, and login counters whose window and lock have passed.
+    /// Spent tokens that have not expired stay: they detect reuse. Idempotent, so
+    /// every replica may run it. Returns the rows deleted.
+    pub async fn prune(&self, now: DateTime<Utc>, window_ms: i64) -> anyhow::Result<u64> {
+        let now_ms = now.timestamp_millis();
+        let deleted: sqlx::Result<u64> = on_pool!(self, pool => async {
+            let tokens = sqlx::query("DELETE FROM refresh_tokens WHERE expires_at <= $1")
+                .bind(pool.time(now))
+                .execute(pool)
+                .await?
+                .rows_affected();
+            let families = sqlx::query(
+                "DELETE FROM refresh_families WHERE NOT EXISTS \
+                 (SELECT 1 FROM refresh_tokens t WHERE t.family_id = refresh_families.id)",
+            )
+            .execute(pool)
+            .await?
+            .rows_affected();
+            let counters = sqlx::query(
+                "DELETE FROM login_throttle WHERE last_failure_ms < $1 \
+                 AND (locked_until_ms IS NULL OR locked_until_ms <= $2)",
+            )
+            .bind(now_ms - window_ms)
+            .bind(now_ms)
+            .execute(pool)
+            .await?
+            .rows_affected();
+            Ok(tokens + families + counters)
+        }.await);
+        deleted.context("pruning expired sessions and counters")
+    }
+
     /// The latest lock among `keys` that is still in force, in Unix ms.
     pub async fn login_locked_until(
         &self,

@@ -8,6 +8,8 @@ use ed25519_dalek::{Signature, VerifyingKey};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
+use authd::clock::Clock;
+
 use crate::both_stores;
 use crate::helpers::{problem, Backend, TestApp, Tokens};
 
@@ -486,4 +488,36 @@ async fn failed_logins_spread_over_two_replicas_are_counted_together() {
     problem(b.login("judy", PASSWORD).await, 429).await;
     a.clock.advance(Duration::seconds(1));
     b.tokens("judy", PASSWORD).await;
+}
+
+both_stores!(pruning_removes_only_what_can_no_longer_decide_anything);
+
+async fn pruning_removes_only_what_can_no_longer_decide_anything(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |c| c.throttle.account_failures = 2).await;
+    app.create_user("kate").await;
+    let old = app.tokens("kate", PASSWORD).await;
+    assert_eq!(app.refresh(&old.refresh_token).await.status().as_u16(), 200);
+    problem(app.login("kate", "wrong password").await, 401).await;
+    let window = 900_000;
+    let prune = || app.state.store.prune(app.clock.now(), window);
+    // Nothing has expired: the spent token stays, so that its reuse is still caught.
+    assert_eq!(prune().await.unwrap(), 0);
+    assert_eq!(app.scalar("SELECT COUNT(*) FROM refresh_tokens").await, 2);
+
+    // Past the failure window the counters go (the account's and the address's),
+    // and the sessions stay.
+    app.clock.advance(Duration::minutes(16));
+    assert_eq!(prune().await.unwrap(), 2);
+    assert_eq!(app.scalar("SELECT COUNT(*) FROM refresh_tokens").await, 2);
+    // Past the refresh lifetime: both tokens (issued at the same instant of the
+    // test's clock), then their family.
+    app.clock.advance(Duration::days(30));
+    assert_eq!(prune().await.unwrap(), 2 + 1);
+    for table in ["refresh_tokens", "refresh_families", "login_throttle"] {
+        assert_eq!(
+            app.scalar(&format!("SELECT COUNT(*) FROM {table}")).await,
+            0,
+            "{table}"
+        );
+    }
 }
