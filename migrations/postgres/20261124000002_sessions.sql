@@ -1,9 +1,6 @@
 -- Login, tokens and brute-force counters: everything a replica decides a request
 -- with lives here, so that any replica decides it the same way.
 
--- Access tokens issued before this instant are refused by authd's own endpoints.
-ALTER TABLE users ADD COLUMN password_changed_at timestamptz;
-
 -- Ed25519 signing keys shared by every replica. private_key is the 32-byte seed.
 -- Exactly one key is current (retired_at IS NULL); retired keys stay published
 -- until the tokens they signed have expired.

@@ -1,8 +1,6 @@
 -- Login, tokens and brute-force counters (see the Postgres migration of the same
 -- name). Ids and times are text, as in the first migration.
 
-ALTER TABLE users ADD COLUMN password_changed_at TEXT;
-
 CREATE TABLE signing_keys (
     kid         TEXT NOT NULL PRIMARY KEY,
     private_key BLOB NOT NULL,

@@ -99,25 +99,15 @@ macro_rules! insert_event {
     }};
 }
 
-const ACCOUNT_COLUMNS: &str =
-    "CAST(id AS TEXT), username, email, created_at, password_hash, password_changed_at";
+const ACCOUNT_COLUMNS: &str = "CAST(id AS TEXT), username, email, created_at, password_hash";
 
-type AccountRow = (
-    String,
-    String,
-    String,
-    DateTime<Utc>,
-    String,
-    Option<DateTime<Utc>>,
-);
+type AccountRow = (String, String, String, DateTime<Utc>, String);
 
 /// A user with what login needs: never leaves the server.
 #[derive(Clone)]
 pub struct Account {
     pub user: PublicUser,
     pub password_hash: String,
-    /// Access tokens issued before this are refused by authd's own endpoints.
-    pub password_changed_at: Option<DateTime<Utc>>,
 }
 
 impl std::fmt::Debug for Account {
@@ -130,7 +120,7 @@ impl std::fmt::Debug for Account {
 }
 
 fn account(row: AccountRow) -> sqlx::Result<Account> {
-    let (id, username, email, created_at, password_hash, password_changed_at) = row;
+    let (id, username, email, created_at, password_hash) = row;
     let id = Uuid::parse_str(&id).map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
     Ok(Account {
         user: PublicUser {
@@ -140,7 +130,6 @@ fn account(row: AccountRow) -> sqlx::Result<Account> {
             created_at,
         },
         password_hash,
-        password_changed_at,
     })
 }
 
@@ -245,7 +234,7 @@ impl Store {
         event: &(dyn Fn(&PublicUser) -> OutboxEvent + Sync),
     ) -> Result<Option<PublicUser>, WriteError> {
         let sql = format!(
-            "UPDATE users SET password_hash = $3, password_changed_at = $4, updated_at = $4 \
+            "UPDATE users SET password_hash = $3, updated_at = $4 \
              WHERE id = $1 AND password_hash = $2 RETURNING {ACCOUNT_COLUMNS}"
         );
         on_pool!(self, pool => {
