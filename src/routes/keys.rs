@@ -12,7 +12,7 @@ use crate::startup::AppState;
 
 /// How long verifiers may cache the key set. A verifier that meets an unknown
 /// `kid` should fetch again; rotation keeps old keys published meanwhile.
-pub const JWKS_MAX_AGE_SECS: u64 = 300;
+const CACHE_CONTROL: HeaderValue = HeaderValue::from_static("public, max-age=300");
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(jwks))
@@ -23,12 +23,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         (Cache-Control: public, max-age=300)", body = crate::openapi::Jwks)))]
 async fn jwks(State(state): State<AppState>) -> impl IntoResponse {
     let keys = state.tokens.jwks(state.clock.now()).await;
-    let cache = format!("public, max-age={JWKS_MAX_AGE_SECS}");
     (
-        [(
-            header::CACHE_CONTROL,
-            HeaderValue::try_from(cache).expect("ASCII"),
-        )],
+        [(header::CACHE_CONTROL, CACHE_CONTROL)],
         Json(json!({ "keys": keys })),
     )
 }

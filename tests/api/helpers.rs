@@ -90,24 +90,7 @@ impl TestApp {
         clock: ManualClock,
         tweak: impl FnOnce(&mut Config),
     ) -> TestApp {
-        let mut config = Config {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            store: store_config.clone(),
-            pool_size: 10,
-            hash: TEST_HASH,
-            hash_pool: PoolConfig {
-                workers: 2,
-                queue_bound: Some(64),
-                max_wait: Duration::from_secs(30),
-            },
-            relay: None,
-            event_source: "authd".into(),
-            instance_id: "test".into(),
-            tokens: Default::default(),
-            throttle: Default::default(),
-            trusted_proxies: Vec::new(),
-            metrics_listen: None,
-        };
+        let mut config = test_config(store_config.clone());
         tweak(&mut config);
         // TEST_LOG=1 shows the application's logs (RUST_LOG filters them).
         if std::env::var_os("TEST_LOG").is_some() {
@@ -322,6 +305,29 @@ impl TestApp {
         rows.iter()
             .map(|r| serde_json::from_str(r).unwrap())
             .collect()
+    }
+}
+
+/// The configuration tests start from: port 0, cheap hashing, no relay, the
+/// library's token and throttle defaults.
+pub fn test_config(store: StoreConfig) -> Config {
+    Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        store,
+        pool_size: 10,
+        hash: TEST_HASH,
+        hash_pool: PoolConfig {
+            workers: 2,
+            queue_bound: Some(64),
+            max_wait: Duration::from_secs(30),
+        },
+        relay: None,
+        event_source: "authd".into(),
+        instance_id: "test".into(),
+        tokens: Default::default(),
+        throttle: Default::default(),
+        trusted_proxies: Vec::new(),
+        metrics_listen: None,
     }
 }
 

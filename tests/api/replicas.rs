@@ -1,34 +1,23 @@
 //! Several replicas on one Postgres.
 
-use authd::config::{Config, StoreConfig};
+use authd::config::StoreConfig;
 use authd::password::PoolConfig;
 use authd::startup::Application;
 
-use crate::helpers::TEST_HASH;
+use crate::helpers::test_config;
 use crate::pg::PgServer;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replicas_starting_together_migrate_once_and_all_serve() {
     let pg = PgServer::start().await;
-    let config = Config {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        store: StoreConfig::Postgres {
-            url: pg.url.clone(),
-        },
-        pool_size: 2,
-        hash: TEST_HASH,
-        hash_pool: PoolConfig {
-            workers: 1,
-            queue_bound: Some(4),
-            max_wait: std::time::Duration::from_secs(30),
-        },
-        relay: None,
-        event_source: "authd".into(),
-        instance_id: "test".into(),
-        tokens: Default::default(),
-        throttle: Default::default(),
-        trusted_proxies: Vec::new(),
-        metrics_listen: None,
+    let mut config = test_config(StoreConfig::Postgres {
+        url: pg.url.clone(),
+    });
+    config.pool_size = 2;
+    config.hash_pool = PoolConfig {
+        workers: 1,
+        queue_bound: Some(4),
+        max_wait: std::time::Duration::from_secs(30),
     };
     let builds: Vec<_> = (0..4)
         .map(|_| tokio::spawn(Application::build(config.clone())))
