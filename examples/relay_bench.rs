@@ -11,8 +11,9 @@ use std::time::{Duration, Instant};
 
 use authd::config::{Config, StoreConfig};
 use authd::events::kafka::KafkaConfig;
-use authd::events::relay::{Relay, RelayConfig, BATCH_SECONDS, DELIVERY_SECONDS};
-use authd::password::HashParams;
+use authd::events::relay::{Relay, RelayConfig};
+use authd::hashing::HashParams;
+use authd::metrics::{BATCH_SECONDS, DELIVERY_SECONDS};
 use authd::startup::Application;
 use authd::store::Store;
 use clap::Parser;
@@ -124,7 +125,7 @@ async fn main() -> anyhow::Result<()> {
         },
         pool_size: 10,
         hash: HashParams::OWASP,
-        hash_pool: authd::password::PoolConfig {
+        hash_pool: authd::hashing::PoolConfig {
             workers: authd::config::available_cpus(),
             queue_bound: Some(1024),
             max_wait: Duration::from_secs(30),

@@ -9,7 +9,7 @@ use ipnet::IpNet;
 
 use crate::events::kafka::KafkaConfig;
 use crate::events::relay::RelayConfig;
-use crate::password::{HashParams, PoolConfig};
+use crate::hashing::{HashParams, PoolConfig};
 use crate::throttle::ThrottleConfig;
 use crate::tokens::TokenConfig;
 

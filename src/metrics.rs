@@ -5,10 +5,9 @@
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use metrics::{describe_counter, describe_gauge, describe_histogram, gauge, Unit};
+use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
-use crate::startup::AppState;
 use crate::store::Store;
 
 pub const HTTP_REQUESTS: &str = "authd_http_requests_total";
@@ -22,6 +21,14 @@ pub const OUTBOX_OLDEST_AGE: &str = "authd_outbox_oldest_age_seconds";
 pub const DB_POOL_CONNECTIONS: &str = "authd_db_pool_connections";
 pub const DB_POOL_ACQUIRE: &str = "authd_db_pool_acquire_seconds";
 pub const BUILD_INFO: &str = "authd_build_info";
+/// Seconds from an event's write (just before its commit) to the broker's ack.
+pub const DELIVERY_SECONDS: &str = "authd_outbox_delivery_seconds";
+/// Events the broker acknowledged and the relay deleted from the outbox.
+pub const PUBLISHED_TOTAL: &str = "authd_outbox_published_total";
+/// Batches given back to the outbox because producing failed.
+pub const PUBLISH_ERRORS_TOTAL: &str = "authd_outbox_publish_errors_total";
+/// Seconds of one relay pass that delivered events: claim, produce, acks, delete.
+pub const BATCH_SECONDS: &str = "authd_relay_batch_seconds";
 
 /// Every metric authd exports (the dashboard and the alerts may use only these).
 pub const ALL: &[&str] = &[
@@ -36,10 +43,10 @@ pub const ALL: &[&str] = &[
     DB_POOL_CONNECTIONS,
     DB_POOL_ACQUIRE,
     BUILD_INFO,
-    crate::events::relay::DELIVERY_SECONDS,
-    crate::events::relay::PUBLISHED_TOTAL,
-    crate::events::relay::PUBLISH_ERRORS_TOTAL,
-    crate::events::relay::BATCH_SECONDS,
+    DELIVERY_SECONDS,
+    PUBLISHED_TOTAL,
+    PUBLISH_ERRORS_TOTAL,
+    BATCH_SECONDS,
 ];
 
 /// Seconds, from 0.5 ms to 10 s: hashes sit around 10-20 ms, requests up to ~2 s.
@@ -65,7 +72,6 @@ pub fn install() -> PrometheusHandle {
 }
 
 fn describe() {
-    use crate::events::relay;
     describe_counter!(
         HTTP_REQUESTS,
         "HTTP requests by route template, method and status"
@@ -116,46 +122,20 @@ fn describe() {
         "always 1; labels: version and git sha of the build"
     );
     describe_histogram!(
-        relay::DELIVERY_SECONDS,
+        DELIVERY_SECONDS,
         Unit::Seconds,
         "commit to broker acknowledgement of each event"
     );
-    describe_counter!(relay::PUBLISHED_TOTAL, "events acknowledged by Kafka");
+    describe_counter!(PUBLISHED_TOTAL, "events acknowledged by Kafka");
     describe_counter!(
-        relay::PUBLISH_ERRORS_TOTAL,
+        PUBLISH_ERRORS_TOTAL,
         "relay batches that failed (they are retried)"
     );
     describe_histogram!(
-        relay::BATCH_SECONDS,
+        BATCH_SECONDS,
         Unit::Seconds,
         "one relay pass: claim, produce, await acks, delete"
     );
-}
-
-/// The Prometheus text of this replica, with the scrape-time gauges updated.
-pub async fn render(state: &AppState) -> String {
-    gauge!(HASH_QUEUE_DEPTH).set(state.hasher.pending() as f64);
-    match state.store.outbox_stats().await {
-        Ok((waiting, oldest)) => {
-            gauge!(OUTBOX_WAITING).set(waiting as f64);
-            let age = oldest.map_or(0.0, |t| {
-                (state.clock.now() - t).num_milliseconds().max(0) as f64 / 1e3
-            });
-            gauge!(OUTBOX_OLDEST_AGE).set(age);
-        }
-        Err(err) => tracing::warn!(
-            error = format!("{err:#}"),
-            "reading the outbox for /metrics"
-        ),
-    }
-    let (size, idle, max) = state.store.pool_status();
-    gauge!(DB_POOL_CONNECTIONS, "state" => "in_use")
-        .set((size as usize).saturating_sub(idle) as f64);
-    gauge!(DB_POOL_CONNECTIONS, "state" => "idle").set(idle as f64);
-    gauge!(DB_POOL_CONNECTIONS, "state" => "max").set(max as f64);
-    gauge!(BUILD_INFO, "version" => env!("CARGO_PKG_VERSION"), "git_sha" => env!("AUTHD_GIT_SHA"))
-        .set(1.0);
-    state.metrics.render()
 }
 
 /// Probes the pool once a second: how long a request would wait for a connection.
@@ -171,19 +151,4 @@ pub async fn probe_pool(store: Store, mut stop: tokio::sync::watch::Receiver<boo
             }
         }
     }
-}
-
-/// GET /metrics in the Prometheus text format.
-#[utoipa::path(get, path = "/metrics", tag = "operations",
-    responses((status = 200, description = "Prometheus text format (version 0.0.4)", content_type = "text/plain")))]
-pub async fn endpoint(
-    axum::extract::State(state): axum::extract::State<AppState>,
-) -> impl axum::response::IntoResponse {
-    (
-        [(
-            axum::http::header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        render(&state).await,
-    )
 }

@@ -8,67 +8,35 @@ use std::time::Duration;
 use anyhow::Context;
 use axum::http::HeaderValue;
 use axum::{middleware, Router};
-use ipnet::IpNet;
-use metrics_exporter_prometheus::PrometheusHandle;
 use sqlx::postgres::PgListener;
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Notify};
 use tokio::task::JoinSet;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
-use crate::error::ApiError;
 use crate::events::relay::{Relay, RelayConfig};
-use crate::openapi::ApiDoc;
-use crate::password::{hash_blocking, Hasher};
+use crate::hashing::{hash_blocking, Hasher};
+use crate::http::error::ApiError;
+use crate::http::openapi::ApiDoc;
+use crate::http::request_id;
+use crate::http::routes;
+use crate::http::state::AppState;
 use crate::store::{Store, OUTBOX_CHANNEL};
-use crate::throttle::ThrottleConfig;
 use crate::tokens::Tokens;
-use crate::{request_id, routes};
-
-/// What every handler may use. Cheap to clone; nothing in it decides a request
-/// that another replica could not decide the same way.
-#[derive(Clone)]
-pub struct AppState {
-    pub store: Store,
-    pub hasher: Hasher,
-    /// CloudEvents `source` of the events this service writes.
-    pub event_source: String,
-    /// Wakes this replica's relay after a commit wrote to the outbox.
-    pub outbox_written: Arc<Notify>,
-    /// This replica's name (`X-Authd-Instance`).
-    pub instance: HeaderValue,
-    pub tokens: Arc<Tokens>,
-    pub clock: Arc<dyn Clock>,
-    pub throttle: ThrottleConfig,
-    pub trusted_proxies: Arc<[IpNet]>,
-    /// A hash of a random password with the configured parameters: unknown logins
-    /// are verified against it, so they cost what a wrong password costs.
-    pub dummy_hash: Arc<str>,
-    pub metrics: PrometheusHandle,
-    /// The OpenAPI document served at /openapi.json.
-    pub openapi: Arc<String>,
-}
 
 /// Every documented route: each module's router, this document, and GET /metrics
 /// when it is served on the service port. Routes enter through `routes!`, so the
 /// OpenAPI document and the router cannot disagree.
 fn api(metrics: bool) -> OpenApiRouter<AppState> {
-    let api = OpenApiRouter::with_openapi(ApiDoc::openapi())
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(routes::users::router())
         .merge(routes::account::router())
         .merge(routes::session::router())
         .merge(routes::keys::router())
-        .merge(routes::health::router())
-        .routes(routes!(crate::openapi::document));
-    if metrics {
-        api.routes(routes!(crate::metrics::endpoint))
-    } else {
-        api
-    }
+        .merge(routes::operations::router(metrics))
 }
 
 /// The OpenAPI 3.1 document of the service port, as JSON.
@@ -95,7 +63,10 @@ pub fn router(state: AppState, metrics: bool) -> Router {
 
 /// GET /metrics alone, for the admin listener.
 fn metrics_router() -> Router<AppState> {
-    Router::new().route("/metrics", axum::routing::get(crate::metrics::endpoint))
+    Router::new().route(
+        "/metrics",
+        axum::routing::get(routes::operations::metrics_endpoint),
+    )
 }
 
 pub struct Application {

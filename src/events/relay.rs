@@ -12,6 +12,7 @@ use rdkafka::producer::{FutureProducer, FutureRecord, Producer, PurgeConfig};
 use tokio::sync::{watch, Notify};
 
 use super::kafka::{self, KafkaConfig};
+use crate::metrics::{BATCH_SECONDS, DELIVERY_SECONDS, PUBLISHED_TOTAL, PUBLISH_ERRORS_TOTAL};
 use crate::store::{PendingEvent, Store};
 
 /// How the relay paces itself.
@@ -23,15 +24,6 @@ pub struct RelayConfig {
     /// Safety-net poll when no wake-up arrives.
     pub poll: Duration,
 }
-
-/// Seconds from an event's write (just before its commit) to the broker's ack.
-pub const DELIVERY_SECONDS: &str = "authd_outbox_delivery_seconds";
-/// Events the broker acknowledged and the relay deleted from the outbox.
-pub const PUBLISHED_TOTAL: &str = "authd_outbox_published_total";
-/// Batches given back to the outbox because producing failed.
-pub const PUBLISH_ERRORS_TOTAL: &str = "authd_outbox_publish_errors_total";
-/// Seconds of one relay pass that delivered events: claim, produce, acks, delete.
-pub const BATCH_SECONDS: &str = "authd_relay_batch_seconds";
 
 const BACKOFF_MIN: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(5);

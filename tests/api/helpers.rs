@@ -6,8 +6,9 @@ use std::time::Duration;
 
 use authd::clock::ManualClock;
 use authd::config::{Config, StoreConfig};
-use authd::password::{HashParams, PoolConfig};
-use authd::startup::{AppState, Application};
+use authd::hashing::{HashParams, PoolConfig};
+use authd::http::state::AppState;
+use authd::startup::Application;
 use authd::store::Store;
 use serde_json::{json, Value};
 use tokio::sync::oneshot;

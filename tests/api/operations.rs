@@ -250,7 +250,7 @@ async fn the_openapi_document_is_valid_and_lists_every_route() {
         documented,
         "README endpoint table vs /openapi.json"
     );
-    for entry in std::fs::read_dir(PathBuf::from(ROOT).join("src/routes")).unwrap() {
+    for entry in std::fs::read_dir(PathBuf::from(ROOT).join("src/http/routes")).unwrap() {
         let path = entry.unwrap().path();
         let source = std::fs::read_to_string(&path).unwrap();
         assert!(

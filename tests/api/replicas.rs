@@ -1,7 +1,7 @@
 //! Several replicas on one Postgres.
 
 use authd::config::StoreConfig;
-use authd::password::PoolConfig;
+use authd::hashing::PoolConfig;
 use authd::startup::Application;
 
 use crate::helpers::test_config;

@@ -125,7 +125,7 @@ async fn unknown_user_and_wrong_password_answer_the_same_401(backend: Backend) {
     // The dummy hash that unknown logins are verified against costs what a real one does.
     let dummy = app.state.dummy_hash.to_string();
     assert_eq!(
-        authd::password::phc_params(&dummy),
+        authd::hashing::phc_params(&dummy),
         Some(app.state.hasher.params())
     );
 }
@@ -391,7 +391,7 @@ async fn forwarded_for_counts_only_behind_a_trusted_proxy(backend: Backend) {
 async fn a_login_rehashes_a_password_stored_with_other_parameters(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let id = app.create_user("heidi").await;
-    let stronger = authd::password::HashParams {
+    let stronger = authd::hashing::HashParams {
         memory_kib: 512,
         iterations: 2,
         parallelism: 1,
@@ -402,7 +402,7 @@ async fn a_login_rehashes_a_password_stored_with_other_parameters(backend: Backe
     replica.tokens("heidi", PASSWORD).await;
     let after = app.text(sql, &id).await.unwrap();
     assert_ne!(before, after);
-    assert_eq!(authd::password::phc_params(&after), Some(stronger));
+    assert_eq!(authd::hashing::phc_params(&after), Some(stronger));
     // Same parameters: no further rehash; the password still logs in everywhere.
     replica.tokens("heidi", PASSWORD).await;
     assert_eq!(app.text(sql, &id).await.unwrap(), after);

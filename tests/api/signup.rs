@@ -1,6 +1,6 @@
 use std::time::Duration;
 
-use authd::password::{phc_params, verify_phc, HashParams};
+use authd::hashing::{phc_params, verify_phc, HashParams};
 use serde_json::{json, Value};
 
 use crate::both_stores;

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use authd::password::{hash_blocking, HashParams};
+use authd::hashing::{hash_blocking, HashParams};
 use serde_json::{json, Value};
 
 use crate::{secs, Args};

@@ -35,13 +35,13 @@ pub struct Args {
     #[arg(long, value_enum, default_value_t = Mode::Signup)]
     pub mode: Mode,
     /// argon2id memory cost in KiB (hash-limit mode; match the server's setting).
-    #[arg(long, env = "AUTHD_ARGON2_MEMORY_KIB", default_value_t = authd::password::HashParams::OWASP.memory_kib)]
+    #[arg(long, env = "AUTHD_ARGON2_MEMORY_KIB", default_value_t = authd::hashing::HashParams::OWASP.memory_kib)]
     pub argon2_memory_kib: u32,
     /// argon2id iterations (hash-limit mode).
-    #[arg(long, env = "AUTHD_ARGON2_ITERATIONS", default_value_t = authd::password::HashParams::OWASP.iterations)]
+    #[arg(long, env = "AUTHD_ARGON2_ITERATIONS", default_value_t = authd::hashing::HashParams::OWASP.iterations)]
     pub argon2_iterations: u32,
     /// argon2id lanes (hash-limit mode).
-    #[arg(long, env = "AUTHD_ARGON2_PARALLELISM", default_value_t = authd::password::HashParams::OWASP.parallelism)]
+    #[arg(long, env = "AUTHD_ARGON2_PARALLELISM", default_value_t = authd::hashing::HashParams::OWASP.parallelism)]
     pub argon2_parallelism: u32,
     /// Base URL of authd or its gateway.
     #[arg(long, default_value = "http://127.0.0.1:8080")]

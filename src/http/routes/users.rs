@@ -7,10 +7,11 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::domain::{Email, FieldError, Password, Username};
-use crate::error::ApiError;
 use crate::events::{user_event, UserEventKind};
-use crate::extract::{JsonObject, BODY_LIMIT};
-use crate::startup::AppState;
+use crate::http::error::ApiError;
+use crate::http::extract::JsonObject;
+use crate::http::state::AppState;
+use crate::http::BODY_LIMIT;
 use crate::store::{NewUser, PublicUser};
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -54,16 +55,16 @@ impl SignUp {
 /// the runtime without holding a connection, then one transaction for the user row
 /// and its event. The unique constraints settle races between concurrent sign-ups.
 #[utoipa::path(post, path = "/auth/user", tag = "users",
-    request_body = crate::openapi::SignUpRequest,
+    request_body = crate::http::openapi::SignUpRequest,
     responses(
         (status = 201, description = "Created", body = PublicUser,
             headers(("location" = String, description = "/auth/user/{id}"))),
-        (status = 400, description = "Malformed JSON", body = crate::openapi::Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The username or email is taken; errors[0].field says which", body = crate::openapi::Problem, content_type = "application/problem+json"),
-        (status = 413, description = "The body is over 16 KiB", body = crate::openapi::Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Not a JSON content type", body = crate::openapi::Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Missing, mistyped or invalid fields, all reported", body = crate::openapi::Problem, content_type = "application/problem+json"),
-        (status = 503, description = "The hashing queue is full; Retry-After says when to retry", body = crate::openapi::Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Malformed JSON", body = crate::http::openapi::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The username or email is taken; errors[0].field says which", body = crate::http::openapi::Problem, content_type = "application/problem+json"),
+        (status = 413, description = "The body is over 16 KiB", body = crate::http::openapi::Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not a JSON content type", body = crate::http::openapi::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Missing, mistyped or invalid fields, all reported", body = crate::http::openapi::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The hashing queue is full; Retry-After says when to retry", body = crate::http::openapi::Problem, content_type = "application/problem+json"),
     ))]
 #[tracing::instrument(skip_all)]
 async fn sign_up(

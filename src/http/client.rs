@@ -8,7 +8,7 @@ use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 use ipnet::IpNet;
 
-use crate::startup::AppState;
+use crate::http::state::AppState;
 
 /// Walks `X-Forwarded-For` from the right (the entries our proxies appended) and
 /// takes the first address that is not itself a trusted proxy.

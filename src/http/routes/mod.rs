@@ -1,7 +1,7 @@
 //! One module per resource, each with its own `router()`, merged in `startup`.
 
 pub mod account;
-pub mod health;
 pub mod keys;
+pub mod operations;
 pub mod session;
 pub mod users;

@@ -8,7 +8,7 @@ use serde_json::json;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::startup::AppState;
+use crate::http::state::AppState;
 
 /// How long verifiers may cache the key set. A verifier that meets an unknown
 /// `kid` should fetch again; rotation keeps old keys published meanwhile.
@@ -20,7 +20,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 #[utoipa::path(get, path = "/.well-known/jwks.json", tag = "keys",
     responses((status = 200, description = "The public keys that may verify a live access token \
-        (Cache-Control: public, max-age=300)", body = crate::openapi::Jwks)))]
+        (Cache-Control: public, max-age=300)", body = crate::http::openapi::Jwks)))]
 async fn jwks(State(state): State<AppState>) -> impl IntoResponse {
     let keys = state.tokens.jwks(state.clock.now()).await;
     (

@@ -9,7 +9,7 @@ use axum::response::Response;
 use tracing::Instrument;
 use uuid::Uuid;
 
-use crate::startup::AppState;
+use crate::http::state::AppState;
 
 pub const HEADER: &str = "x-request-id";
 /// Which replica answered: makes load balancing behind nginx observable.

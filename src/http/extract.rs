@@ -6,7 +6,7 @@ use axum::http::{header, StatusCode};
 use serde_json::{Map, Value};
 
 use crate::domain::FieldError;
-use crate::error::ApiError;
+use crate::http::error::ApiError;
 
 /// The `{id}` of a user path, as a UUID (400 problem+json otherwise).
 pub struct UserId(pub uuid::Uuid);
@@ -24,9 +24,6 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for UserId {
             .map_err(|_| ApiError::BadPath("the user id must be a UUID".into()))
     }
 }
-
-/// Largest accepted request body (applied with `DefaultBodyLimit`).
-pub const BODY_LIMIT: usize = 16 * 1024;
 
 /// A JSON object body: 415 without a JSON content type, 413 past the limit,
 /// 400 when it does not parse, 422 when it is not an object.

@@ -8,14 +8,15 @@ use axum::Json;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::auth::Bearer;
-use crate::client::ClientIp;
 use crate::domain::{Email, FieldError, Password, Username};
-use crate::error::ApiError;
 use crate::events::{user_event, UserEventKind};
-use crate::extract::{JsonObject, UserId, BODY_LIMIT};
-use crate::routes::session::too_many;
-use crate::startup::AppState;
+use crate::http::auth::Bearer;
+use crate::http::client::ClientIp;
+use crate::http::error::ApiError;
+use crate::http::extract::{JsonObject, UserId};
+use crate::http::routes::session::too_many;
+use crate::http::state::AppState;
+use crate::http::BODY_LIMIT;
 use crate::store::{Account, PublicUser};
 use crate::throttle::{AttemptKeys, Throttle};
 
@@ -33,9 +34,9 @@ fn fields(errors: Vec<Option<FieldError>>) -> ApiError {
 #[utoipa::path(get, path = "/auth/user/{id}", tag = "users", security(("bearer" = [])), params(("id" = uuid::Uuid, Path, description = "The user id (the token's sub)")),
     responses(
         (status = 200, description = "The user", body = PublicUser),
-        (status = 401, description = "Missing, invalid, expired or revoked access token (WWW-Authenticate: Bearer)", body = crate::openapi::Problem, content_type = "application/problem+json"),
-        (status = 400, description = "The id is not a UUID, or malformed JSON", body = crate::openapi::Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The token belongs to another user", body = crate::openapi::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing, invalid, expired or revoked access token (WWW-Authenticate: Bearer)", body = crate::http::openapi::Problem, content_type = "application/problem+json"),
+        (status = 400, description = "The id is not a UUID, or malformed JSON", body = crate::http::openapi::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The token belongs to another user", body = crate::http::openapi::Problem, content_type = "application/problem+json"),
     ))]
 #[tracing::instrument(skip_all)]
 async fn read(
@@ -49,14 +50,14 @@ async fn read(
 /// PATCH `{username?, email?}`: at least one; any other field is refused (the
 /// password has its own endpoint). Unchanged values write nothing.
 #[utoipa::path(patch, path = "/auth/user/{id}", tag = "users", security(("bearer" = [])), params(("id" = uuid::Uuid, Path, description = "The user id (the token's sub)")),
-    request_body = crate::openapi::PatchUserRequest,
+    request_body = crate::http::openapi::PatchUserRequest,
     responses(
         (status = 200, description = "The updated user; authd.user.updated written when something changed", body = PublicUser),
-        (status = 401, description = "Missing, invalid, expired or revoked access token (WWW-Authenticate: Bearer)", body = crate::openapi::Problem, content_type = "application/problem+json"),
-        (status = 400, description = "The id is not a UUID, or malformed JSON", body = crate::openapi::Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The token belongs to another user", body = crate::openapi::Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The username or email is taken", body = crate::openapi::Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid, unknown or no fields", body = crate::openapi::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing, invalid, expired or revoked access token (WWW-Authenticate: Bearer)", body = crate::http::openapi::Problem, content_type = "application/problem+json"),
+        (status = 400, description = "The id is not a UUID, or malformed JSON", body = crate::http::openapi::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The token belongs to another user", body = crate::http::openapi::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The username or email is taken", body = crate::http::openapi::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid, unknown or no fields", body = crate::http::openapi::Problem, content_type = "application/problem+json"),
     ))]
 #[tracing::instrument(skip_all)]
 async fn update(
@@ -145,15 +146,15 @@ async fn confirm_password(
 
 /// PUT `{current_password, new_password}`: revokes every refresh token of the user.
 #[utoipa::path(put, path = "/auth/user/{id}/password", tag = "users", security(("bearer" = [])), params(("id" = uuid::Uuid, Path, description = "The user id (the token's sub)")),
-    request_body = crate::openapi::ChangePasswordRequest,
+    request_body = crate::http::openapi::ChangePasswordRequest,
     responses(
         (status = 204, description = "Changed; every refresh token revoked; authd.user.password_changed written"),
-        (status = 401, description = "Missing, invalid, expired or revoked access token (WWW-Authenticate: Bearer)", body = crate::openapi::Problem, content_type = "application/problem+json"),
-        (status = 400, description = "The id is not a UUID, or malformed JSON", body = crate::openapi::Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The token belongs to another user", body = crate::openapi::Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Missing fields, or the new password is too short or too long", body = crate::openapi::Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Too many wrong current passwords; Retry-After", body = crate::openapi::Problem, content_type = "application/problem+json"),
-        (status = 503, description = "The hashing queue is full; Retry-After", body = crate::openapi::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing, invalid, expired or revoked access token (WWW-Authenticate: Bearer)", body = crate::http::openapi::Problem, content_type = "application/problem+json"),
+        (status = 400, description = "The id is not a UUID, or malformed JSON", body = crate::http::openapi::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The token belongs to another user", body = crate::http::openapi::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Missing fields, or the new password is too short or too long", body = crate::http::openapi::Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many wrong current passwords; Retry-After", body = crate::http::openapi::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The hashing queue is full; Retry-After", body = crate::http::openapi::Problem, content_type = "application/problem+json"),
     ))]
 #[tracing::instrument(skip_all)]
 async fn change_password(
@@ -192,15 +193,15 @@ async fn change_password(
 
 /// DELETE `{password}`: the user, its sessions, and an `authd.user.deleted` event.
 #[utoipa::path(delete, path = "/auth/user/{id}", tag = "users", security(("bearer" = [])), params(("id" = uuid::Uuid, Path, description = "The user id (the token's sub)")),
-    request_body = crate::openapi::DeleteUserRequest,
+    request_body = crate::http::openapi::DeleteUserRequest,
     responses(
         (status = 204, description = "Deleted with its sessions; authd.user.deleted written"),
-        (status = 401, description = "Missing, invalid, expired or revoked access token (WWW-Authenticate: Bearer)", body = crate::openapi::Problem, content_type = "application/problem+json"),
-        (status = 400, description = "The id is not a UUID, or malformed JSON", body = crate::openapi::Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The token belongs to another user", body = crate::openapi::Problem, content_type = "application/problem+json"),
-        (status = 422, description = "No password", body = crate::openapi::Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Too many wrong passwords; Retry-After", body = crate::openapi::Problem, content_type = "application/problem+json"),
-        (status = 503, description = "The hashing queue is full; Retry-After", body = crate::openapi::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing, invalid, expired or revoked access token (WWW-Authenticate: Bearer)", body = crate::http::openapi::Problem, content_type = "application/problem+json"),
+        (status = 400, description = "The id is not a UUID, or malformed JSON", body = crate::http::openapi::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The token belongs to another user", body = crate::http::openapi::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "No password", body = crate::http::openapi::Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many wrong passwords; Retry-After", body = crate::http::openapi::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The hashing queue is full; Retry-After", body = crate::http::openapi::Problem, content_type = "application/problem+json"),
     ))]
 #[tracing::instrument(skip_all)]
 async fn delete(

@@ -1,4 +1,4 @@
-//! argon2id on a dedicated, bounded pool of OS threads.
+//! The hashing pool: a fixed number of OS threads fed through a bounded queue.
 //!
 //! Hashing costs ~20 ms of a core; on the async runtime it would stall every other
 //! request on that worker. The queue is bounded so that overload is answered at once
@@ -10,54 +10,10 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use std::cell::RefCell;
-
-use argon2::password_hash::rand_core::OsRng;
-use argon2::password_hash::{
-    self, Output, ParamsString, PasswordHash, PasswordVerifier, SaltString,
-};
-use argon2::{Algorithm, Argon2, Block, Params, Version};
 use tokio::sync::oneshot;
 
+use super::argon2::{hash_blocking, verify_phc, HashError, HashParams};
 use crate::domain::Password;
-
-/// argon2id cost parameters.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct HashParams {
-    pub memory_kib: u32,
-    pub iterations: u32,
-    pub parallelism: u32,
-}
-
-impl HashParams {
-    /// OWASP's recommendation for argon2id.
-    pub const OWASP: HashParams = HashParams {
-        memory_kib: 19_456,
-        iterations: 2,
-        parallelism: 1,
-    };
-
-    /// Checks the parameters the way argon2 will, so a bad setting fails at start-up.
-    pub fn validate(&self) -> Result<Params, String> {
-        Params::new(self.memory_kib, self.iterations, self.parallelism, None)
-            .map_err(|e| format!("invalid argon2 parameters {self:?}: {e}"))
-    }
-
-    fn argon2(&self) -> Argon2<'static> {
-        let params = self.validate().expect("validated at start-up");
-        Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
-    }
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum HashError {
-    #[error("the hashing queue is full")]
-    Overloaded,
-    #[error("the hashing pool has stopped")]
-    Stopped,
-    #[error("hashing failed: {0}")]
-    Failed(String),
-}
 
 type Job = Box<dyn FnOnce() + Send + 'static>;
 
@@ -222,99 +178,10 @@ impl Hasher {
     }
 }
 
-thread_local! {
-    /// argon2's working memory, kept by each hashing thread. Allocated per hash it
-    /// was mapped and page-faulted anew every time: 4,857 faults (the whole 19 MiB)
-    /// and ~7 ms of CPU per sign-up, measured under load.
-    static MEMORY: RefCell<Vec<Block>> = const { RefCell::new(Vec::new()) };
-}
-
-/// One argon2id hash with a fresh salt, on the calling thread, into a PHC string.
-/// The pool runs this; so does `authd-load --mode hash-limit` to measure the limit.
-pub fn hash_blocking(params: HashParams, password: &str) -> Result<String, HashError> {
-    let failed = |e: password_hash::Error| HashError::Failed(e.to_string());
-    let argon2 = params.argon2();
-    let salt = SaltString::generate(&mut OsRng);
-    let mut salt_buf = [0u8; 64];
-    let salt_bytes = salt.as_salt().decode_b64(&mut salt_buf).map_err(failed)?;
-    let hash = MEMORY.with(|memory| {
-        let mut memory = memory.borrow_mut();
-        memory.resize(argon2.params().block_count(), Block::default());
-        Output::init_with(Params::DEFAULT_OUTPUT_LEN, |out| {
-            Ok(argon2.hash_password_into_with_memory(
-                password.as_bytes(),
-                salt_bytes,
-                out,
-                &mut memory[..],
-            )?)
-        })
-    });
-    let phc = PasswordHash {
-        algorithm: Algorithm::Argon2id.ident(),
-        version: Some(Version::V0x13.into()),
-        params: ParamsString::try_from(argon2.params()).map_err(failed)?,
-        salt: Some(salt.as_salt()),
-        hash: Some(hash.map_err(failed)?),
-    };
-    Ok(phc.to_string())
-}
-
-/// Verifies `password` against a PHC string; a malformed string is an error.
-/// argon2 hashes are recomputed in the thread's reused memory (as `hash_blocking`
-/// does) and compared in constant time by `Output`'s `Eq`.
-pub fn verify_phc(password: &str, phc: &str) -> Result<bool, HashError> {
-    let failed = |e: password_hash::Error| HashError::Failed(e.to_string());
-    let parsed = PasswordHash::new(phc).map_err(failed)?;
-    let (Ok(algorithm), Some(expected), Some(salt)) = (
-        Algorithm::try_from(parsed.algorithm),
-        parsed.hash,
-        parsed.salt,
-    ) else {
-        // Not an argon2 hash we can recompute: let the crate decide.
-        return Ok(Argon2::default()
-            .verify_password(password.as_bytes(), &parsed)
-            .is_ok());
-    };
-    let version = parsed
-        .version
-        .map_or(Ok(Version::V0x13), Version::try_from)
-        .map_err(|e| HashError::Failed(e.to_string()))?;
-    let params = Params::try_from(&parsed).map_err(failed)?;
-    let argon2 = Argon2::new(algorithm, version, params);
-    let mut salt_buf = [0u8; 64];
-    let salt = salt.decode_b64(&mut salt_buf).map_err(failed)?;
-    let computed = MEMORY.with(|memory| {
-        let mut memory = memory.borrow_mut();
-        memory.resize(argon2.params().block_count(), Block::default());
-        Output::init_with(expected.len(), |out| {
-            Ok(argon2.hash_password_into_with_memory(
-                password.as_bytes(),
-                salt,
-                out,
-                &mut memory[..],
-            )?)
-        })
-    });
-    Ok(computed.map_err(failed)? == expected)
-}
-
-/// The parameters a stored PHC string was made with, if it is an argon2id hash.
-pub fn phc_params(phc: &str) -> Option<HashParams> {
-    let parsed = PasswordHash::new(phc).ok()?;
-    if parsed.algorithm.as_str() != "argon2id" {
-        return None;
-    }
-    let params = Params::try_from(&parsed).ok()?;
-    Some(HashParams {
-        memory_kib: params.m_cost(),
-        iterations: params.t_cost(),
-        parallelism: params.p_cost(),
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::hashing::phc_params;
 
     const CHEAP: HashParams = HashParams {
         memory_kib: 64,
@@ -355,7 +222,6 @@ mod tests {
     fn pw(s: &str) -> Password {
         Password::parse(s.to_string()).unwrap()
     }
-
     #[tokio::test]
     async fn hash_is_an_argon2id_phc_string_with_the_configured_params() {
         let hasher = Hasher::start(CHEAP, pool(1, 4));
@@ -364,26 +230,6 @@ mod tests {
         assert_eq!(phc_params(&phc), Some(CHEAP));
         assert!(verify_phc("correct horse", &phc).unwrap());
         assert!(!verify_phc("wrong horse", &phc).unwrap());
-    }
-
-    #[test]
-    fn hashes_made_elsewhere_with_other_variants_verify() {
-        use argon2::PasswordHasher;
-        let params = Params::new(64, 1, 1, Some(24)).unwrap();
-        for (algorithm, version) in [
-            (Algorithm::Argon2id, Version::V0x13),
-            (Algorithm::Argon2i, Version::V0x10),
-            (Algorithm::Argon2d, Version::V0x13),
-        ] {
-            let salt = SaltString::generate(&mut OsRng);
-            let phc = Argon2::new(algorithm, version, params.clone())
-                .hash_password(b"correct horse", &salt)
-                .unwrap()
-                .to_string();
-            assert!(verify_phc("correct horse", &phc).unwrap(), "{phc}");
-            assert!(!verify_phc("correct horsf", &phc).unwrap(), "{phc}");
-        }
-        assert!(verify_phc("x", "not a phc string").is_err());
     }
 
     #[tokio::test]
@@ -461,26 +307,6 @@ mod tests {
         assert_eq!(
             c.queue_bound,
             queue_bound_for(Duration::from_secs(1), c.hash_time, 2)
-        );
-    }
-
-    #[test]
-    fn invalid_params_are_reported() {
-        let bad = HashParams {
-            memory_kib: 1,
-            iterations: 0,
-            parallelism: 1,
-        };
-        assert!(bad.validate().is_err());
-        assert!(HashParams::OWASP.validate().is_ok());
-    }
-
-    #[test]
-    fn phc_params_ignores_other_algorithms_and_garbage() {
-        assert_eq!(phc_params("not a hash"), None);
-        assert_eq!(
-            phc_params("$argon2i$v=19$m=64,t=1,p=1$c29tZXNhbHQ$aGFzaGhhc2hoYXNoaGFzaA"),
-            None
         );
     }
 }

@@ -12,13 +12,14 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use crate::auth::Bearer;
-use crate::client::ClientIp;
 use crate::domain::{FieldError, Password};
-use crate::error::ApiError;
-use crate::extract::{JsonObject, BODY_LIMIT};
-use crate::password::phc_params;
-use crate::startup::AppState;
+use crate::hashing::phc_params;
+use crate::http::auth::Bearer;
+use crate::http::client::ClientIp;
+use crate::http::error::ApiError;
+use crate::http::extract::JsonObject;
+use crate::http::state::AppState;
+use crate::http::BODY_LIMIT;
 use crate::store::{Account, PublicUser, Rotation};
 use crate::throttle::{AttemptKeys, Throttle};
 use crate::tokens::refresh;
@@ -80,15 +81,15 @@ pub(crate) fn too_many(wait: Duration) -> ApiError {
 /// the user's hash or, for an unknown login, a dummy hash of the same cost: both
 /// failures take as long and answer the same 401.
 #[utoipa::path(post, path = "/auth/login", tag = "session",
-    request_body = crate::openapi::LoginRequest,
+    request_body = crate::http::openapi::LoginRequest,
     responses(
         (status = 200, description = "Tokens (Cache-Control: no-store)", body = TokenResponse),
-        (status = 400, description = "Malformed JSON", body = crate::openapi::Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Wrong login or password (one answer for both)", body = crate::openapi::Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Not a JSON content type", body = crate::openapi::Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Missing or mistyped fields", body = crate::openapi::Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Too many failed logins for the account or address; Retry-After", body = crate::openapi::Problem, content_type = "application/problem+json"),
-        (status = 503, description = "The hashing queue is full; Retry-After", body = crate::openapi::Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Malformed JSON", body = crate::http::openapi::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Wrong login or password (one answer for both)", body = crate::http::openapi::Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not a JSON content type", body = crate::http::openapi::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Missing or mistyped fields", body = crate::http::openapi::Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many failed logins for the account or address; Retry-After", body = crate::http::openapi::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The hashing queue is full; Retry-After", body = crate::http::openapi::Problem, content_type = "application/problem+json"),
     ))]
 #[tracing::instrument(skip_all)]
 async fn login(
@@ -178,11 +179,11 @@ fn refresh_token_field(mut body: JsonObject) -> Result<String, ApiError> {
 /// Refresh: spends the presented token and returns a new pair. A token that was
 /// already spent means two parties hold it: its whole family is revoked.
 #[utoipa::path(post, path = "/auth/token", tag = "session",
-    request_body = crate::openapi::RefreshRequest,
+    request_body = crate::http::openapi::RefreshRequest,
     responses(
         (status = 200, description = "A new pair; the presented refresh token is spent", body = TokenResponse),
-        (status = 401, description = "Unknown, expired, revoked or spent refresh token (a spent one revokes its family)", body = crate::openapi::Problem, content_type = "application/problem+json"),
-        (status = 422, description = "No refresh_token", body = crate::openapi::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Unknown, expired, revoked or spent refresh token (a spent one revokes its family)", body = crate::http::openapi::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "No refresh_token", body = crate::http::openapi::Problem, content_type = "application/problem+json"),
     ))]
 #[tracing::instrument(skip_all)]
 async fn refresh_tokens(
@@ -215,10 +216,10 @@ async fn refresh_tokens(
 /// Logout: revokes the refresh-token family. Answers 204 for any token (RFC 7009),
 /// so it reveals nothing about which tokens exist.
 #[utoipa::path(post, path = "/auth/logout", tag = "session",
-    request_body = crate::openapi::RefreshRequest,
+    request_body = crate::http::openapi::RefreshRequest,
     responses(
         (status = 204, description = "The token's family is revoked (204 for any token, RFC 7009)"),
-        (status = 422, description = "No refresh_token", body = crate::openapi::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "No refresh_token", body = crate::http::openapi::Problem, content_type = "application/problem+json"),
     ))]
 #[tracing::instrument(skip_all)]
 async fn logout(State(state): State<AppState>, body: JsonObject) -> Result<StatusCode, ApiError> {
@@ -238,7 +239,7 @@ async fn logout(State(state): State<AppState>, body: JsonObject) -> Result<Statu
 #[utoipa::path(get, path = "/auth/me", tag = "session", security(("bearer" = [])),
     responses(
         (status = 200, description = "The token's user", body = PublicUser),
-        (status = 401, description = "Missing, invalid, expired or revoked access token (WWW-Authenticate: Bearer)", body = crate::openapi::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing, invalid, expired or revoked access token (WWW-Authenticate: Bearer)", body = crate::http::openapi::Problem, content_type = "application/problem+json"),
     ))]
 #[tracing::instrument(skip_all)]
 async fn me(State(state): State<AppState>, bearer: Bearer) -> Result<Json<PublicUser>, ApiError> {

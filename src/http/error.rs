@@ -5,7 +5,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use crate::domain::FieldError;
-use crate::password::HashError;
+use crate::hashing::HashError;
 use crate::store::{Taken, WriteError};
 
 /// Seconds a refused client should wait before retrying.
@@ -133,10 +133,9 @@ impl ApiError {
             ApiError::UnsupportedMediaType => {
                 "send the body as Content-Type: application/json".into()
             }
-            ApiError::PayloadTooLarge => format!(
-                "the body may be at most {} bytes",
-                crate::extract::BODY_LIMIT
-            ),
+            ApiError::PayloadTooLarge => {
+                format!("the body may be at most {} bytes", crate::http::BODY_LIMIT)
+            }
             ApiError::Invalid(errors) => format!("{} field(s) are invalid", errors.len()),
             ApiError::Conflict(taken) => format!("this {} is already registered", taken.field()),
             ApiError::Overloaded => {

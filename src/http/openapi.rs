@@ -2,13 +2,9 @@
 //! annotations: routes are registered through `utoipa_axum::routes!`, so a route
 //! and its documentation are one declaration. Served at GET /openapi.json.
 
-use axum::extract::State;
-use axum::response::IntoResponse;
 use serde::Serialize;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToSchema};
-
-use crate::startup::AppState;
 
 #[derive(OpenApi)]
 #[openapi(
@@ -108,14 +104,4 @@ pub struct DeleteUserRequest {
 #[derive(Serialize, ToSchema)]
 pub struct Jwks {
     pub keys: Vec<crate::tokens::Jwk>,
-}
-
-/// This document.
-#[utoipa::path(get, path = "/openapi.json", tag = "operations",
-    responses((status = 200, description = "The OpenAPI 3.1 document", content_type = "application/json")))]
-pub async fn document(State(state): State<AppState>) -> impl IntoResponse {
-    (
-        [(axum::http::header::CONTENT_TYPE, "application/json")],
-        state.openapi.as_ref().clone(),
-    )
 }

@@ -1,0 +1,15 @@
+//! The HTTP edge: state, the one error type, extractors, bearer auth, client
+//! address, request ids, the OpenAPI document and the routes (one module per
+//! resource). `startup` assembles them; nothing here imports `startup`.
+
+pub mod auth;
+pub mod client;
+pub mod error;
+pub mod extract;
+pub mod openapi;
+pub mod request_id;
+pub mod routes;
+pub mod state;
+
+/// Largest accepted request body (applied with `DefaultBodyLimit`).
+pub const BODY_LIMIT: usize = 16 * 1024;

@@ -1,0 +1,37 @@
+//! What every handler may use.
+
+use std::sync::Arc;
+
+use axum::http::HeaderValue;
+use ipnet::IpNet;
+use metrics_exporter_prometheus::PrometheusHandle;
+
+use crate::clock::Clock;
+use crate::hashing::Hasher;
+use crate::store::Store;
+use crate::throttle::ThrottleConfig;
+use crate::tokens::Tokens;
+
+/// Cheap to clone; nothing in it decides a request that another replica could not
+/// decide the same way.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub hasher: Hasher,
+    /// CloudEvents `source` of the events this service writes.
+    pub event_source: String,
+    /// Wakes this replica's relay after a commit wrote to the outbox.
+    pub outbox_written: Arc<tokio::sync::Notify>,
+    /// This replica's name (`X-Authd-Instance`).
+    pub instance: HeaderValue,
+    pub tokens: Arc<Tokens>,
+    pub clock: Arc<dyn Clock>,
+    pub throttle: ThrottleConfig,
+    pub trusted_proxies: Arc<[IpNet]>,
+    /// A hash of a random password with the configured parameters: unknown logins
+    /// are verified against it, so they cost what a wrong password costs.
+    pub dummy_hash: Arc<str>,
+    pub metrics: PrometheusHandle,
+    /// The OpenAPI document served at /openapi.json.
+    pub openapi: Arc<String>,
+}
