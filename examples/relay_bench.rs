@@ -20,7 +20,7 @@ use clap::Parser;
 use metrics::{
     Counter, Gauge, Histogram, HistogramFn, Key, KeyName, Metadata, Recorder, SharedString, Unit,
 };
-use tokio::sync::{watch, Notify};
+use tokio::sync::watch;
 
 #[derive(Parser)]
 struct Args {
@@ -88,10 +88,7 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[i]
 }
 
-async fn wait_empty(store: &Store) -> anyhow::Result<()> {
-    let Store::Postgres(pool) = store else {
-        anyhow::bail!("postgres only")
-    };
+async fn wait_empty(pool: &sqlx::PgPool) -> anyhow::Result<()> {
     loop {
         let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM outbox")
             .fetch_one(pool)
@@ -142,7 +139,7 @@ async fn main() -> anyhow::Result<()> {
 
     // 1. delivery latency of real sign-ups
     let app = Application::build(config.clone()).await?;
-    let store = app.state().store.clone();
+    let pool = sqlx::PgPool::connect(&args.database_url).await?;
     let url = format!("http://{}/auth/user", app.local_addr());
     let (stop_app, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(app.run_until_stopped(async {
@@ -168,7 +165,7 @@ async fn main() -> anyhow::Result<()> {
     for result in clients.join_all().await {
         result?;
     }
-    wait_empty(&store).await?;
+    wait_empty(&pool).await?;
     let elapsed = started.elapsed();
     let _ = stop_app.send(());
     server.await??;
@@ -204,24 +201,21 @@ async fn main() -> anyhow::Result<()> {
     );
 
     // 2. throughput from a pre-filled outbox, one relay then two
-    let store = Store::connect(&config.store, 4).await?;
-    let Store::Postgres(pool) = &store else {
-        unreachable!()
-    };
     for relays in [1, 2] {
         sqlx::query(PREFILL)
             .bind(args.prefill)
-            .execute(pool)
+            .execute(&pool)
             .await?;
         let (stop, stop_rx) = watch::channel(false);
         let started = Instant::now();
         let mut tasks = tokio::task::JoinSet::new();
         for _ in 0..relays {
             let own = Store::connect(&config.store, 2).await?;
-            let relay = Relay::new(own, relay.clone(), Arc::new(Notify::new()));
+            let wake = own.outbox_wakeups();
+            let relay = Relay::new(own, relay.clone(), wake);
             tasks.spawn(relay.run(stop_rx.clone()));
         }
-        wait_empty(&store).await?;
+        wait_empty(&pool).await?;
         let elapsed = started.elapsed();
         let _ = stop.send(true);
         tasks.join_all().await;

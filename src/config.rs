@@ -10,6 +10,7 @@ use ipnet::IpNet;
 use crate::events::kafka::KafkaConfig;
 use crate::events::relay::RelayConfig;
 use crate::hashing::{HashParams, PoolConfig};
+pub use crate::store::StoreConfig;
 use crate::throttle::ThrottleConfig;
 use crate::tokens::TokenConfig;
 
@@ -208,13 +209,6 @@ pub enum LogFormat {
     Auto,
     Pretty,
     Json,
-}
-
-/// Where users live.
-#[derive(Debug, Clone)]
-pub enum StoreConfig {
-    Postgres { url: String },
-    Sqlite { path: PathBuf },
 }
 
 /// Settings after validation: what the application is built from.

@@ -3,14 +3,12 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context;
 use axum::http::HeaderValue;
 use axum::{middleware, Router};
-use sqlx::postgres::PgListener;
 use tokio::net::TcpListener;
-use tokio::sync::{watch, Notify};
+use tokio::sync::watch;
 use tokio::task::JoinSet;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
@@ -24,7 +22,7 @@ use crate::http::openapi::ApiDoc;
 use crate::http::request_id;
 use crate::http::routes;
 use crate::http::state::AppState;
-use crate::store::{Store, OUTBOX_CHANNEL};
+use crate::store::Store;
 use crate::tokens::Tokens;
 
 /// Every documented route: each module's router, this document, and GET /metrics
@@ -84,7 +82,9 @@ impl Application {
 
     /// `build` with another clock (tests move time instead of sleeping).
     pub async fn build_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
-        let store = Store::connect(&config.store, config.pool_size).await?;
+        let store = Store::connect(&config.store, config.pool_size)
+            .await?
+            .with_event_source(&config.event_source);
         store.migrate().await?;
         let tokens = Tokens::load(store.clone(), config.tokens.clone(), clock.now()).await?;
         let hasher = Hasher::start(config.hash, config.hash_pool);
@@ -111,8 +111,6 @@ impl Application {
         let state = AppState {
             store,
             hasher,
-            event_source: config.event_source,
-            outbox_written: Arc::new(Notify::new()),
             instance: HeaderValue::try_from(config.instance_id.as_str()).context("instance id")?,
             tokens: Arc::new(tokens),
             clock,
@@ -165,17 +163,16 @@ impl Application {
         let (stop_tx, stop_rx) = watch::channel(false);
         let mut background = JoinSet::new();
         if let Some(config) = self.relay {
-            let wake = Arc::clone(&self.state.outbox_written);
-            if let Store::Postgres(pool) = &store {
-                let listen =
-                    forward_notifications(pool.clone(), Arc::clone(&wake), stop_rx.clone());
-                background.spawn(listen);
-            }
+            background.spawn({
+                let store = store.clone();
+                let stop = stop_rx.clone();
+                async move { store.forward_commits(stop).await }
+            });
+            let wake = store.outbox_wakeups();
             background.spawn(Relay::new(store.clone(), config, wake).run(stop_rx.clone()));
         }
         background.spawn(crate::metrics::probe_pool(store.clone(), stop_rx.clone()));
-        background.spawn(prune_periodically(
-            store.clone(),
+        background.spawn(store.clone().prune_periodically(
             Arc::clone(&self.state.clock),
             self.state.throttle.window,
             stop_rx.clone(),
@@ -207,61 +204,6 @@ impl Application {
         served?;
         tracing::info!("authd stopped");
         Ok(())
-    }
-}
-
-/// Wakes this replica's relay when any replica commits an outbox row (LISTEN/NOTIFY),
-/// so that a relay holding a lane picks up rows another replica wrote.
-async fn forward_notifications(
-    pool: sqlx::PgPool,
-    wake: Arc<Notify>,
-    mut stop: watch::Receiver<bool>,
-) {
-    let mut listener = match PgListener::connect_with(&pool).await {
-        Ok(listener) => listener,
-        Err(err) => {
-            tracing::warn!(error = %err, "LISTEN unavailable; the relay polls instead");
-            return;
-        }
-    };
-    if let Err(err) = listener.listen(OUTBOX_CHANNEL).await {
-        tracing::warn!(error = %err, "LISTEN failed; the relay polls instead");
-        return;
-    }
-    loop {
-        tokio::select! {
-            _ = stop.changed() => return,
-            received = listener.recv() => match received {
-                Ok(_) => wake.notify_one(),
-                Err(err) => {
-                    // sqlx reconnects on the next recv; meanwhile the poll covers us.
-                    tracing::warn!(error = %err, "LISTEN connection lost");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                }
-            },
-        }
-    }
-}
-
-/// How often each replica deletes expired refresh tokens and stale login counters.
-const PRUNE_EVERY: Duration = Duration::from_secs(3600);
-
-async fn prune_periodically(
-    store: Store,
-    clock: Arc<dyn Clock>,
-    window: Duration,
-    mut stop: watch::Receiver<bool>,
-) {
-    let mut tick = tokio::time::interval(PRUNE_EVERY);
-    loop {
-        tokio::select! {
-            _ = stop.changed() => return,
-            _ = tick.tick() => match store.prune(clock.now(), window.as_millis() as i64).await {
-                Ok(0) => {}
-                Ok(rows) => tracing::info!(rows, "pruned expired refresh tokens and login counters"),
-                Err(err) => tracing::warn!(error = format!("{err:#}"), "pruning failed"),
-            },
-        }
     }
 }
 

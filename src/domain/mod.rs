@@ -2,10 +2,12 @@
 
 mod email;
 mod password;
+mod user;
 mod username;
 
 pub use email::Email;
 pub use password::Password;
+pub use user::PublicUser;
 pub use username::Username;
 
 /// Why a field was refused; the message is safe to show to the client.

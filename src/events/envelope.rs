@@ -2,7 +2,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::store::{lane_of, OutboxEvent, PublicUser};
+use crate::domain::PublicUser;
 
 /// What happened to a user; the CloudEvents `type` is `authd.user.<name>`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,6 +23,18 @@ impl UserEventKind {
             UserEventKind::Deleted => "authd.user.deleted",
         }
     }
+}
+
+/// One event about one user, on its way into the outbox.
+#[derive(Debug, Clone)]
+pub struct OutboxEvent {
+    pub id: Uuid,
+    /// The user: the Kafka key, and what orders the user's events.
+    pub aggregate_id: Uuid,
+    pub event_type: String,
+    /// The CloudEvents JSON envelope.
+    pub payload: serde_json::Value,
+    pub created_at: DateTime<Utc>,
 }
 
 /// A CloudEvents 1.0 structured-mode envelope about `user`. `data` is the public
@@ -47,7 +59,6 @@ pub fn user_event(
     OutboxEvent {
         id,
         aggregate_id: user.id,
-        lane: lane_of(user.id),
         event_type: kind.event_type().to_string(),
         payload,
         created_at: now,

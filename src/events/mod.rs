@@ -1,8 +1,8 @@
 //! User events: CloudEvents 1.0 envelopes written to the outbox, and the relay that
 //! moves them to Kafka.
 
-mod envelope;
+pub mod envelope;
 pub mod kafka;
 pub mod relay;
 
-pub use envelope::{user_event, UserEventKind};
+pub use envelope::{user_event, OutboxEvent, UserEventKind};

@@ -18,10 +18,6 @@ use crate::tokens::Tokens;
 pub struct AppState {
     pub store: Store,
     pub hasher: Hasher,
-    /// CloudEvents `source` of the events this service writes.
-    pub event_source: String,
-    /// Wakes this replica's relay after a commit wrote to the outbox.
-    pub outbox_written: Arc<tokio::sync::Notify>,
     /// This replica's name (`X-Authd-Instance`).
     pub instance: HeaderValue,
     pub tokens: Arc<Tokens>,

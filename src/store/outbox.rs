@@ -1,10 +1,16 @@
-//! The outbox seen from the relay: claim a batch, deliver it, then delete it.
+//! The outbox: events written in the same transaction as the change they describe,
+//! then claimed by a relay, delivered, and deleted.
+
+use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use chrono::{DateTime, Utc};
+use tokio::sync::{watch, Notify};
 use uuid::Uuid;
 
-use super::{postgres, sqlite, Store};
+use super::dialect::on_pool;
+use super::{postgres, sqlite, Backend, Store};
 
 /// Relays lock lanes, not users: a bounded number of advisory locks however many
 /// users are waiting. Fixed forever: a user's rows must stay in one lane.
@@ -15,6 +21,44 @@ pub fn lane_of(aggregate_id: Uuid) -> i16 {
     let b = aggregate_id.as_bytes();
     (u16::from_be_bytes([b[14], b[15]]) % u16::from(LANES)) as i16
 }
+
+/// Wakes the relays of every replica once a transaction that wrote events commits.
+pub const OUTBOX_CHANNEL: &str = "authd_outbox";
+
+/// Appends an event; callers have locked the user row first, so seq order is
+/// commit order per user.
+pub(super) const INSERT_EVENT: &str =
+    "INSERT INTO outbox (id, aggregate_id, lane, event_type, payload, created_at) \
+     VALUES ($1, $2, $3, $4, $5, $6)";
+
+/// What the relay and `authd events` read of a row, as text on both stores.
+pub(super) const PENDING_COLUMNS: &str =
+    "seq, CAST(id AS TEXT) AS id, CAST(aggregate_id AS TEXT) AS aggregate_id, event_type, \
+     CAST(payload AS TEXT) AS payload, created_at";
+
+/// Writes `$event` (an `&OutboxEvent`) inside transaction `$tx`, and on Postgres
+/// queues the relays' wake-up for its commit.
+macro_rules! insert_event {
+    ($pool:ident, $tx:ident, $event:expr) => {{
+        let event: &$crate::events::envelope::OutboxEvent = $event;
+        sqlx::query($crate::store::outbox::INSERT_EVENT)
+            .bind($pool.id(event.id))
+            .bind($pool.id(event.aggregate_id))
+            .bind($crate::store::outbox::lane_of(event.aggregate_id))
+            .bind(&event.event_type)
+            .bind($pool.json(&event.payload))
+            .bind($pool.time(event.created_at))
+            .execute(&mut *$tx)
+            .await?;
+        if let Some(notify) = $pool.notify() {
+            sqlx::query(notify)
+                .bind($crate::store::outbox::OUTBOX_CHANNEL)
+                .execute(&mut *$tx)
+                .await?;
+        }
+    }};
+}
+pub(super) use insert_event;
 
 /// An outbox row on its way to Kafka.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -46,8 +90,8 @@ enum ClaimInner {
 impl Store {
     /// Claims up to `limit` events in `seq` order from lanes no other relay holds.
     pub async fn claim_events(&self, limit: i64) -> anyhow::Result<Claim> {
-        match self {
-            Store::Postgres(pool) => {
+        match &self.backend {
+            Backend::Postgres(pool) => {
                 let mut tx = pool.begin().await.context("outbox: begin")?;
                 let (events, contended) = postgres::claim(&mut tx, limit)
                     .await
@@ -59,7 +103,7 @@ impl Store {
                 })
             }
             // One relay per SQLite file (one process): no lanes to share.
-            Store::Sqlite(pool) => Ok(Claim {
+            Backend::Sqlite(pool) => Ok(Claim {
                 events: sqlite::head(pool, limit).await.context("outbox: read")?,
                 contended: false,
                 inner: ClaimInner::Sqlite(pool.clone()),
@@ -69,11 +113,55 @@ impl Store {
 
     /// The newest `limit` events still waiting, newest first (`authd events`).
     pub async fn waiting_events(&self, limit: i64) -> anyhow::Result<Vec<PendingEvent>> {
-        match self {
-            Store::Postgres(pool) => postgres::newest(pool, limit).await,
-            Store::Sqlite(pool) => sqlite::newest(pool, limit).await,
+        let sql = format!("SELECT {PENDING_COLUMNS} FROM outbox ORDER BY seq DESC LIMIT $1");
+        on_pool!(self, pool => sqlx::query_as(&sql).bind(limit).fetch_all(pool).await)
+            .context("reading the outbox")
+    }
+
+    /// Events waiting in the outbox, and when the oldest was written.
+    pub async fn outbox_stats(&self) -> anyhow::Result<(i64, Option<DateTime<Utc>>)> {
+        let sql = "SELECT COUNT(*), MIN(created_at) FROM outbox";
+        on_pool!(self, pool => sqlx::query_as(sql).fetch_one(pool).await)
+            .context("reading the outbox size")
+    }
+
+    /// Notified after this replica commits events (and, with `forward_commits`
+    /// running, after any replica does): the relay waits on it.
+    pub fn outbox_wakeups(&self) -> Arc<Notify> {
+        Arc::clone(&self.wake)
+    }
+
+    /// Wakes this replica's relay when any replica commits an outbox row, so that a
+    /// relay holding a lane picks up rows another replica wrote. Postgres only
+    /// (LISTEN/NOTIFY); SQLite has one writer process. Returns when `stop` changes.
+    pub async fn forward_commits(&self, mut stop: watch::Receiver<bool>) {
+        let Backend::Postgres(pool) = &self.backend else {
+            return;
+        };
+        let mut listener = match sqlx::postgres::PgListener::connect_with(pool).await {
+            Ok(listener) => listener,
+            Err(err) => {
+                tracing::warn!(error = %err, "LISTEN unavailable; the relay polls instead");
+                return;
+            }
+        };
+        if let Err(err) = listener.listen(OUTBOX_CHANNEL).await {
+            tracing::warn!(error = %err, "LISTEN failed; the relay polls instead");
+            return;
         }
-        .context("reading the outbox")
+        loop {
+            tokio::select! {
+                _ = stop.changed() => return,
+                received = listener.recv() => match received {
+                    Ok(_) => self.wake.notify_one(),
+                    Err(err) => {
+                        // sqlx reconnects on the next recv; meanwhile the poll covers us.
+                        tracing::warn!(error = %err, "LISTEN connection lost");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
+                },
+            }
+        }
     }
 }
 

@@ -1,14 +1,18 @@
+//! What only Postgres does: connect and migrate, the one-statement sign-up, and the
+//! relay's lane locks.
+
 use std::time::Duration;
 
+use rand::seq::SliceRandom;
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::types::Json;
 use sqlx::PgPool;
 
-use rand::seq::SliceRandom;
-
-use super::{NewUser, OutboxEvent, PendingEvent};
-use crate::domain::{Email, Username};
+use super::outbox::{lane_of, OUTBOX_CHANNEL, PENDING_COLUMNS};
+use super::users::NewUser;
+use super::PendingEvent;
+use crate::events::OutboxEvent;
 
 pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
 
@@ -21,21 +25,10 @@ pub async fn connect(url: &str, pool_size: u32) -> anyhow::Result<PgPool> {
         .await?)
 }
 
-pub async fn taken(
-    pool: &PgPool,
-    username: &Username,
-    email: &Email,
-) -> sqlx::Result<Option<(String, String)>> {
-    sqlx::query_as("SELECT username, email FROM users WHERE username = $1 OR email = $2 LIMIT 1")
-        .bind(username.as_str())
-        .bind(email.as_str())
-        .fetch_optional(pool)
-        .await
-}
-
 /// The user row, its outbox event and the relays' wake-up in one statement: a
 /// single statement is its own transaction, so this is atomic in one round trip
-/// (and one commit) instead of five.
+/// (and one commit) instead of five. SQLite has no INSERT inside WITH, so there
+/// the same rows are written by two statements in a transaction.
 pub async fn create_user(pool: &PgPool, user: &NewUser, event: &OutboxEvent) -> sqlx::Result<()> {
     sqlx::query(
         "WITH new_user AS ( \
@@ -52,7 +45,7 @@ pub async fn create_user(pool: &PgPool, user: &NewUser, event: &OutboxEvent) -> 
     .bind(&user.password_hash)
     .bind(user.created_at)
     .bind(event.id)
-    .bind(event.lane)
+    .bind(lane_of(event.aggregate_id))
     .bind(&event.event_type)
     .bind(Json(&event.payload))
     .bind(OUTBOX_CHANNEL)
@@ -61,15 +54,8 @@ pub async fn create_user(pool: &PgPool, user: &NewUser, event: &OutboxEvent) -> 
     Ok(())
 }
 
-/// Wakes the relays of every replica once the transaction commits.
-pub const OUTBOX_CHANNEL: &str = "authd_outbox";
-
 /// Advisory-lock namespace of the outbox lanes ("authd" in ASCII, 0x61757468).
 const LANE_LOCK_SPACE: i32 = 0x6175_7468;
-
-const PENDING_COLUMNS: &str =
-    "seq, id::text AS id, aggregate_id::text AS aggregate_id, event_type, \
-     payload::text AS payload, created_at";
 
 /// Locks lanes that hold the oldest waiting rows, then claims rows of those lanes.
 /// Transaction-scoped locks: a relay that dies releases its lanes with its connection.
@@ -120,13 +106,4 @@ pub async fn delete(tx: &mut sqlx::PgConnection, seqs: &[i64]) -> sqlx::Result<(
         .execute(tx)
         .await?;
     Ok(())
-}
-
-pub async fn newest(pool: &PgPool, limit: i64) -> sqlx::Result<Vec<PendingEvent>> {
-    sqlx::query_as(&format!(
-        "SELECT {PENDING_COLUMNS} FROM outbox ORDER BY seq DESC LIMIT $1"
-    ))
-    .bind(limit)
-    .fetch_all(pool)
-    .await
 }

@@ -1,3 +1,6 @@
+//! What only SQLite does: open the file, migrate, write a sign-up in a transaction,
+//! and read and delete the outbox without lanes (one process writes the file).
+
 use std::path::Path;
 use std::time::Duration;
 
@@ -6,8 +9,11 @@ use sqlx::migrate::Migrator;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::SqlitePool;
 
-use super::{NewUser, OutboxEvent, PendingEvent};
-use crate::domain::{Email, Username};
+use super::dialect::Dialect;
+use super::outbox::{insert_event, PENDING_COLUMNS};
+use super::users::{NewUser, INSERT_USER};
+use super::PendingEvent;
+use crate::events::OutboxEvent;
 
 pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -31,18 +37,6 @@ pub async fn connect(path: &Path, pool_size: u32) -> anyhow::Result<SqlitePool> 
         .with_context(|| format!("opening {}", path.display()))
 }
 
-pub async fn taken(
-    pool: &SqlitePool,
-    username: &Username,
-    email: &Email,
-) -> sqlx::Result<Option<(String, String)>> {
-    sqlx::query_as("SELECT username, email FROM users WHERE username = $1 OR email = $2 LIMIT 1")
-        .bind(username.as_str())
-        .bind(email.as_str())
-        .fetch_optional(pool)
-        .await
-}
-
 /// SQLite keeps ids and times as text, so the row reads the same in any client.
 pub async fn create_user(
     pool: &SqlitePool,
@@ -50,41 +44,17 @@ pub async fn create_user(
     event: &OutboxEvent,
 ) -> sqlx::Result<()> {
     let mut tx = pool.begin().await?;
-    sqlx::query(
-        "INSERT INTO users (id, username, email, password_hash, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $5)",
-    )
-    .bind(user.id.to_string())
-    .bind(user.username.as_str())
-    .bind(user.email.as_str())
-    .bind(&user.password_hash)
-    .bind(text_time(user.created_at))
-    .execute(&mut *tx)
-    .await?;
-    insert_event(&mut tx, event).await?;
+    sqlx::query(INSERT_USER)
+        .bind(pool.id(user.id))
+        .bind(user.username.as_str())
+        .bind(user.email.as_str())
+        .bind(&user.password_hash)
+        .bind(pool.time(user.created_at))
+        .execute(&mut *tx)
+        .await?;
+    insert_event!(pool, tx, event);
     tx.commit().await
 }
-
-pub async fn insert_event(
-    conn: &mut sqlx::SqliteConnection,
-    event: &OutboxEvent,
-) -> sqlx::Result<()> {
-    sqlx::query(
-        "INSERT INTO outbox (id, aggregate_id, lane, event_type, payload, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6)",
-    )
-    .bind(event.id.to_string())
-    .bind(event.aggregate_id.to_string())
-    .bind(event.lane)
-    .bind(&event.event_type)
-    .bind(event.payload.to_string())
-    .bind(text_time(event.created_at))
-    .execute(conn)
-    .await?;
-    Ok(())
-}
-
-const PENDING_COLUMNS: &str = "seq, id, aggregate_id, event_type, payload, created_at";
 
 /// The oldest waiting events. Writes to one SQLite file are serialised, so seq
 /// order is commit order.
@@ -97,15 +67,7 @@ pub async fn head(pool: &SqlitePool, limit: i64) -> sqlx::Result<Vec<PendingEven
     .await
 }
 
-pub async fn newest(pool: &SqlitePool, limit: i64) -> sqlx::Result<Vec<PendingEvent>> {
-    sqlx::query_as(&format!(
-        "SELECT {PENDING_COLUMNS} FROM outbox ORDER BY seq DESC LIMIT $1"
-    ))
-    .bind(limit)
-    .fetch_all(pool)
-    .await
-}
-
+/// SQLite has no arrays: the seqs go in chunks of bound parameters.
 pub async fn delete(pool: &SqlitePool, seqs: &[i64]) -> sqlx::Result<()> {
     let mut tx = pool.begin().await?;
     for chunk in seqs.chunks(500) {
@@ -118,9 +80,4 @@ pub async fn delete(pool: &SqlitePool, seqs: &[i64]) -> sqlx::Result<()> {
         query.execute(&mut *tx).await?;
     }
     tx.commit().await
-}
-
-/// RFC 3339 in UTC with microseconds: sorts as text and matches Postgres' precision.
-pub(super) fn text_time(t: chrono::DateTime<chrono::Utc>) -> String {
-    t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
 }

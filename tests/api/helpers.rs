@@ -9,7 +9,6 @@ use authd::config::{Config, StoreConfig};
 use authd::hashing::{HashParams, PoolConfig};
 use authd::http::state::AppState;
 use authd::startup::Application;
-use authd::store::Store;
 use serde_json::{json, Value};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -29,10 +28,46 @@ pub const TEST_HASH: HashParams = HashParams {
     parallelism: 1,
 };
 
+/// The test's own connection to the application's database: tests look at rows
+/// directly, beside the application's `Store`.
+#[derive(Clone)]
+pub enum Db {
+    Postgres(sqlx::PgPool),
+    Sqlite(sqlx::SqlitePool),
+}
+
+impl Db {
+    pub async fn connect(config: &StoreConfig) -> Db {
+        match config {
+            StoreConfig::Postgres { url } => Db::Postgres(
+                sqlx::postgres::PgPoolOptions::new()
+                    .max_connections(2)
+                    .connect(url)
+                    .await
+                    .unwrap(),
+            ),
+            StoreConfig::Sqlite { path } => {
+                let options = sqlx::sqlite::SqliteConnectOptions::new()
+                    .filename(path)
+                    .create_if_missing(true)
+                    .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
+                    .busy_timeout(Duration::from_secs(10));
+                Db::Sqlite(
+                    sqlx::sqlite::SqlitePoolOptions::new()
+                        .max_connections(2)
+                        .connect_with(options)
+                        .await
+                        .unwrap(),
+                )
+            }
+        }
+    }
+}
+
 pub struct TestApp {
     pub addr: SocketAddr,
     /// A pool of the test's own on the application's database, for assertions.
-    pub store: Store,
+    pub store: Db,
     pub store_config: StoreConfig,
     pub state: AppState,
     /// The application's clock: tests move it instead of sleeping.
@@ -98,7 +133,7 @@ impl TestApp {
             authd::telemetry::init(authd::config::LogFormat::Pretty);
         }
         // The test's own pool: the application closes its pool when it stops.
-        let store = Store::connect(&config.store, 2).await.unwrap();
+        let store = Db::connect(&config.store).await;
         let app = Application::build_with_clock(config, std::sync::Arc::new(clock.clone()))
             .await
             .expect("build the application");
@@ -222,19 +257,19 @@ impl TestApp {
     /// Runs a query that returns one integer, on whichever store backs the app.
     pub async fn scalar(&self, sql: &str) -> i64 {
         match &self.store {
-            Store::Postgres(pool) => sqlx::query_scalar(sql).fetch_one(pool).await.unwrap(),
-            Store::Sqlite(pool) => sqlx::query_scalar(sql).fetch_one(pool).await.unwrap(),
+            Db::Postgres(pool) => sqlx::query_scalar(sql).fetch_one(pool).await.unwrap(),
+            Db::Sqlite(pool) => sqlx::query_scalar(sql).fetch_one(pool).await.unwrap(),
         }
     }
 
     pub async fn text(&self, sql: &str, arg: &str) -> Option<String> {
         match &self.store {
-            Store::Postgres(pool) => sqlx::query_scalar(sql)
+            Db::Postgres(pool) => sqlx::query_scalar(sql)
                 .bind(arg)
                 .fetch_optional(pool)
                 .await
                 .unwrap(),
-            Store::Sqlite(pool) => sqlx::query_scalar(sql)
+            Db::Sqlite(pool) => sqlx::query_scalar(sql)
                 .bind(arg)
                 .fetch_optional(pool)
                 .await
@@ -244,8 +279,8 @@ impl TestApp {
 
     pub async fn execute(&self, sql: &str) {
         match &self.store {
-            Store::Postgres(pool) => sqlx::query(sql).execute(pool).await.map(|_| ()),
-            Store::Sqlite(pool) => sqlx::query(sql).execute(pool).await.map(|_| ()),
+            Db::Postgres(pool) => sqlx::query(sql).execute(pool).await.map(|_| ()),
+            Db::Sqlite(pool) => sqlx::query(sql).execute(pool).await.map(|_| ()),
         }
         .unwrap()
     }
@@ -292,12 +327,12 @@ impl TestApp {
     pub async fn events_of(&self, user_id: &str) -> Vec<Value> {
         let sql = "SELECT CAST(payload AS TEXT) FROM outbox WHERE CAST(aggregate_id AS TEXT) = $1 ORDER BY seq";
         let rows: Vec<String> = match &self.store {
-            Store::Postgres(pool) => sqlx::query_scalar(sql)
+            Db::Postgres(pool) => sqlx::query_scalar(sql)
                 .bind(user_id)
                 .fetch_all(pool)
                 .await
                 .unwrap(),
-            Store::Sqlite(pool) => sqlx::query_scalar(sql)
+            Db::Sqlite(pool) => sqlx::query_scalar(sql)
                 .bind(user_id)
                 .fetch_all(pool)
                 .await

@@ -7,12 +7,12 @@ use std::time::Duration;
 use authd::config::Config;
 use authd::events::kafka::{self, KafkaConfig};
 use authd::events::relay::RelayConfig;
-use authd::store::{lane_of, Store};
+use authd::store::lane_of;
 use serde_json::{json, Value};
 
 use crate::both_stores;
 use crate::broker::Broker;
-use crate::helpers::{Backend, TestApp};
+use crate::helpers::{Backend, Db, TestApp};
 
 const TOPIC: &str = "authd.user-events";
 
@@ -133,8 +133,8 @@ async fn a_broker_outage_fails_no_sign_up_and_loses_no_event() {
 
 /// Appends an `authd.user.updated` event numbered `n` the way a user change does:
 /// in a transaction that locks the user row first.
-async fn change_user(store: &Store, user_id: &str, n: u32) {
-    let Store::Postgres(pool) = store else {
+async fn change_user(store: &Db, user_id: &str, n: u32) {
+    let Db::Postgres(pool) = store else {
         unreachable!("postgres only")
     };
     let user: uuid::Uuid = user_id.parse().unwrap();

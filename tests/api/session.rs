@@ -81,8 +81,8 @@ async fn sign_up_login_me_refresh_reuse_logout(backend: Backend) {
     let hash = Sha256::digest(t1.refresh_token.as_bytes()).to_vec();
     let sql = "SELECT COUNT(*) FROM refresh_tokens WHERE token_hash = $1";
     let found: i64 = match &app.store {
-        authd::store::Store::Postgres(p) => sqlx::query_scalar(sql).bind(&hash).fetch_one(p).await,
-        authd::store::Store::Sqlite(p) => sqlx::query_scalar(sql).bind(&hash).fetch_one(p).await,
+        crate::helpers::Db::Postgres(p) => sqlx::query_scalar(sql).bind(&hash).fetch_one(p).await,
+        crate::helpers::Db::Sqlite(p) => sqlx::query_scalar(sql).bind(&hash).fetch_one(p).await,
     }
     .unwrap();
     assert_eq!(found, 1);

@@ -8,8 +8,8 @@ use axum::Json;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::domain::PublicUser;
 use crate::domain::{Email, FieldError, Password, Username};
-use crate::events::{user_event, UserEventKind};
 use crate::http::auth::Bearer;
 use crate::http::client::ClientIp;
 use crate::http::error::ApiError;
@@ -17,7 +17,7 @@ use crate::http::extract::{JsonObject, UserId};
 use crate::http::routes::session::too_many;
 use crate::http::state::AppState;
 use crate::http::BODY_LIMIT;
-use crate::store::{Account, PublicUser};
+use crate::store::{Account, UserChange};
 use crate::throttle::{AttemptKeys, Throttle};
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -101,15 +101,16 @@ async fn update(
     if username.is_none() && email.is_none() {
         return Ok(Json(account.user));
     }
-    let now = state.clock.now();
-    let source = state.event_source.clone();
-    let event = move |u: &PublicUser| user_event(UserEventKind::Updated, u, &source, now);
+    let change = UserChange::Update {
+        id,
+        username: username.as_ref(),
+        email: email.as_ref(),
+    };
     let user = state
         .store
-        .update_profile(id, username.as_ref(), email.as_ref(), now, &event)
+        .apply(change, state.clock.now())
         .await?
         .ok_or(ApiError::Unauthorized(Some("the user no longer exists")))?;
-    state.outbox_written.notify_one();
     tracing::info!(user_id = %id, "user updated");
     Ok(Json(user))
 }
@@ -177,16 +178,17 @@ async fn change_password(
     };
     confirm_password(&state, &account, client, current).await?;
     let new_hash = state.hasher.hash(new).await?;
-    let now = state.clock.now();
-    let source = state.event_source.clone();
-    let event = move |u: &PublicUser| user_event(UserEventKind::PasswordChanged, u, &source, now);
+    let change = UserChange::ChangePassword {
+        id,
+        expected: &account.password_hash,
+        new_hash: &new_hash,
+    };
     state
         .store
-        .change_password(id, &account.password_hash, &new_hash, now, &event)
+        .apply(change, state.clock.now())
         .await?
         // Changed by another request since we verified: the current password was not.
         .ok_or(ApiError::WrongPassword)?;
-    state.outbox_written.notify_one();
     tracing::info!(user_id = %id, "password changed; refresh tokens revoked");
     Ok(StatusCode::NO_CONTENT)
 }
@@ -217,15 +219,15 @@ async fn delete(
         .and_then(|s| Password::presented(s).map_err(|why| FieldError::new("password", why)))
         .map_err(|e| fields(vec![Some(e)]))?;
     confirm_password(&state, &account, client, password).await?;
-    let now = state.clock.now();
-    let source = state.event_source.clone();
-    let event = move |u: &PublicUser| user_event(UserEventKind::Deleted, u, &source, now);
+    let change = UserChange::Delete {
+        id,
+        expected: &account.password_hash,
+    };
     state
         .store
-        .delete_user(id, &account.password_hash, &event)
+        .apply(change, state.clock.now())
         .await?
         .ok_or(ApiError::WrongPassword)?;
-    state.outbox_written.notify_one();
     tracing::info!(user_id = %id, "user deleted");
     Ok(StatusCode::NO_CONTENT)
 }

@@ -12,6 +12,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
+use crate::domain::PublicUser;
 use crate::domain::{FieldError, Password};
 use crate::hashing::phc_params;
 use crate::http::auth::Bearer;
@@ -20,7 +21,7 @@ use crate::http::error::ApiError;
 use crate::http::extract::JsonObject;
 use crate::http::state::AppState;
 use crate::http::BODY_LIMIT;
-use crate::store::{Account, PublicUser, Rotation};
+use crate::store::{Account, Rotation};
 use crate::throttle::{AttemptKeys, Throttle};
 use crate::tokens::refresh;
 

@@ -6,13 +6,13 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
+use crate::domain::PublicUser;
 use crate::domain::{Email, FieldError, Password, Username};
-use crate::events::{user_event, UserEventKind};
 use crate::http::error::ApiError;
 use crate::http::extract::JsonObject;
 use crate::http::state::AppState;
 use crate::http::BODY_LIMIT;
-use crate::store::{NewUser, PublicUser};
+use crate::store::{NewUser, UserChange};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -84,15 +84,11 @@ async fn sign_up(
         password_hash,
         created_at: now,
     };
-    let public = PublicUser {
-        id: user.id,
-        username: user.username.to_string(),
-        email: user.email.to_string(),
-        created_at: user.created_at,
-    };
-    let event = user_event(UserEventKind::Created, &public, &state.event_source, now);
-    state.store.create_user(&user, &event).await?;
-    state.outbox_written.notify_one();
+    let public = state
+        .store
+        .apply(UserChange::Create(user), now)
+        .await?
+        .expect("a created user exists");
     tracing::info!(user_id = %public.id, "user signed up");
     let location = format!("/auth/user/{}", public.id);
     Ok((

@@ -1,0 +1,70 @@
+//! Housekeeping every replica may run: deleting what can no longer decide anything.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+use tokio::sync::watch;
+
+use super::dialect::{on_pool, Dialect};
+use super::Store;
+use crate::clock::Clock;
+
+/// How often each replica prunes.
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
+
+impl Store {
+    /// Deletes what can no longer decide anything: expired refresh tokens, families
+    /// left without tokens, and login counters whose window and lock have passed.
+    /// Spent tokens that have not expired stay: they detect reuse. Idempotent, so
+    /// every replica may run it. Returns the rows deleted.
+    pub async fn prune(&self, now: DateTime<Utc>, window_ms: i64) -> anyhow::Result<u64> {
+        let now_ms = now.timestamp_millis();
+        let deleted: sqlx::Result<u64> = on_pool!(self, pool => async {
+            let tokens = sqlx::query("DELETE FROM refresh_tokens WHERE expires_at <= $1")
+                .bind(pool.time(now))
+                .execute(pool)
+                .await?
+                .rows_affected();
+            let families = sqlx::query(
+                "DELETE FROM refresh_families WHERE NOT EXISTS \
+                 (SELECT 1 FROM refresh_tokens t WHERE t.family_id = refresh_families.id)",
+            )
+            .execute(pool)
+            .await?
+            .rows_affected();
+            let counters = sqlx::query(
+                "DELETE FROM login_throttle WHERE last_failure_ms < $1 \
+                 AND (locked_until_ms IS NULL OR locked_until_ms <= $2)",
+            )
+            .bind(now_ms - window_ms)
+            .bind(now_ms)
+            .execute(pool)
+            .await?
+            .rows_affected();
+            Ok(tokens + families + counters)
+        }.await);
+        deleted.context("pruning expired sessions and counters")
+    }
+
+    /// Prunes once an hour until `stop` changes; `window` is the login counters'.
+    pub async fn prune_periodically(
+        self,
+        clock: Arc<dyn Clock>,
+        window: Duration,
+        mut stop: watch::Receiver<bool>,
+    ) {
+        let mut tick = tokio::time::interval(PRUNE_EVERY);
+        loop {
+            tokio::select! {
+                _ = stop.changed() => return,
+                _ = tick.tick() => match self.prune(clock.now(), window.as_millis() as i64).await {
+                    Ok(0) => {}
+                    Ok(rows) => tracing::info!(rows, "pruned expired refresh tokens and login counters"),
+                    Err(err) => tracing::warn!(error = format!("{err:#}"), "pruning failed"),
+                },
+            }
+        }
+    }
+}
