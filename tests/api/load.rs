@@ -31,7 +31,7 @@ async fn authd_load_reports_every_request_and_verifies_rows_and_events() {
     let database_url = app.pg.as_ref().unwrap().url.clone();
     let base = format!("http://{}", app.addr);
     let load = tokio::task::spawn_blocking(move || {
-        Command::new(env!("CARGO_BIN_EXE_authd-load"))
+        Command::new(load_binary())
             .args([
                 "--url",
                 &base,
@@ -82,7 +82,7 @@ async fn authd_load_reports_every_request_and_verifies_rows_and_events() {
 #[test]
 fn authd_load_counts_transport_errors_instead_of_hiding_them() {
     let port = free_port();
-    let out = Command::new(env!("CARGO_BIN_EXE_authd-load"))
+    let out = Command::new(load_binary())
         .args([
             "--url",
             &format!("http://127.0.0.1:{port}"),
@@ -105,7 +105,7 @@ async fn load_json(app: &TestApp, args: &[&str]) -> Value {
     let base = format!("http://{}", app.addr);
     let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
     let out = tokio::task::spawn_blocking(move || {
-        Command::new(env!("CARGO_BIN_EXE_authd-load"))
+        Command::new(load_binary())
             .args(["--url", &base, "--json"])
             .args(&args)
             .output()
@@ -167,4 +167,18 @@ async fn authd_load_login_and_refresh_modes_log_in_a_pool_and_rotate_tokens() {
         .scalar("SELECT COUNT(*) FROM refresh_tokens WHERE rotated_at IS NOT NULL")
         .await;
     assert_eq!(spent, 200);
+}
+
+/// authd-load is its own crate in the workspace: its binary sits beside this
+/// test's target directory (scripts/test builds it first).
+fn load_binary() -> std::path::PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().and_then(|deps| deps.parent()).unwrap();
+    let bin = dir.join("authd-load");
+    assert!(
+        bin.exists(),
+        "{} is missing: build it with `cargo build -p authd-load` (scripts/test does)",
+        bin.display()
+    );
+    bin
 }
