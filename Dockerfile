@@ -1,14 +1,21 @@
-# syntax=docker/dockerfile:1
 # authd: release build in a Rust image, run from a slim image as a non-root user.
+# The base images are build arguments (defaults: the official images); the Docker
+# tests build local stand-ins and pass their names (tests/docker/compose.test.yaml).
+# Buildable by the legacy builder and BuildKit alike: dependencies are cached in
+# their own layer, compiled against stub crates.
+ARG RUST_IMAGE=rust:1-bookworm
+ARG RUNTIME_IMAGE=debian:bookworm-slim
 
-FROM rust:1-bookworm AS build
+FROM ${RUST_IMAGE} AS build
 WORKDIR /src
-# Dependencies first, against a stub crate: this layer is rebuilt only when
-# Cargo.toml or Cargo.lock change, not on every source edit.
+# Dependencies first: this layer is rebuilt only when a Cargo.toml or Cargo.lock
+# changes, not on every source edit.
 COPY Cargo.toml Cargo.lock build.rs ./
-RUN mkdir -p src \
+COPY crates/authd-load/Cargo.toml crates/authd-load/
+RUN mkdir -p src crates/authd-load/src \
  && echo 'fn main() {}' > src/main.rs \
  && touch src/lib.rs \
+ && echo 'fn main() {}' > crates/authd-load/src/main.rs \
  && cargo build --release --locked --bin authd \
  && rm -rf src
 # migrations/ is embedded into the binary at compile time.
@@ -21,7 +28,7 @@ RUN touch src/main.rs src/lib.rs \
  && cargo build --release --locked --bin authd \
  && cp target/release/authd /usr/local/bin/authd
 
-FROM debian:bookworm-slim
+FROM ${RUNTIME_IMAGE}
 # The binary needs only libc, libgcc_s, libm and zlib, all in the base image.
 RUN useradd --system --uid 10001 --user-group --home-dir /var/lib/authd --create-home authd
 COPY --from=build /usr/local/bin/authd /usr/local/bin/authd
