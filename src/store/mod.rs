@@ -15,12 +15,14 @@ mod outbox;
 mod postgres;
 mod sessions;
 mod sqlite;
+mod user_changes;
 mod users;
 
 pub use keys::StoredKey;
 pub use outbox::{lane_of, Claim, PendingEvent, LANES, OUTBOX_CHANNEL};
 pub use sessions::Rotation;
-pub use users::{Account, NewUser, Taken, UserChange, WriteError};
+pub use user_changes::UserChange;
+pub use users::{Account, NewUser, Taken, WriteError};
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -10,7 +10,9 @@ use tokio::sync::{watch, Notify};
 use uuid::Uuid;
 
 use super::dialect::on_pool;
-use super::{postgres, sqlite, Backend, Store};
+use rand::seq::SliceRandom;
+
+use super::{Backend, Store};
 
 /// Relays lock lanes, not users: a bounded number of advisory locks however many
 /// users are waiting. Fixed forever: a user's rows must stay in one lane.
@@ -93,9 +95,8 @@ impl Store {
         match &self.backend {
             Backend::Postgres(pool) => {
                 let mut tx = pool.begin().await.context("outbox: begin")?;
-                let (events, contended) = postgres::claim(&mut tx, limit)
-                    .await
-                    .context("outbox: claim")?;
+                let (events, contended) =
+                    claim_pg(&mut tx, limit).await.context("outbox: claim")?;
                 Ok(Claim {
                     events,
                     contended,
@@ -104,7 +105,7 @@ impl Store {
             }
             // One relay per SQLite file (one process): no lanes to share.
             Backend::Sqlite(pool) => Ok(Claim {
-                events: sqlite::head(pool, limit).await.context("outbox: read")?,
+                events: head_sqlite(pool, limit).await.context("outbox: read")?,
                 contended: false,
                 inner: ClaimInner::Sqlite(pool.clone()),
             }),
@@ -171,13 +172,97 @@ impl Claim {
         let seqs: Vec<i64> = self.events.iter().map(|e| e.seq).collect();
         match self.inner {
             ClaimInner::Postgres(mut tx) => {
-                postgres::delete(&mut tx, &seqs).await?;
+                delete_pg(&mut tx, &seqs).await?;
                 tx.commit().await?;
             }
-            ClaimInner::Sqlite(pool) => sqlite::delete(&pool, &seqs).await?,
+            ClaimInner::Sqlite(pool) => delete_sqlite(&pool, &seqs).await?,
         }
         Ok(())
     }
+}
+
+// What only Postgres does: lanes locked with advisory locks, arrays.
+
+/// Advisory-lock namespace of the outbox lanes ("authd" in ASCII, 0x61757468).
+const LANE_LOCK_SPACE: i32 = 0x6175_7468;
+
+/// Locks lanes that hold the oldest waiting rows, then claims rows of those lanes.
+/// Transaction-scoped locks: a relay that dies releases its lanes with its connection.
+/// Of the free lanes it takes about half, so that several relays share a backlog.
+async fn claim_pg(
+    tx: &mut sqlx::PgConnection,
+    limit: i64,
+) -> sqlx::Result<(Vec<PendingEvent>, bool)> {
+    let mut lanes: Vec<i16> = sqlx::query_scalar(
+        "SELECT DISTINCT lane FROM (SELECT lane FROM outbox ORDER BY seq LIMIT $1) head",
+    )
+    .bind(limit)
+    .fetch_all(&mut *tx)
+    .await?;
+    if lanes.is_empty() {
+        return Ok((Vec::new(), false));
+    }
+    lanes.shuffle(&mut rand::thread_rng());
+    let wanted = lanes.len().div_ceil(2);
+    let held: Vec<i16> = sqlx::query_scalar(
+        "SELECT lane FROM unnest($1::smallint[]) AS lane \
+         WHERE pg_try_advisory_xact_lock($2, lane)",
+    )
+    .bind(&lanes[..wanted])
+    .bind(LANE_LOCK_SPACE)
+    .fetch_all(&mut *tx)
+    .await?;
+    let contended = held.len() < lanes.len();
+    if held.is_empty() {
+        return Ok((Vec::new(), contended));
+    }
+    // A fresh snapshot, taken after the lane locks: rows the previous holder
+    // deleted are gone. SKIP LOCKED guards the rest.
+    let events = sqlx::query_as(&format!(
+        "SELECT {PENDING_COLUMNS} FROM outbox WHERE lane = ANY($1) \
+         ORDER BY seq LIMIT $2 FOR UPDATE SKIP LOCKED"
+    ))
+    .bind(&held)
+    .bind(limit)
+    .fetch_all(&mut *tx)
+    .await?;
+    Ok((events, contended))
+}
+
+async fn delete_pg(tx: &mut sqlx::PgConnection, seqs: &[i64]) -> sqlx::Result<()> {
+    sqlx::query("DELETE FROM outbox WHERE seq = ANY($1)")
+        .bind(seqs)
+        .execute(tx)
+        .await?;
+    Ok(())
+}
+
+// SQLite: one process writes the file, so no lanes to share.
+
+/// The oldest waiting events. Writes to one SQLite file are serialised, so seq
+/// order is commit order.
+async fn head_sqlite(pool: &sqlx::SqlitePool, limit: i64) -> sqlx::Result<Vec<PendingEvent>> {
+    sqlx::query_as(&format!(
+        "SELECT {PENDING_COLUMNS} FROM outbox ORDER BY seq LIMIT $1"
+    ))
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+}
+
+/// SQLite has no arrays: the seqs go in chunks of bound parameters.
+async fn delete_sqlite(pool: &sqlx::SqlitePool, seqs: &[i64]) -> sqlx::Result<()> {
+    let mut tx = pool.begin().await?;
+    for chunk in seqs.chunks(500) {
+        let marks = vec!["?"; chunk.len()].join(",");
+        let sql = format!("DELETE FROM outbox WHERE seq IN ({marks})");
+        let mut query = sqlx::query(&sql);
+        for seq in chunk {
+            query = query.bind(seq);
+        }
+        query.execute(&mut *tx).await?;
+    }
+    tx.commit().await
 }
 
 #[cfg(test)]
