@@ -10,7 +10,7 @@ use axum::{middleware, Router};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
-use utoipa::OpenApi;
+use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 
 use crate::clock::{Clock, SystemClock};
@@ -18,7 +18,7 @@ use crate::config::Config;
 use crate::events::relay::{Relay, RelayConfig};
 use crate::hashing::{hash_blocking, Hasher};
 use crate::http::error::ApiError;
-use crate::http::openapi::ApiDoc;
+use crate::http::openapi::{ApiDoc, ProblemResponses};
 use crate::http::request_id;
 use crate::http::routes;
 use crate::http::state::AppState;
@@ -39,9 +39,9 @@ fn api(metrics: bool) -> OpenApiRouter<AppState> {
 
 /// The OpenAPI 3.1 document of the service port, as JSON.
 pub fn openapi_json(metrics: bool) -> String {
-    api(metrics)
-        .split_for_parts()
-        .1
+    let mut document = api(metrics).split_for_parts().1;
+    ProblemResponses.modify(&mut document);
+    document
         .to_pretty_json()
         .expect("the OpenAPI document serializes")
 }

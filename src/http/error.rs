@@ -3,6 +3,7 @@
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::domain::FieldError;
 use crate::hashing::HashError;
@@ -50,21 +51,25 @@ pub enum ApiError {
     Internal(#[from] anyhow::Error),
 }
 
-#[derive(Serialize)]
-struct Problem<'a> {
+/// An RFC 9457 problem, as every error is answered.
+#[derive(Serialize, ToSchema)]
+pub struct Problem {
+    /// A stable URN such as `urn:authd:problem:conflict`, or `about:blank`.
     #[serde(rename = "type")]
-    kind: &'a str,
-    title: &'a str,
-    status: u16,
-    detail: String,
+    pub kind: &'static str,
+    pub title: &'static str,
+    pub status: u16,
+    pub detail: String,
+    /// For field problems (409, 422): each field and why.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    errors: Vec<ProblemField<'a>>,
+    #[schema(required = false)]
+    pub errors: Vec<ProblemField>,
 }
 
-#[derive(Serialize)]
-struct ProblemField<'a> {
-    field: &'a str,
-    reason: &'a str,
+#[derive(Serialize, ToSchema)]
+pub struct ProblemField {
+    pub field: &'static str,
+    pub reason: String,
 }
 
 impl ApiError {
@@ -175,12 +180,12 @@ impl IntoResponse for ApiError {
                 .iter()
                 .map(|e| ProblemField {
                     field: e.field,
-                    reason: &e.reason,
+                    reason: e.reason.clone(),
                 })
                 .collect(),
             ApiError::Conflict(taken) => vec![ProblemField {
                 field: taken.field(),
-                reason: "is already taken",
+                reason: "is already taken".into(),
             }],
             _ => Vec::new(),
         };

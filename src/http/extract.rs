@@ -3,7 +3,8 @@
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
 use axum::http::{header, StatusCode};
-use serde_json::{Map, Value};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
 
 use crate::domain::FieldError;
 use crate::http::error::ApiError;
@@ -25,11 +26,14 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for UserId {
     }
 }
 
-/// A JSON object body: 415 without a JSON content type, 413 past the limit,
-/// 400 when it does not parse, 422 when it is not an object.
-pub struct JsonObject(pub Map<String, Value>);
+/// A JSON object body deserialized into `T`: 415 without a JSON content type, 413
+/// past the limit, 400 when it does not parse, 422 when it is not an object.
+/// Request types keep their fields as `Option<Value>` and check them with
+/// [`Fields`], so that one answer lists every invalid field; the same type
+/// generates the request's schema in the OpenAPI document.
+pub struct Body<T>(pub T);
 
-impl<S: Send + Sync> FromRequest<S> for JsonObject {
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
@@ -43,39 +47,68 @@ impl<S: Send + Sync> FromRequest<S> for JsonObject {
                 ApiError::BadRequest("the body could not be read".into())
             }
         })?;
-        match serde_json::from_slice::<Value>(&bytes) {
-            Ok(Value::Object(map)) => Ok(JsonObject(map)),
-            Ok(_) => Err(ApiError::Invalid(vec![FieldError::new(
-                "body",
-                "must be a JSON object",
-            )])),
-            Err(err) => Err(ApiError::BadRequest(err.to_string())),
-        }
+        let object = match serde_json::from_slice::<Value>(&bytes) {
+            Ok(object @ Value::Object(_)) => object,
+            Ok(_) => {
+                return Err(ApiError::Invalid(vec![FieldError::new(
+                    "body",
+                    "must be a JSON object",
+                )]))
+            }
+            Err(err) => return Err(ApiError::BadRequest(err.to_string())),
+        };
+        serde_json::from_value(object)
+            .map(Body)
+            .map_err(|err| ApiError::Invalid(vec![FieldError::new("body", err.to_string())]))
     }
 }
 
-impl JsonObject {
-    /// The string field `name`, or the reason it is missing or of the wrong type.
-    pub fn string(&mut self, name: &'static str) -> Result<String, FieldError> {
-        match self.0.remove(name) {
-            Some(Value::String(s)) => Ok(s),
-            None | Some(Value::Null) => Err(FieldError::new(name, "is required")),
-            Some(_) => Err(FieldError::new(name, "must be a string")),
+/// Checks the fields of a request body and keeps every problem it finds.
+#[derive(Debug, Default)]
+pub struct Fields(Vec<FieldError>);
+
+impl Fields {
+    /// The string field `name`, parsed by `parse`; `None` when it is missing, not a
+    /// string, or refused (the reason is kept).
+    pub fn required<T>(
+        &mut self,
+        name: &'static str,
+        value: Option<Value>,
+        parse: impl FnOnce(String) -> Result<T, String>,
+    ) -> Option<T> {
+        match self.optional(name, value, parse) {
+            Some(Some(parsed)) => Some(parsed),
+            Some(None) => self.refuse(name, "is required"),
+            None => None,
         }
     }
 
-    /// The string field `name` when present (`null` counts as absent).
-    pub fn optional_string(&mut self, name: &'static str) -> Result<Option<String>, FieldError> {
-        match self.0.remove(name) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::String(s)) => Ok(Some(s)),
-            Some(_) => Err(FieldError::new(name, "must be a string")),
+    /// Like `required`, but absence (or `null`) is `Some(None)`.
+    pub fn optional<T>(
+        &mut self,
+        name: &'static str,
+        value: Option<Value>,
+        parse: impl FnOnce(String) -> Result<T, String>,
+    ) -> Option<Option<T>> {
+        match value {
+            None | Some(Value::Null) => Some(None),
+            Some(Value::String(s)) => match parse(s) {
+                Ok(parsed) => Some(Some(parsed)),
+                Err(why) => self.refuse(name, why),
+            },
+            Some(_) => self.refuse(name, "must be a string"),
         }
     }
 
-    /// The names of the fields nobody took.
-    pub fn remaining(&self) -> impl Iterator<Item = &str> {
-        self.0.keys().map(String::as_str)
+    /// Records that `name` is refused for `reason`.
+    pub fn refuse<T>(&mut self, name: &'static str, reason: impl Into<String>) -> Option<T> {
+        self.0.push(FieldError::new(name, reason));
+        None
+    }
+
+    /// The 422 answer listing every refused field.
+    pub fn into_error(self) -> ApiError {
+        ApiError::Invalid(self.0)
     }
 }
 

@@ -4,7 +4,10 @@
 
 use serde::Serialize;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::openapi::{Content, Ref, RefOr};
 use utoipa::{Modify, OpenApi, ToSchema};
+
+use crate::http::error::{Problem, ProblemField};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -15,6 +18,7 @@ use utoipa::{Modify, OpenApi, ToSchema};
                        lifecycle. Every error is application/problem+json (RFC 9457)."
     ),
     modifiers(&BearerAuth),
+    components(schemas(Problem, ProblemField)),
     tags(
         (name = "users", description = "Sign-up and the account lifecycle"),
         (name = "session", description = "Login, refresh, logout"),
@@ -26,6 +30,36 @@ pub struct ApiDoc;
 
 struct BearerAuth;
 
+/// Every 4xx and 5xx answer is a problem: the handlers' annotations give the
+/// status and its description, this adds the `application/problem+json` body.
+/// Run on the whole document, once the routes have added their paths.
+pub struct ProblemResponses;
+
+impl Modify for ProblemResponses {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let problem = Content::new(Some(Ref::from_schema_name("Problem")));
+        for item in openapi.paths.paths.values_mut() {
+            let operations = [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+            ];
+            for operation in operations.into_iter().flatten() {
+                for (status, response) in operation.responses.responses.iter_mut() {
+                    let error = status.starts_with('4') || status.starts_with('5');
+                    if let (true, RefOr::T(response)) = (error, response) {
+                        response
+                            .content
+                            .insert("application/problem+json".into(), problem.clone());
+                    }
+                }
+            }
+        }
+    }
+}
+
 impl Modify for BearerAuth {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         let components = openapi.components.get_or_insert_with(Default::default);
@@ -33,71 +67,6 @@ impl Modify for BearerAuth {
         bearer.bearer_format = Some("JWT (EdDSA)".into());
         components.add_security_scheme("bearer", SecurityScheme::Http(bearer));
     }
-}
-
-/// An RFC 9457 problem, as every error is answered.
-#[derive(Serialize, ToSchema)]
-pub struct Problem {
-    /// A stable URN such as `urn:authd:problem:conflict`, or `about:blank`.
-    #[serde(rename = "type")]
-    pub kind: String,
-    pub title: String,
-    pub status: u16,
-    pub detail: String,
-    /// For field problems (409, 422): each field and why.
-    pub errors: Option<Vec<ProblemField>>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct ProblemField {
-    pub field: String,
-    pub reason: String,
-}
-
-/// POST /auth/user.
-#[derive(Serialize, ToSchema)]
-pub struct SignUpRequest {
-    /// 3 to 32 of `a-z 0-9 _ . -`, case-folded.
-    pub username: String,
-    /// ASCII, stored lower-cased.
-    pub email: String,
-    /// 8 to 1024 bytes.
-    pub password: String,
-}
-
-/// POST /auth/login.
-#[derive(Serialize, ToSchema)]
-pub struct LoginRequest {
-    /// The username or the email (any case).
-    pub login: String,
-    pub password: String,
-}
-
-/// POST /auth/token and POST /auth/logout.
-#[derive(Serialize, ToSchema)]
-pub struct RefreshRequest {
-    pub refresh_token: String,
-}
-
-/// PATCH /auth/user/{id}: at least one field; no other field is accepted.
-#[derive(Serialize, ToSchema)]
-pub struct PatchUserRequest {
-    pub username: Option<String>,
-    pub email: Option<String>,
-}
-
-/// PUT /auth/user/{id}/password.
-#[derive(Serialize, ToSchema)]
-pub struct ChangePasswordRequest {
-    pub current_password: String,
-    /// 8 to 1024 bytes.
-    pub new_password: String,
-}
-
-/// DELETE /auth/user/{id}.
-#[derive(Serialize, ToSchema)]
-pub struct DeleteUserRequest {
-    pub password: String,
 }
 
 /// GET /.well-known/jwks.json.

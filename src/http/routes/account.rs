@@ -5,15 +5,18 @@
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
 use axum::Json;
+use serde::Deserialize;
+use serde_json::{Map, Value};
+use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::domain::PublicUser;
-use crate::domain::{Email, FieldError, Password, Username};
+use crate::domain::{Email, Password, Username};
 use crate::http::auth::Bearer;
 use crate::http::client::ClientIp;
 use crate::http::error::ApiError;
-use crate::http::extract::{JsonObject, UserId};
+use crate::http::extract::{Body, Fields, UserId};
 use crate::http::routes::session::too_many;
 use crate::http::state::AppState;
 use crate::http::BODY_LIMIT;
@@ -27,16 +30,44 @@ pub fn router() -> OpenApiRouter<AppState> {
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
 }
 
-fn fields(errors: Vec<Option<FieldError>>) -> ApiError {
-    ApiError::Invalid(errors.into_iter().flatten().collect())
+/// PATCH /auth/user/{id}: at least one field; no other field is accepted.
+#[derive(Deserialize, ToSchema)]
+pub struct PatchUserRequest {
+    /// 3 to 32 of `a-z 0-9 _ . -`, case-folded.
+    #[schema(value_type = Option<String>, min_length = 3, max_length = 32, pattern = "^[A-Za-z0-9_.-]+$")]
+    username: Option<Value>,
+    /// An ASCII address, stored lower-cased.
+    #[schema(value_type = Option<String>, format = "email", max_length = 254)]
+    email: Option<Value>,
+    /// Any other field: refused (the password has its own endpoint).
+    #[serde(flatten)]
+    #[schema(ignore)]
+    other: Map<String, Value>,
+}
+
+/// PUT /auth/user/{id}/password.
+#[derive(Deserialize, ToSchema)]
+pub struct ChangePasswordRequest {
+    #[schema(value_type = String, required = true, min_length = 1, max_length = 1024)]
+    current_password: Option<Value>,
+    /// 8 to 1024 bytes of UTF-8.
+    #[schema(value_type = String, required = true, min_length = 2, max_length = 1024)]
+    new_password: Option<Value>,
+}
+
+/// DELETE /auth/user/{id}.
+#[derive(Deserialize, ToSchema)]
+pub struct DeleteUserRequest {
+    #[schema(value_type = String, required = true, min_length = 1, max_length = 1024)]
+    password: Option<Value>,
 }
 
 #[utoipa::path(get, path = "/auth/user/{id}", tag = "users", security(("bearer" = [])), params(("id" = uuid::Uuid, Path, description = "The user id (the token's sub)")),
     responses(
         (status = 200, description = "The user", body = PublicUser),
-        (status = 401, description = "Missing, invalid, expired or revoked access token (WWW-Authenticate: Bearer)", body = crate::http::openapi::Problem, content_type = "application/problem+json"),
-        (status = 400, description = "The id is not a UUID, or malformed JSON", body = crate::http::openapi::Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The token belongs to another user", body = crate::http::openapi::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing, invalid, expired or revoked access token (WWW-Authenticate: Bearer)"),
+        (status = 400, description = "The id is not a UUID, or malformed JSON"),
+        (status = 403, description = "The token belongs to another user"),
     ))]
 #[tracing::instrument(skip_all)]
 async fn read(
@@ -50,50 +81,43 @@ async fn read(
 /// PATCH `{username?, email?}`: at least one; any other field is refused (the
 /// password has its own endpoint). Unchanged values write nothing.
 #[utoipa::path(patch, path = "/auth/user/{id}", tag = "users", security(("bearer" = [])), params(("id" = uuid::Uuid, Path, description = "The user id (the token's sub)")),
-    request_body = crate::http::openapi::PatchUserRequest,
+    request_body = PatchUserRequest,
     responses(
         (status = 200, description = "The updated user; authd.user.updated written when something changed", body = PublicUser),
-        (status = 401, description = "Missing, invalid, expired or revoked access token (WWW-Authenticate: Bearer)", body = crate::http::openapi::Problem, content_type = "application/problem+json"),
-        (status = 400, description = "The id is not a UUID, or malformed JSON", body = crate::http::openapi::Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The token belongs to another user", body = crate::http::openapi::Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The username or email is taken", body = crate::http::openapi::Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid, unknown or no fields", body = crate::http::openapi::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing, invalid, expired or revoked access token (WWW-Authenticate: Bearer)"),
+        (status = 400, description = "The id is not a UUID, or malformed JSON"),
+        (status = 403, description = "The token belongs to another user"),
+        (status = 409, description = "The username or email is taken"),
+        (status = 422, description = "Invalid, unknown or no fields"),
     ))]
 #[tracing::instrument(skip_all)]
 async fn update(
     State(state): State<AppState>,
     bearer: Bearer,
     UserId(id): UserId,
-    mut body: JsonObject,
+    Body(body): Body<PatchUserRequest>,
 ) -> Result<Json<PublicUser>, ApiError> {
     let account = bearer.own(&state, id).await?;
-    let username = body.optional_string("username").and_then(|s| {
-        s.map(|s| Username::parse(&s).map_err(|why| FieldError::new("username", why)))
-            .transpose()
-    });
-    let email = body.optional_string("email").and_then(|s| {
-        s.map(|s| Email::parse(&s).map_err(|why| FieldError::new("email", why)))
-            .transpose()
-    });
-    let unknown: Vec<&str> = body.remaining().collect();
-    let unknown = (!unknown.is_empty()).then(|| {
-        FieldError::new(
+    let mut fields = Fields::default();
+    let username = fields.optional("username", body.username, |s| Username::parse(&s));
+    let email = fields.optional("email", body.email, |s| Email::parse(&s));
+    if !body.other.is_empty() {
+        let unknown: Vec<&str> = body.other.keys().map(String::as_str).collect();
+        fields.refuse::<()>(
             "body",
             format!(
                 "unknown field(s) {}: only username and email can be changed here",
                 unknown.join(", ")
             ),
-        )
-    });
-    let (username, email) = match (username, email, unknown) {
-        (Ok(None), Ok(None), None) => {
-            return Err(fields(vec![Some(FieldError::new(
-                "body",
-                "send username and/or email",
-            ))]))
+        );
+    }
+    let (username, email) = match (username, email) {
+        (Some(None), Some(None)) if body.other.is_empty() => {
+            fields.refuse::<()>("body", "send username and/or email");
+            return Err(fields.into_error());
         }
-        (Ok(u), Ok(e), None) => (u, e),
-        (u, e, unknown) => return Err(fields(vec![u.err(), e.err(), unknown])),
+        (Some(u), Some(e)) if body.other.is_empty() => (u, e),
+        _ => return Err(fields.into_error()),
     };
     let current = &account.user;
     let username = username.filter(|u| u.as_str() != current.username);
@@ -147,15 +171,15 @@ async fn confirm_password(
 
 /// PUT `{current_password, new_password}`: revokes every refresh token of the user.
 #[utoipa::path(put, path = "/auth/user/{id}/password", tag = "users", security(("bearer" = [])), params(("id" = uuid::Uuid, Path, description = "The user id (the token's sub)")),
-    request_body = crate::http::openapi::ChangePasswordRequest,
+    request_body = ChangePasswordRequest,
     responses(
         (status = 204, description = "Changed; every refresh token revoked; authd.user.password_changed written"),
-        (status = 401, description = "Missing, invalid, expired or revoked access token (WWW-Authenticate: Bearer)", body = crate::http::openapi::Problem, content_type = "application/problem+json"),
-        (status = 400, description = "The id is not a UUID, or malformed JSON", body = crate::http::openapi::Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The token belongs to another user", body = crate::http::openapi::Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Missing fields, or the new password is too short or too long", body = crate::http::openapi::Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Too many wrong current passwords; Retry-After", body = crate::http::openapi::Problem, content_type = "application/problem+json"),
-        (status = 503, description = "The hashing queue is full; Retry-After", body = crate::http::openapi::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing, invalid, expired or revoked access token (WWW-Authenticate: Bearer)"),
+        (status = 400, description = "The id is not a UUID, or malformed JSON"),
+        (status = 403, description = "The token belongs to another user"),
+        (status = 422, description = "Missing fields, or the new password is too short or too long"),
+        (status = 429, description = "Too many wrong current passwords; Retry-After"),
+        (status = 503, description = "The hashing queue is full; Retry-After"),
     ))]
 #[tracing::instrument(skip_all)]
 async fn change_password(
@@ -163,18 +187,18 @@ async fn change_password(
     ClientIp(client): ClientIp,
     bearer: Bearer,
     UserId(id): UserId,
-    mut body: JsonObject,
+    Body(body): Body<ChangePasswordRequest>,
 ) -> Result<StatusCode, ApiError> {
     let account = bearer.own(&state, id).await?;
-    let current = body.string("current_password").and_then(|s| {
-        Password::presented(s).map_err(|why| FieldError::new("current_password", why))
-    });
-    let new = body
-        .string("new_password")
-        .and_then(|s| Password::parse(s).map_err(|why| FieldError::new("new_password", why)));
-    let (current, new) = match (current, new) {
-        (Ok(c), Ok(n)) => (c, n),
-        (c, n) => return Err(fields(vec![c.err(), n.err()])),
+    let mut fields = Fields::default();
+    let current = fields.required(
+        "current_password",
+        body.current_password,
+        Password::presented,
+    );
+    let new = fields.required("new_password", body.new_password, Password::parse);
+    let (Some(current), Some(new)) = (current, new) else {
+        return Err(fields.into_error());
     };
     confirm_password(&state, &account, client, current).await?;
     let new_hash = state.hasher.hash(new).await?;
@@ -195,15 +219,15 @@ async fn change_password(
 
 /// DELETE `{password}`: the user, its sessions, and an `authd.user.deleted` event.
 #[utoipa::path(delete, path = "/auth/user/{id}", tag = "users", security(("bearer" = [])), params(("id" = uuid::Uuid, Path, description = "The user id (the token's sub)")),
-    request_body = crate::http::openapi::DeleteUserRequest,
+    request_body = DeleteUserRequest,
     responses(
         (status = 204, description = "Deleted with its sessions; authd.user.deleted written"),
-        (status = 401, description = "Missing, invalid, expired or revoked access token (WWW-Authenticate: Bearer)", body = crate::http::openapi::Problem, content_type = "application/problem+json"),
-        (status = 400, description = "The id is not a UUID, or malformed JSON", body = crate::http::openapi::Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The token belongs to another user", body = crate::http::openapi::Problem, content_type = "application/problem+json"),
-        (status = 422, description = "No password", body = crate::http::openapi::Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Too many wrong passwords; Retry-After", body = crate::http::openapi::Problem, content_type = "application/problem+json"),
-        (status = 503, description = "The hashing queue is full; Retry-After", body = crate::http::openapi::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing, invalid, expired or revoked access token (WWW-Authenticate: Bearer)"),
+        (status = 400, description = "The id is not a UUID, or malformed JSON"),
+        (status = 403, description = "The token belongs to another user"),
+        (status = 422, description = "No password"),
+        (status = 429, description = "Too many wrong passwords; Retry-After"),
+        (status = 503, description = "The hashing queue is full; Retry-After"),
     ))]
 #[tracing::instrument(skip_all)]
 async fn delete(
@@ -211,13 +235,13 @@ async fn delete(
     ClientIp(client): ClientIp,
     bearer: Bearer,
     UserId(id): UserId,
-    mut body: JsonObject,
+    Body(body): Body<DeleteUserRequest>,
 ) -> Result<StatusCode, ApiError> {
     let account = bearer.own(&state, id).await?;
-    let password = body
-        .string("password")
-        .and_then(|s| Password::presented(s).map_err(|why| FieldError::new("password", why)))
-        .map_err(|e| fields(vec![Some(e)]))?;
+    let mut fields = Fields::default();
+    let Some(password) = fields.required("password", body.password, Password::presented) else {
+        return Err(fields.into_error());
+    };
     confirm_password(&state, &account, client, password).await?;
     let change = UserChange::Delete {
         id,

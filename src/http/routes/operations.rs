@@ -40,7 +40,7 @@ async fn healthz() -> Json<Value> {
 #[utoipa::path(get, path = "/readyz", tag = "operations",
     responses(
         (status = 200, description = "{\"status\": \"ready\", \"store\": \"postgres\"}"),
-        (status = 503, description = "The database is unreachable or not migrated", body = crate::http::openapi::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The database is unreachable or not migrated"),
     ))]
 async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     match state.store.ready().await {

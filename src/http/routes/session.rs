@@ -7,18 +7,20 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
+use crate::domain::Password;
 use crate::domain::PublicUser;
-use crate::domain::{FieldError, Password};
 use crate::hashing::phc_params;
 use crate::http::auth::Bearer;
 use crate::http::client::ClientIp;
 use crate::http::error::ApiError;
-use crate::http::extract::JsonObject;
+use crate::http::extract::{Body, Fields};
 use crate::http::state::AppState;
 use crate::http::BODY_LIMIT;
 use crate::store::{Account, Rotation};
@@ -51,24 +53,49 @@ impl IntoResponse for TokenResponse {
     }
 }
 
-/// Parses a login: `login` (username or email) and `password`.
-fn credentials(mut body: JsonObject) -> Result<(String, Password), ApiError> {
-    let login = body.string("login").and_then(|s| {
-        let s = s.trim().to_string();
-        match s.chars().count() {
-            0 => Err(FieldError::new("login", "must not be empty")),
-            1..=320 => Ok(s),
-            _ => Err(FieldError::new("login", "must be at most 320 characters")),
+/// POST /auth/login.
+#[derive(Deserialize, ToSchema)]
+pub struct LoginRequest {
+    /// The username or the email (any case).
+    #[schema(value_type = String, required = true, min_length = 1, max_length = 320)]
+    login: Option<Value>,
+    #[schema(value_type = String, required = true, min_length = 1, max_length = 1024)]
+    password: Option<Value>,
+}
+
+impl LoginRequest {
+    /// The login (trimmed) and the password, or every problem at once.
+    fn parse(self) -> Result<(String, Password), ApiError> {
+        let mut fields = Fields::default();
+        let login = fields.required("login", self.login, |s| {
+            let s = s.trim().to_string();
+            match s.chars().count() {
+                0 => Err("must not be empty".into()),
+                1..=320 => Ok(s),
+                _ => Err("must be at most 320 characters".into()),
+            }
+        });
+        let password = fields.required("password", self.password, Password::presented);
+        match (login, password) {
+            (Some(login), Some(password)) => Ok((login, password)),
+            _ => Err(fields.into_error()),
         }
-    });
-    let password = body
-        .string("password")
-        .and_then(|s| Password::presented(s).map_err(|why| FieldError::new("password", why)));
-    match (login, password) {
-        (Ok(login), Ok(password)) => Ok((login, password)),
-        (l, p) => Err(ApiError::Invalid(
-            [l.err(), p.err()].into_iter().flatten().collect(),
-        )),
+    }
+}
+
+/// POST /auth/token and POST /auth/logout.
+#[derive(Deserialize, ToSchema)]
+pub struct RefreshRequest {
+    #[schema(value_type = String, required = true)]
+    refresh_token: Option<Value>,
+}
+
+impl RefreshRequest {
+    fn parse(self) -> Result<String, ApiError> {
+        let mut fields = Fields::default();
+        fields
+            .required("refresh_token", self.refresh_token, Ok)
+            .ok_or_else(|| fields.into_error())
     }
 }
 
@@ -82,23 +109,23 @@ pub(crate) fn too_many(wait: Duration) -> ApiError {
 /// the user's hash or, for an unknown login, a dummy hash of the same cost: both
 /// failures take as long and answer the same 401.
 #[utoipa::path(post, path = "/auth/login", tag = "session",
-    request_body = crate::http::openapi::LoginRequest,
+    request_body = LoginRequest,
     responses(
         (status = 200, description = "Tokens (Cache-Control: no-store)", body = TokenResponse),
-        (status = 400, description = "Malformed JSON", body = crate::http::openapi::Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Wrong login or password (one answer for both)", body = crate::http::openapi::Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Not a JSON content type", body = crate::http::openapi::Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Missing or mistyped fields", body = crate::http::openapi::Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Too many failed logins for the account or address; Retry-After", body = crate::http::openapi::Problem, content_type = "application/problem+json"),
-        (status = 503, description = "The hashing queue is full; Retry-After", body = crate::http::openapi::Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Malformed JSON"),
+        (status = 401, description = "Wrong login or password (one answer for both)"),
+        (status = 415, description = "Not a JSON content type"),
+        (status = 422, description = "Missing or mistyped fields"),
+        (status = 429, description = "Too many failed logins for the account or address; Retry-After"),
+        (status = 503, description = "The hashing queue is full; Retry-After"),
     ))]
 #[tracing::instrument(skip_all)]
 async fn login(
     State(state): State<AppState>,
     ClientIp(client): ClientIp,
-    body: JsonObject,
+    Body(body): Body<LoginRequest>,
 ) -> Result<TokenResponse, ApiError> {
-    let (login, password) = credentials(body)?;
+    let (login, password) = body.parse()?;
     let now = state.clock.now();
     let account = state.store.account_by_login(&login).await?;
     let keys = AttemptKeys::new(account.as_ref().map(|a| a.user.id), &login, client);
@@ -172,26 +199,21 @@ fn refresh_expiry(state: &AppState, now: DateTime<Utc>) -> anyhow::Result<DateTi
     Ok(now + chrono::Duration::from_std(state.tokens.config.refresh_ttl)?)
 }
 
-fn refresh_token_field(mut body: JsonObject) -> Result<String, ApiError> {
-    body.string("refresh_token")
-        .map_err(|e| ApiError::Invalid(vec![e]))
-}
-
 /// Refresh: spends the presented token and returns a new pair. A token that was
 /// already spent means two parties hold it: its whole family is revoked.
 #[utoipa::path(post, path = "/auth/token", tag = "session",
-    request_body = crate::http::openapi::RefreshRequest,
+    request_body = RefreshRequest,
     responses(
         (status = 200, description = "A new pair; the presented refresh token is spent", body = TokenResponse),
-        (status = 401, description = "Unknown, expired, revoked or spent refresh token (a spent one revokes its family)", body = crate::http::openapi::Problem, content_type = "application/problem+json"),
-        (status = 422, description = "No refresh_token", body = crate::http::openapi::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Unknown, expired, revoked or spent refresh token (a spent one revokes its family)"),
+        (status = 422, description = "No refresh_token"),
     ))]
 #[tracing::instrument(skip_all)]
 async fn refresh_tokens(
     State(state): State<AppState>,
-    body: JsonObject,
+    Body(body): Body<RefreshRequest>,
 ) -> Result<TokenResponse, ApiError> {
-    let presented = refresh_token_field(body)?;
+    let presented = body.parse()?;
     let old = refresh::hash_of(&presented).ok_or(ApiError::InvalidRefreshToken)?;
     let now = state.clock.now();
     let (refresh_token, new) = refresh::new_token();
@@ -217,14 +239,17 @@ async fn refresh_tokens(
 /// Logout: revokes the refresh-token family. Answers 204 for any token (RFC 7009),
 /// so it reveals nothing about which tokens exist.
 #[utoipa::path(post, path = "/auth/logout", tag = "session",
-    request_body = crate::http::openapi::RefreshRequest,
+    request_body = RefreshRequest,
     responses(
         (status = 204, description = "The token's family is revoked (204 for any token, RFC 7009)"),
-        (status = 422, description = "No refresh_token", body = crate::http::openapi::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "No refresh_token"),
     ))]
 #[tracing::instrument(skip_all)]
-async fn logout(State(state): State<AppState>, body: JsonObject) -> Result<StatusCode, ApiError> {
-    let presented = refresh_token_field(body)?;
+async fn logout(
+    State(state): State<AppState>,
+    Body(body): Body<RefreshRequest>,
+) -> Result<StatusCode, ApiError> {
+    let presented = body.parse()?;
     if let Some(hash) = refresh::hash_of(&presented) {
         if state
             .store
@@ -240,7 +265,7 @@ async fn logout(State(state): State<AppState>, body: JsonObject) -> Result<Statu
 #[utoipa::path(get, path = "/auth/me", tag = "session", security(("bearer" = [])),
     responses(
         (status = 200, description = "The token's user", body = PublicUser),
-        (status = 401, description = "Missing, invalid, expired or revoked access token (WWW-Authenticate: Bearer)", body = crate::http::openapi::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing, invalid, expired or revoked access token (WWW-Authenticate: Bearer)"),
     ))]
 #[tracing::instrument(skip_all)]
 async fn me(State(state): State<AppState>, bearer: Bearer) -> Result<Json<PublicUser>, ApiError> {

@@ -2,14 +2,17 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::Json;
+use serde::Deserialize;
+use serde_json::Value;
+use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::domain::PublicUser;
-use crate::domain::{Email, FieldError, Password, Username};
+use crate::domain::{Email, Password, Username};
 use crate::http::error::ApiError;
-use crate::http::extract::JsonObject;
+use crate::http::extract::{Body, Fields};
 use crate::http::state::AppState;
 use crate::http::BODY_LIMIT;
 use crate::store::{NewUser, UserChange};
@@ -20,33 +23,40 @@ pub fn router() -> OpenApiRouter<AppState> {
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
 }
 
+/// POST /auth/user.
+#[derive(Deserialize, ToSchema)]
+pub struct SignUpRequest {
+    /// 3 to 32 of `a-z 0-9 _ . -`, case-folded.
+    #[schema(value_type = String, required = true, min_length = 3, max_length = 32, pattern = "^[A-Za-z0-9_.-]+$")]
+    username: Option<Value>,
+    /// An ASCII address, stored lower-cased.
+    #[schema(value_type = String, required = true, format = "email", max_length = 254)]
+    email: Option<Value>,
+    /// 8 to 1024 bytes of UTF-8 (no composition rules).
+    #[schema(value_type = String, required = true, min_length = 2, max_length = 1024)]
+    password: Option<Value>,
+}
+
 struct SignUp {
     username: Username,
     email: Email,
     password: Password,
 }
 
-impl SignUp {
+impl SignUpRequest {
     /// Parses every field and reports every problem at once.
-    fn parse(mut body: JsonObject) -> Result<Self, ApiError> {
-        let username = body
-            .string("username")
-            .and_then(|s| Username::parse(&s).map_err(|why| FieldError::new("username", why)));
-        let email = body
-            .string("email")
-            .and_then(|s| Email::parse(&s).map_err(|why| FieldError::new("email", why)));
-        let password = body
-            .string("password")
-            .and_then(|s| Password::parse(s).map_err(|why| FieldError::new("password", why)));
+    fn parse(self) -> Result<SignUp, ApiError> {
+        let mut fields = Fields::default();
+        let username = fields.required("username", self.username, |s| Username::parse(&s));
+        let email = fields.required("email", self.email, |s| Email::parse(&s));
+        let password = fields.required("password", self.password, Password::parse);
         match (username, email, password) {
-            (Ok(username), Ok(email), Ok(password)) => Ok(SignUp {
+            (Some(username), Some(email), Some(password)) => Ok(SignUp {
                 username,
                 email,
                 password,
             }),
-            (u, e, p) => Err(ApiError::Invalid(
-                [u.err(), e.err(), p.err()].into_iter().flatten().collect(),
-            )),
+            _ => Err(fields.into_error()),
         }
     }
 }
@@ -55,23 +65,23 @@ impl SignUp {
 /// the runtime without holding a connection, then one transaction for the user row
 /// and its event. The unique constraints settle races between concurrent sign-ups.
 #[utoipa::path(post, path = "/auth/user", tag = "users",
-    request_body = crate::http::openapi::SignUpRequest,
+    request_body = SignUpRequest,
     responses(
         (status = 201, description = "Created", body = PublicUser,
             headers(("location" = String, description = "/auth/user/{id}"))),
-        (status = 400, description = "Malformed JSON", body = crate::http::openapi::Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The username or email is taken; errors[0].field says which", body = crate::http::openapi::Problem, content_type = "application/problem+json"),
-        (status = 413, description = "The body is over 16 KiB", body = crate::http::openapi::Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Not a JSON content type", body = crate::http::openapi::Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Missing, mistyped or invalid fields, all reported", body = crate::http::openapi::Problem, content_type = "application/problem+json"),
-        (status = 503, description = "The hashing queue is full; Retry-After says when to retry", body = crate::http::openapi::Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Malformed JSON"),
+        (status = 409, description = "The username or email is taken; errors[0].field says which"),
+        (status = 413, description = "The body is over 16 KiB"),
+        (status = 415, description = "Not a JSON content type"),
+        (status = 422, description = "Missing, mistyped or invalid fields, all reported"),
+        (status = 503, description = "The hashing queue is full; Retry-After says when to retry"),
     ))]
 #[tracing::instrument(skip_all)]
 async fn sign_up(
     State(state): State<AppState>,
-    body: JsonObject,
+    Body(body): Body<SignUpRequest>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let form = SignUp::parse(body)?;
+    let form = body.parse()?;
     if let Some(taken) = state.store.taken(&form.username, &form.email).await? {
         return Err(ApiError::Conflict(taken));
     }
