@@ -117,10 +117,6 @@ async fn main() -> anyhow::Result<()> {
     };
     let config = Config {
         listen: "127.0.0.1:0".parse()?,
-        store: StoreConfig::Postgres {
-            url: args.database_url.clone(),
-        },
-        pool_size: 10,
         hash: HashParams::OWASP,
         hash_pool: authd::hashing::PoolConfig {
             workers: authd::config::available_cpus(),
@@ -128,12 +124,10 @@ async fn main() -> anyhow::Result<()> {
             max_wait: Duration::from_secs(30),
         },
         relay: Some(relay.clone()),
-        event_source: "authd".into(),
         instance_id: "test".into(),
-        tokens: Default::default(),
-        throttle: Default::default(),
-        trusted_proxies: Vec::new(),
-        metrics_listen: None,
+        ..Config::defaults(StoreConfig::Postgres {
+            url: args.database_url.clone(),
+        })
     };
     let machine = format!("{} CPUs", authd::config::available_cpus());
 

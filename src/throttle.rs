@@ -23,19 +23,6 @@ pub struct ThrottleConfig {
     pub window: Duration,
 }
 
-impl Default for ThrottleConfig {
-    /// The defaults of `authd --help`.
-    fn default() -> Self {
-        Self {
-            account_failures: 5,
-            client_failures: 50,
-            base_lockout: Duration::from_secs(1),
-            max_lockout: Duration::from_secs(900),
-            window: Duration::from_secs(900),
-        }
-    }
-}
-
 /// The counter keys of one login attempt.
 pub struct AttemptKeys {
     account: String,

@@ -27,19 +27,6 @@ pub struct TokenConfig {
     pub keys_refresh: Duration,
 }
 
-impl Default for TokenConfig {
-    /// The defaults of `authd --help`.
-    fn default() -> Self {
-        Self {
-            issuer: "authd".into(),
-            audience: "authd".into(),
-            access_ttl: Duration::from_secs(900),
-            refresh_ttl: Duration::from_secs(30 * 86_400),
-            keys_refresh: Duration::from_secs(60),
-        }
-    }
-}
-
 /// Tolerated clock difference between replicas for `iat`.
 const LEEWAY_SECS: i64 = 60;
 

@@ -349,21 +349,14 @@ impl TestApp {
 pub fn test_config(store: StoreConfig) -> Config {
     Config {
         listen: "127.0.0.1:0".parse().unwrap(),
-        store,
-        pool_size: 10,
         hash: TEST_HASH,
         hash_pool: PoolConfig {
             workers: 2,
             queue_bound: Some(64),
             max_wait: Duration::from_secs(30),
         },
-        relay: None,
-        event_source: "authd".into(),
         instance_id: "test".into(),
-        tokens: Default::default(),
-        throttle: Default::default(),
-        trusted_proxies: Vec::new(),
-        metrics_listen: None,
+        ..Config::defaults(store)
     }
 }
 

@@ -1,0 +1,206 @@
+//! The service's settings, from flags and `AUTHD_*` variables (clap), checked once
+//! at start-up into a `Config`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, ValueEnum};
+
+use crate::hashing::HashParams;
+
+/// Every setting of the service. Each flag can also be set by its variable.
+#[derive(Debug, Clone, Args)]
+pub struct Settings {
+    /// Address the HTTP server listens on.
+    #[arg(
+        long,
+        env = "AUTHD_LISTEN",
+        default_value = "127.0.0.1:8080",
+        global = true
+    )]
+    pub listen: SocketAddr,
+
+    /// Postgres URL (postgres://user:pass@host/db). Unset: an embedded SQLite file in
+    /// the data directory.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true, global = true)]
+    pub database_url: Option<String>,
+
+    /// Directory of the embedded SQLite store, used when no database URL is set.
+    #[arg(
+        long,
+        env = "AUTHD_DATA_DIR",
+        default_value = "authd-data",
+        global = true
+    )]
+    pub data_dir: PathBuf,
+
+    /// Size of the database connection pool of this replica.
+    #[arg(long, env = "AUTHD_DB_POOL_SIZE", default_value_t = 10,
+          value_parser = clap::value_parser!(u32).range(1..=1000), global = true)]
+    pub db_pool_size: u32,
+
+    /// argon2id memory cost in KiB.
+    #[arg(long, env = "AUTHD_ARGON2_MEMORY_KIB", default_value_t = HashParams::OWASP.memory_kib, global = true)]
+    pub argon2_memory_kib: u32,
+
+    /// argon2id iterations (time cost).
+    #[arg(long, env = "AUTHD_ARGON2_ITERATIONS", default_value_t = HashParams::OWASP.iterations, global = true)]
+    pub argon2_iterations: u32,
+
+    /// argon2id lanes (parallelism).
+    #[arg(long, env = "AUTHD_ARGON2_PARALLELISM", default_value_t = HashParams::OWASP.parallelism, global = true)]
+    pub argon2_parallelism: u32,
+
+    /// Hashing threads. Default: the CPUs this process may use (cgroup and affinity aware).
+    #[arg(long, env = "AUTHD_HASH_WORKERS",
+          value_parser = clap::value_parser!(u16).range(1..=1024), global = true)]
+    pub hash_workers: Option<u16>,
+
+    /// Longest a sign-up may wait for a hashing thread, in milliseconds; one that
+    /// would wait longer gets 503 with Retry-After.
+    #[arg(long, env = "AUTHD_HASH_QUEUE_WAIT_MS", default_value_t = 1500,
+          value_parser = clap::value_parser!(u64).range(1..=60_000), global = true)]
+    pub hash_queue_wait_ms: u64,
+
+    /// Hashing jobs that may wait for a thread; past that a sign-up gets 503 at once.
+    /// Default: what the wait budget absorbs at the speed measured at start-up.
+    #[arg(long, env = "AUTHD_HASH_QUEUE",
+          value_parser = clap::value_parser!(u64).range(1..=100_000), global = true)]
+    pub hash_queue: Option<u64>,
+
+    /// Kafka bootstrap servers (host:port,...). Unset: publishing is off and events
+    /// wait in the outbox (see `authd events`).
+    #[arg(long, env = "AUTHD_KAFKA_BROKERS", global = true)]
+    pub kafka_brokers: Option<String>,
+
+    /// Topic the user events go to; created at start-up when missing.
+    #[arg(
+        long,
+        env = "AUTHD_KAFKA_TOPIC",
+        default_value = "authd.user-events",
+        global = true
+    )]
+    pub kafka_topic: String,
+
+    /// Partitions of the topic when authd creates it.
+    #[arg(long, env = "AUTHD_KAFKA_PARTITIONS", default_value_t = 3,
+          value_parser = clap::value_parser!(i32).range(1..=10_000), global = true)]
+    pub kafka_partitions: i32,
+
+    /// Replication factor of the topic when authd creates it.
+    #[arg(long, env = "AUTHD_KAFKA_REPLICATION", default_value_t = 1,
+          value_parser = clap::value_parser!(i32).range(1..=100), global = true)]
+    pub kafka_replication: i32,
+
+    /// Run the outbox relay in this replica (when brokers are set).
+    #[arg(long, env = "AUTHD_RELAY", default_value_t = true, action = clap::ArgAction::Set, global = true)]
+    pub relay: bool,
+
+    /// Outbox rows the relay claims per transaction.
+    #[arg(long, env = "AUTHD_RELAY_BATCH", default_value_t = 500,
+          value_parser = clap::value_parser!(i64).range(1..=100_000), global = true)]
+    pub relay_batch: i64,
+
+    /// Milliseconds between outbox polls when no commit woke the relay (safety net).
+    #[arg(long, env = "AUTHD_RELAY_POLL_MS", default_value_t = 2000,
+          value_parser = clap::value_parser!(u64).range(10..), global = true)]
+    pub relay_poll_ms: u64,
+
+    /// CloudEvents `source` of the events this service writes.
+    #[arg(
+        long,
+        env = "AUTHD_EVENT_SOURCE",
+        default_value = "authd",
+        global = true
+    )]
+    pub event_source: String,
+
+    /// This replica's name, sent as `X-Authd-Instance` and logged. Default: host-pid.
+    #[arg(long, env = "AUTHD_INSTANCE_ID", global = true)]
+    pub instance_id: Option<String>,
+
+    /// `iss` of the access tokens, and what verification expects.
+    #[arg(
+        long,
+        env = "AUTHD_TOKEN_ISSUER",
+        default_value = "authd",
+        global = true
+    )]
+    pub token_issuer: String,
+
+    /// `aud` of the access tokens, and what verification expects.
+    #[arg(
+        long,
+        env = "AUTHD_TOKEN_AUDIENCE",
+        default_value = "authd",
+        global = true
+    )]
+    pub token_audience: String,
+
+    /// Lifetime of an access token, in seconds.
+    #[arg(long, env = "AUTHD_ACCESS_TOKEN_TTL_SECS", default_value_t = 900,
+          value_parser = clap::value_parser!(u64).range(10..=86_400), global = true)]
+    pub access_token_ttl_secs: u64,
+
+    /// Lifetime of a refresh token, in seconds (each refresh issues a new one).
+    #[arg(long, env = "AUTHD_REFRESH_TOKEN_TTL_SECS", default_value_t = 30 * 86_400,
+          value_parser = clap::value_parser!(u64).range(60..=31_622_400), global = true)]
+    pub refresh_token_ttl_secs: u64,
+
+    /// How often a replica reloads the shared signing keys, in milliseconds (a token
+    /// naming an unknown key also triggers a reload).
+    #[arg(long, env = "AUTHD_KEYS_REFRESH_MS", default_value_t = 60_000,
+          value_parser = clap::value_parser!(u64).range(0..=3_600_000), global = true)]
+    pub keys_refresh_ms: u64,
+
+    /// Failed logins of one account before it is locked (429 with Retry-After).
+    #[arg(long, env = "AUTHD_LOGIN_MAX_FAILURES", default_value_t = 5,
+          value_parser = clap::value_parser!(u32).range(1..), global = true)]
+    pub login_max_failures: u32,
+
+    /// Failed logins from one client address before it is locked.
+    #[arg(long, env = "AUTHD_LOGIN_MAX_FAILURES_PER_CLIENT", default_value_t = 50,
+          value_parser = clap::value_parser!(u32).range(1..), global = true)]
+    pub login_max_failures_per_client: u32,
+
+    /// The first lock, in milliseconds; each further failure doubles it.
+    #[arg(long, env = "AUTHD_LOGIN_LOCKOUT_MS", default_value_t = 1_000,
+          value_parser = clap::value_parser!(u64).range(1..), global = true)]
+    pub login_lockout_ms: u64,
+
+    /// The longest lock, in seconds.
+    #[arg(long, env = "AUTHD_LOGIN_LOCKOUT_MAX_SECS", default_value_t = 900,
+          value_parser = clap::value_parser!(u64).range(1..), global = true)]
+    pub login_lockout_max_secs: u64,
+
+    /// Failed logins older than this many seconds are forgotten.
+    #[arg(long, env = "AUTHD_LOGIN_FAILURE_WINDOW_SECS", default_value_t = 900,
+          value_parser = clap::value_parser!(u64).range(1..), global = true)]
+    pub login_failure_window_secs: u64,
+
+    /// Proxies (IPs or CIDRs, comma-separated) whose X-Forwarded-For is believed
+    /// when counting failed logins per client. Default: none (the TCP peer counts).
+    #[arg(
+        long,
+        env = "AUTHD_TRUSTED_PROXIES",
+        value_delimiter = ',',
+        global = true
+    )]
+    pub trusted_proxies: Vec<String>,
+
+    /// Serve GET /metrics on this separate address (an admin port) instead of on the
+    /// service port. Unset: /metrics is on the service port (nginx does not expose it).
+    #[arg(long, env = "AUTHD_METRICS_LISTEN", global = true)]
+    pub metrics_listen: Option<SocketAddr>,
+
+    /// Log format: pretty for a terminal, json for machines, auto picks by terminal.
+    #[arg(long, env = "AUTHD_LOG_FORMAT", value_enum, default_value_t = LogFormat::Auto, global = true)]
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Auto,
+    Pretty,
+    Json,
+}
