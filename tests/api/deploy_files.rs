@@ -1,6 +1,7 @@
 //! docker-compose.yaml, Dockerfile and nginx/ must agree with the binary (ports,
-//! variable names, health checks), so they cannot drift silently. No Docker engine
-//! runs here, so this is where they are checked.
+//! variable names, health checks), so they cannot drift silently: the static half
+//! of the deployment tests (scripts/test-docker runs them for real). Over 300
+//! lines: one short check per rule, over one set of files.
 
 use std::collections::BTreeSet;
 use std::process::Command;

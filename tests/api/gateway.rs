@@ -1,5 +1,6 @@
 //! Through nginx, configured from nginx/ exactly as scripts/stack does it, in front
 //! of real authd processes (so that one can be SIGKILLed).
+//! Over 300 lines: the process launcher and three long scenarios that share it.
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;

@@ -15,3 +15,5 @@ mod relay;
 mod replicas;
 mod session;
 mod signup;
+mod throttle;
+mod tokens;

@@ -1,3 +1,5 @@
+//! Sign-up: validation, duplicates, hashing, rows and events, over both stores.
+
 use std::time::Duration;
 
 use authd::hashing::{phc_params, verify_phc, HashParams};
