@@ -7,6 +7,9 @@ use uuid::Uuid;
 use super::dialect::{on_pool, uuid, Dialect};
 use super::Store;
 
+const INSERT_TOKEN: &str = "INSERT INTO refresh_tokens (token_hash, family_id, issued_at, \
+     expires_at) VALUES ($1, $2, $3, $4)";
+
 /// Revokes every live family of a user (`$1` user, `$2` now).
 pub(super) const REVOKE_ALL_OF_USER: &str = "UPDATE refresh_families SET revoked_at = $2 \
      WHERE user_id = $1 AND revoked_at IS NULL";
@@ -40,10 +43,7 @@ impl Store {
                 .bind(pool.time(now))
                 .execute(&mut *tx)
                 .await?;
-            sqlx::query(
-                "INSERT INTO refresh_tokens (token_hash, family_id, issued_at, expires_at) \
-                 VALUES ($1, $2, $3, $4)",
-            )
+            sqlx::query(INSERT_TOKEN)
             .bind(token_hash)
             .bind(pool.id(family_id))
             .bind(pool.time(now))
@@ -85,10 +85,7 @@ impl Store {
                 .bind(pool.id(family_id))
                 .fetch_one(&mut *tx)
                 .await?;
-                sqlx::query(
-                    "INSERT INTO refresh_tokens (token_hash, family_id, issued_at, expires_at) \
-                     VALUES ($1, $2, $3, $4)",
-                )
+                sqlx::query(INSERT_TOKEN)
                 .bind(new_hash)
                 .bind(pool.id(family_id))
                 .bind(pool.time(now))

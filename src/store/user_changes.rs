@@ -35,6 +35,22 @@ pub enum UserChange<'a> {
     Delete { id: Uuid, expected: &'a str },
 }
 
+/// In one transaction of `$pool`: `$query` (an UPDATE or DELETE that returns the
+/// account row and so takes its lock first), then `$then` (with `$tx`), then the
+/// event of `$kind`. Returns early with `Ok(None)` when no row matched.
+macro_rules! change {
+    ($store:ident, $pool:ident, $tx:ident, $kind:expr, $now:expr, $query:expr, $then:block) => {{
+        let mut $tx = $pool.begin().await?;
+        let row: Option<AccountRow> = $query.fetch_optional(&mut *$tx).await?;
+        let Some(row) = row else { return Ok(None) };
+        let user = account(row)?.user;
+        $then
+        insert_event!($pool, $tx, &$store.event($kind, &user, $now));
+        $tx.commit().await?;
+        Ok::<_, WriteError>(Some(user))
+    }};
+}
+
 impl Store {
     /// Writes `change` and its event in one transaction, then wakes this replica's
     /// relay. Returns the user as it now is (as it was, for a delete); `None` when
@@ -56,22 +72,13 @@ impl Store {
                      email = COALESCE($3, email), updated_at = $4 \
                      WHERE id = $1 RETURNING {ACCOUNT_COLUMNS}"
                 );
-                let kind = UserEventKind::Updated;
-                on_pool!(self, pool => {
-                    let mut tx = pool.begin().await?;
-                    let row: Option<AccountRow> = sqlx::query_as(&sql)
+                on_pool!(self, pool => change!(self, pool, tx, UserEventKind::Updated, now,
+                    sqlx::query_as(&sql)
                         .bind(pool.id(id))
                         .bind(username.map(Username::as_str))
                         .bind(email.map(Email::as_str))
-                        .bind(pool.time(now))
-                        .fetch_optional(&mut *tx)
-                        .await?;
-                    let Some(row) = row else { return Ok(None) };
-                    let user = account(row)?.user;
-                    insert_event!(pool, tx, &self.event(kind, &user, now));
-                    tx.commit().await?;
-                    Ok::<_, WriteError>(Some(user))
-                })
+                        .bind(pool.time(now)),
+                    {}))
             }
             UserChange::ChangePassword {
                 id,
@@ -82,47 +89,28 @@ impl Store {
                     "UPDATE users SET password_hash = $3, updated_at = $4 \
                      WHERE id = $1 AND password_hash = $2 RETURNING {ACCOUNT_COLUMNS}"
                 );
-                let kind = UserEventKind::PasswordChanged;
-                on_pool!(self, pool => {
-                    let mut tx = pool.begin().await?;
-                    let row: Option<AccountRow> = sqlx::query_as(&sql)
-                        .bind(pool.id(id))
-                        .bind(expected)
-                        .bind(new_hash)
-                        .bind(pool.time(now))
-                        .fetch_optional(&mut *tx)
-                        .await?;
-                    let Some(row) = row else { return Ok(None) };
-                    let user = account(row)?.user;
+                on_pool!(self, pool => change!(self, pool, tx, UserEventKind::PasswordChanged, now,
+                sqlx::query_as(&sql)
+                    .bind(pool.id(id))
+                    .bind(expected)
+                    .bind(new_hash)
+                    .bind(pool.time(now)),
+                {
                     sqlx::query(super::sessions::REVOKE_ALL_OF_USER)
                         .bind(pool.id(id))
                         .bind(pool.time(now))
                         .execute(&mut *tx)
                         .await?;
-                    insert_event!(pool, tx, &self.event(kind, &user, now));
-                    tx.commit().await?;
-                    Ok::<_, WriteError>(Some(user))
-                })
+                }))
             }
             UserChange::Delete { id, expected } => {
                 let sql = format!(
                     "DELETE FROM users WHERE id = $1 AND password_hash = $2 \
                      RETURNING {ACCOUNT_COLUMNS}"
                 );
-                let kind = UserEventKind::Deleted;
-                on_pool!(self, pool => {
-                    let mut tx = pool.begin().await?;
-                    let row: Option<AccountRow> = sqlx::query_as(&sql)
-                        .bind(pool.id(id))
-                        .bind(expected)
-                        .fetch_optional(&mut *tx)
-                        .await?;
-                    let Some(row) = row else { return Ok(None) };
-                    let user = account(row)?.user;
-                    insert_event!(pool, tx, &self.event(kind, &user, now));
-                    tx.commit().await?;
-                    Ok::<_, WriteError>(Some(user))
-                })
+                on_pool!(self, pool => change!(self, pool, tx, UserEventKind::Deleted, now,
+                    sqlx::query_as(&sql).bind(pool.id(id)).bind(expected),
+                    {}))
             }
         }?;
         if written.is_some() {
