@@ -2,7 +2,9 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use axum::http::HeaderValue;
@@ -72,6 +74,7 @@ pub struct Application {
     metrics_listener: Option<TcpListener>,
     state: AppState,
     relay: Option<RelayConfig>,
+    drain: Duration,
 }
 
 impl Application {
@@ -119,6 +122,7 @@ impl Application {
             dummy_hash: dummy_hash.into(),
             metrics,
             openapi: Arc::new(openapi_json(config.metrics_listen.is_none())),
+            draining: Arc::new(AtomicBool::new(false)),
         };
         let metrics_listener = match config.metrics_listen {
             Some(addr) => Some(
@@ -133,6 +137,7 @@ impl Application {
             metrics_listener,
             state,
             relay: config.relay,
+            drain: config.shutdown_drain,
         })
     }
 
@@ -193,6 +198,19 @@ impl Application {
                 }
             });
         }
+        let draining = Arc::clone(&self.state.draining);
+        let drain = self.drain;
+        let shutdown = async move {
+            shutdown.await;
+            draining.store(true, Ordering::Relaxed);
+            if !drain.is_zero() {
+                tracing::info!(
+                    drain_ms = drain.as_millis() as u64,
+                    "draining: /readyz answers 503, connections close after each response"
+                );
+                tokio::time::sleep(drain).await;
+            }
+        };
         let app = router(self.state, !separate).into_make_service_with_connect_info::<SocketAddr>();
         let served = axum::serve(self.listener, app)
             .with_graceful_shutdown(shutdown)

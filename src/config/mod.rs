@@ -36,6 +36,8 @@ pub struct Config {
     pub trusted_proxies: Vec<IpNet>,
     /// A separate listener for /metrics; `None`: on the service port.
     pub metrics_listen: Option<SocketAddr>,
+    /// How long a stopping replica keeps serving, with /readyz at 503.
+    pub shutdown_drain: Duration,
 }
 
 impl Config {
@@ -90,6 +92,7 @@ impl Settings {
             },
             trusted_proxies: self.trusted_proxies()?,
             metrics_listen: self.metrics_listen,
+            shutdown_drain: Duration::from_millis(self.shutdown_drain_ms),
         })
     }
 

@@ -1,9 +1,10 @@
 //! Request ids and the one log line per request.
 
+use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::HeaderValue;
+use axum::http::{header, HeaderValue};
 use axum::middleware::Next;
 use axum::response::Response;
 use tracing::Instrument;
@@ -65,6 +66,13 @@ pub async fn trace(State(state): State<AppState>, mut req: Request, next: Next) 
     response
         .headers_mut()
         .insert(INSTANCE_HEADER, state.instance);
+    if state.draining.load(Ordering::Relaxed) {
+        // hyper closes the connection after this response: no keep-alive
+        // connection of a proxy is left to race the listener's close.
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
     response
 }
 

@@ -1,5 +1,6 @@
 //! What every handler may use.
 
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use axum::http::HeaderValue;
@@ -30,4 +31,7 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
     /// The OpenAPI document served at /openapi.json.
     pub openapi: Arc<String>,
+    /// Set once shutdown began: /readyz answers 503 and responses close their
+    /// connections while the replica drains.
+    pub draining: Arc<AtomicBool>,
 }

@@ -1,3 +1,5 @@
+use std::time::{Duration, Instant};
+
 use crate::both_stores;
 use crate::helpers::{problem, Backend, TestApp};
 
@@ -66,4 +68,34 @@ async fn readyz_is_503_when_postgres_is_down() {
     app.pg.as_mut().unwrap().stop();
     problem(app.get("/readyz").await, 503).await;
     assert_eq!(app.get("/healthz").await.status().as_u16(), 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopping_replica_drains_serving_but_unready_and_closing_connections() {
+    let drain = Duration::from_millis(1500);
+    let mut app = TestApp::spawn_with(Backend::Sqlite, |c| c.shutdown_drain = drain).await;
+    let ready = app.get("/readyz").await;
+    assert_eq!(ready.status().as_u16(), 200);
+    assert!(ready.headers().get("connection").is_none());
+    let asked = Instant::now();
+    app.request_stop();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let ready = app.get("/readyz").await;
+    assert_eq!(ready.headers()["connection"], "close");
+    problem(ready, 503).await;
+    let created = app
+        .sign_up("drainer", "drainer@example.com", "correct horse battery")
+        .await;
+    assert_eq!(
+        created.status().as_u16(),
+        201,
+        "still serving while draining"
+    );
+    assert_eq!(created.headers()["connection"], "close");
+    app.stop().await.unwrap();
+    assert!(asked.elapsed() >= drain, "stopped before the drain ended");
+    assert!(
+        reqwest::get(app.url("/healthz")).await.is_err(),
+        "the listener is closed once the drain is over"
+    );
 }

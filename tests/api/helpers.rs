@@ -165,11 +165,16 @@ impl TestApp {
         format!("http://{}{path}", self.addr)
     }
 
-    /// Asks the server to stop and waits until it has drained and returned.
-    pub async fn stop(&mut self) -> anyhow::Result<()> {
+    /// Asks the server to stop (as SIGTERM does) without waiting.
+    pub fn request_stop(&mut self) {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
+    }
+
+    /// Asks the server to stop and waits until it has drained and returned.
+    pub async fn stop(&mut self) -> anyhow::Result<()> {
+        self.request_stop();
         match self.server.take() {
             Some(server) => server.await.expect("server task"),
             None => Ok(()),

@@ -1,5 +1,7 @@
 //! Health, readiness, the OpenAPI document and the Prometheus metrics.
 
+use std::sync::atomic::Ordering;
+
 use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
@@ -40,9 +42,12 @@ async fn healthz() -> Json<Value> {
 #[utoipa::path(get, path = "/readyz", tag = "operations",
     responses(
         (status = 200, description = "{\"status\": \"ready\", \"store\": \"postgres\"}"),
-        (status = 503, description = "The database is unreachable or not migrated"),
+        (status = 503, description = "The database is unreachable or not migrated, or the replica is shutting down"),
     ))]
 async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    if state.draining.load(Ordering::Relaxed) {
+        return Err(ApiError::NotReady("this replica is shutting down".into()));
+    }
     match state.store.ready().await {
         Ok(()) => Ok(Json(
             json!({ "status": "ready", "store": state.store.kind() }),
