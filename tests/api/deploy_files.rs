@@ -10,7 +10,7 @@ use serde_yaml::Value;
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
-fn read(path: &str) -> String {
+pub fn read(path: &str) -> String {
     std::fs::read_to_string(format!("{ROOT}/{path}")).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
@@ -61,7 +61,7 @@ fn get<'a>(env: &'a [(String, String)], key: &str) -> &'a str {
         .1
 }
 
-fn port_of(addr: &str) -> u16 {
+pub fn port_of(addr: &str) -> u16 {
     addr.rsplit(':')
         .next()
         .unwrap()
@@ -70,7 +70,7 @@ fn port_of(addr: &str) -> u16 {
         .unwrap()
 }
 
-fn help() -> String {
+pub fn help() -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_authd"))
         .arg("--help")
         .output()

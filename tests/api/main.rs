@@ -4,6 +4,7 @@
 mod broker;
 mod cli;
 mod deploy_files;
+mod deploy_kubernetes;
 mod gateway;
 mod health;
 mod helpers;
