@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use axum::http::HeaderValue;
+use axum::serve::ListenerExt;
 use axum::{middleware, Router};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -20,6 +21,7 @@ use crate::config::Config;
 use crate::events::relay::{Relay, RelayConfig};
 use crate::hashing::{hash_blocking, Hasher};
 use crate::http::error::ApiError;
+use crate::http::listener::DrainingListener;
 use crate::http::openapi::{ApiDoc, ProblemResponses};
 use crate::http::request_id;
 use crate::http::routes;
@@ -199,20 +201,27 @@ impl Application {
             });
         }
         let draining = Arc::clone(&self.state.draining);
+        let (drain_tx, drain_rx) = watch::channel(false);
         let drain = self.drain;
         let shutdown = async move {
             shutdown.await;
             draining.store(true, Ordering::Relaxed);
+            let _ = drain_tx.send(true);
             if !drain.is_zero() {
                 tracing::info!(
                     drain_ms = drain.as_millis() as u64,
-                    "draining: /readyz answers 503, connections close after each response"
+                    "draining: new connections refused, /readyz answers 503, \
+                     open connections close after their next response"
                 );
                 tokio::time::sleep(drain).await;
             }
         };
+        // TCP_NODELAY: answers are small and must not wait for the next segment.
+        let listener = DrainingListener::new(self.listener, drain_rx)?.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
         let app = router(self.state, !separate).into_make_service_with_connect_info::<SocketAddr>();
-        let served = axum::serve(self.listener, app)
+        let served = axum::serve(listener, app)
             .with_graceful_shutdown(shutdown)
             .await
             .context("serving HTTP");

@@ -193,10 +193,9 @@ pub struct Settings {
     #[arg(long, env = "AUTHD_METRICS_LISTEN", global = true)]
     pub metrics_listen: Option<SocketAddr>,
 
-    /// On SIGTERM, keep serving this many milliseconds before closing the listener:
-    /// /readyz answers 503 and every response closes its connection, so a proxy
-    /// (nginx re-resolving DNS, a Kubernetes Service) moves on without a request
-    /// lost on a closing keep-alive connection. Then in-flight requests finish.
+    /// On SIGTERM, drain for this many milliseconds: refuse new connections (a proxy
+    /// retries them elsewhere), serve the open ones, each closing after its next
+    /// response, and answer /readyz with 503. Then in-flight requests finish.
     #[arg(long, env = "AUTHD_SHUTDOWN_DRAIN_MS", default_value_t = 0,
           value_parser = clap::value_parser!(u64).range(0..=600_000), global = true)]
     pub shutdown_drain_ms: u64,
