@@ -47,8 +47,12 @@ pub enum ApiError {
     MethodNotAllowed,
     #[error("not ready: {0}")]
     NotReady(String),
+    /// The database cannot be reached right now (down, restarting, refusing
+    /// connections, or no connection within the pool's acquire timeout).
+    #[error("the database is unavailable")]
+    Unavailable(anyhow::Error),
     #[error(transparent)]
-    Internal(#[from] anyhow::Error),
+    Internal(anyhow::Error),
 }
 
 /// An RFC 9457 problem, as every error is answered.
@@ -80,7 +84,9 @@ impl ApiError {
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
-            ApiError::Overloaded | ApiError::NotReady(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Overloaded | ApiError::NotReady(_) | ApiError::Unavailable(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ApiError::InvalidCredentials
             | ApiError::InvalidRefreshToken
             | ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
@@ -127,6 +133,10 @@ impl ApiError {
             ApiError::NotFound => ("about:blank", "Not Found"),
             ApiError::MethodNotAllowed => ("about:blank", "Method Not Allowed"),
             ApiError::NotReady(_) => ("urn:authd:problem:not-ready", "Not ready"),
+            ApiError::Unavailable(_) => (
+                "urn:authd:problem:database-unavailable",
+                "Database unavailable, retry later",
+            ),
             ApiError::Internal(_) => ("about:blank", "Internal Server Error"),
         }
     }
@@ -163,6 +173,9 @@ impl ApiError {
             ApiError::MethodNotAllowed => "this resource does not support the method".into(),
             ApiError::NotReady(why) => why.clone(),
             // The cause is logged, never sent: it may name tables, hosts or values.
+            ApiError::Unavailable(_) => format!(
+                "the database cannot be reached right now; nothing was changed; retry in {RETRY_AFTER_SECS} s"
+            ),
             ApiError::Internal(_) => "an internal error occurred; it has been logged".into(),
         }
     }
@@ -171,8 +184,12 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
-        if let ApiError::Internal(err) = &self {
-            tracing::error!(error = format!("{err:#}"), "request failed");
+        match &self {
+            ApiError::Internal(err) => tracing::error!(error = format!("{err:#}"), "request failed"),
+            ApiError::Unavailable(err) => {
+                tracing::warn!(error = format!("{err:#}"), "database unavailable")
+            }
+            _ => {}
         }
         let (kind, title) = self.kind();
         let errors = match &self {
@@ -203,7 +220,7 @@ impl IntoResponse for ApiError {
             HeaderValue::from_static("application/problem+json"),
         );
         match &self {
-            ApiError::Overloaded | ApiError::NotReady(_) => {
+            ApiError::Overloaded | ApiError::NotReady(_) | ApiError::Unavailable(_) => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
             }
             ApiError::TooManyAttempts { retry_after_secs } => {
@@ -240,7 +257,19 @@ impl From<WriteError> for ApiError {
     fn from(err: WriteError) -> Self {
         match err {
             WriteError::Taken(taken) => ApiError::Conflict(taken),
-            WriteError::Other(err) => ApiError::Internal(err),
+            WriteError::Other(err) => ApiError::from(err),
+        }
+    }
+}
+
+impl From<anyhow::Error> for ApiError {
+    /// A database that cannot be reached is a 503 the client may retry; any other
+    /// failure is a 500.
+    fn from(err: anyhow::Error) -> Self {
+        if crate::store::is_unavailable(&err) {
+            ApiError::Unavailable(err)
+        } else {
+            ApiError::Internal(err)
         }
     }
 }

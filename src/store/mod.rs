@@ -127,3 +127,19 @@ impl Store {
         dialect::on_pool!(self, pool => pool.close().await)
     }
 }
+
+/// Whether `err` (or a cause of it) says the database cannot be reached right now,
+/// rather than that a statement failed: no connection within the acquire timeout,
+/// a broken connection, or Postgres refusing connections or shutting down (SQLSTATE
+/// classes 08 and 57P, and 53300 too_many_connections).
+pub fn is_unavailable(err: &anyhow::Error) -> bool {
+    err.chain()
+        .filter_map(|cause| cause.downcast_ref::<sqlx::Error>())
+        .any(|err| match err {
+            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => true,
+            sqlx::Error::Database(db) => db
+                .code()
+                .is_some_and(|code| code.starts_with("08") || code.starts_with("57P") || code == "53300"),
+            _ => false,
+        })
+}

@@ -20,6 +20,7 @@ const INSTALL_HINT: &str = "Postgres 15 server binaries (initdb, postgres) must 
 pub struct PgServer {
     child: Child,
     pub url: String,
+    port: u16,
     _dir: tempfile::TempDir,
 }
 
@@ -120,25 +121,13 @@ impl PgServer {
         // A port taken between probe and bind is the one race left; retry on it.
         for _ in 0..5 {
             let port = free_port();
-            let mut child = command("postgres")
-                .arg("-D")
-                .arg(&data)
-                .args(["-p", &port.to_string(), "-k"])
-                .arg(dir.path())
-                .args(["-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"])
-                .args(["-c", "full_page_writes=off", "-c", "max_connections=300"])
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::from(
-                    std::fs::File::create(dir.path().join("log")).unwrap(),
-                ))
-                .spawn()
-                .unwrap_or_else(|e| panic!("cannot start postgres ({e}). {INSTALL_HINT}"));
+            let mut child = spawn(dir.path(), port);
             let url = format!("postgres://postgres@127.0.0.1:{port}/postgres");
             if wait_ready(&url, &mut child).await {
                 return PgServer {
                     child,
                     url,
+                    port,
                     _dir: dir,
                 };
             }
@@ -151,6 +140,36 @@ impl PgServer {
     pub fn stop(&mut self) {
         stop_child(&mut self.child, "QUIT");
     }
+
+    /// Starts the stopped server again on the same data and port.
+    pub async fn restart(&mut self) {
+        self.child = spawn(self._dir.path(), self.port);
+        assert!(
+            wait_ready(&self.url, &mut self.child).await,
+            "postgres did not restart"
+        );
+    }
+}
+
+/// Postgres on DIR/data, port `port`, its log appended to DIR/log.
+fn spawn(dir: &std::path::Path, port: u16) -> Child {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("log"))
+        .unwrap();
+    command("postgres")
+        .arg("-D")
+        .arg(dir.join("data"))
+        .args(["-p", &port.to_string(), "-k"])
+        .arg(dir)
+        .args(["-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"])
+        .args(["-c", "full_page_writes=off", "-c", "max_connections=300"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(log))
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start postgres ({e}). {INSTALL_HINT}"))
 }
 
 async fn wait_ready(url: &str, child: &mut Child) -> bool {

@@ -117,7 +117,7 @@ pub(crate) fn too_many(wait: Duration) -> ApiError {
         (status = 415, description = "Not a JSON content type"),
         (status = 422, description = "Missing or mistyped fields"),
         (status = 429, description = "Too many failed logins for the account or address; Retry-After"),
-        (status = 503, description = "The hashing queue is full; Retry-After"),
+        (status = 503, description = "The hashing queue is full, or the database is unavailable; Retry-After"),
     ))]
 #[tracing::instrument(skip_all)]
 async fn login(
@@ -207,6 +207,7 @@ fn refresh_expiry(state: &AppState, now: DateTime<Utc>) -> anyhow::Result<DateTi
         (status = 200, description = "A new pair; the presented refresh token is spent", body = TokenResponse),
         (status = 401, description = "Unknown, expired, revoked or spent refresh token (a spent one revokes its family)"),
         (status = 422, description = "No refresh_token"),
+        (status = 503, description = "The database is unavailable; Retry-After"),
     ))]
 #[tracing::instrument(skip_all)]
 async fn refresh_tokens(
@@ -243,6 +244,7 @@ async fn refresh_tokens(
     responses(
         (status = 204, description = "The token's family is revoked (204 for any token, RFC 7009)"),
         (status = 422, description = "No refresh_token"),
+        (status = 503, description = "The database is unavailable; Retry-After"),
     ))]
 #[tracing::instrument(skip_all)]
 async fn logout(
@@ -266,6 +268,7 @@ async fn logout(
     responses(
         (status = 200, description = "The token's user", body = PublicUser),
         (status = 401, description = "Missing, invalid, expired or revoked access token (WWW-Authenticate: Bearer)"),
+        (status = 503, description = "The database is unavailable; Retry-After"),
     ))]
 #[tracing::instrument(skip_all)]
 async fn me(State(state): State<AppState>, bearer: Bearer) -> Result<Json<PublicUser>, ApiError> {

@@ -74,7 +74,7 @@ impl SignUpRequest {
         (status = 413, description = "The body is over 16 KiB"),
         (status = 415, description = "Not a JSON content type"),
         (status = 422, description = "Missing, mistyped or invalid fields, all reported"),
-        (status = 503, description = "The hashing queue is full; Retry-After says when to retry"),
+        (status = 503, description = "The hashing queue is full, or the database is unavailable; Retry-After"),
     ))]
 #[tracing::instrument(skip_all)]
 async fn sign_up(
