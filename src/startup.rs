@@ -23,9 +23,9 @@ use crate::hashing::{hash_blocking, Hasher};
 use crate::http::error::ApiError;
 use crate::http::listener::DrainingListener;
 use crate::http::openapi::{ApiDoc, ProblemResponses};
-use crate::http::request_id;
 use crate::http::routes;
 use crate::http::state::AppState;
+use crate::http::{idempotency, request_id};
 use crate::store::Store;
 use crate::tokens::Tokens;
 
@@ -56,6 +56,10 @@ pub fn router(state: AppState, metrics: bool) -> Router {
     routes
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            idempotency::idempotent,
+        ))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             request_id::trace,

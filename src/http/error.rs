@@ -18,6 +18,12 @@ pub enum ApiError {
     BadRequest(String),
     #[error("invalid path: {0}")]
     BadPath(String),
+    #[error("invalid header: {0}")]
+    BadHeader(&'static str),
+    #[error("a request with this idempotency key is in progress")]
+    KeyInProgress,
+    #[error("the idempotency key was used for another request")]
+    KeyReused,
     #[error("unsupported content type")]
     UnsupportedMediaType,
     #[error("request body too large")]
@@ -79,7 +85,11 @@ pub struct ProblemField {
 impl ApiError {
     fn status(&self) -> StatusCode {
         match self {
-            ApiError::BadRequest(_) | ApiError::BadPath(_) => StatusCode::BAD_REQUEST,
+            ApiError::BadRequest(_) | ApiError::BadPath(_) | ApiError::BadHeader(_) => {
+                StatusCode::BAD_REQUEST
+            }
+            ApiError::KeyInProgress => StatusCode::CONFLICT,
+            ApiError::KeyReused => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
@@ -105,6 +115,15 @@ impl ApiError {
                 ("urn:authd:problem:malformed-body", "Malformed request body")
             }
             ApiError::BadPath(_) => ("urn:authd:problem:invalid-path", "Invalid path"),
+            ApiError::BadHeader(_) => ("urn:authd:problem:invalid-header", "Invalid header"),
+            ApiError::KeyInProgress => (
+                "urn:authd:problem:idempotency-key-in-progress",
+                "A request with this Idempotency-Key is in progress",
+            ),
+            ApiError::KeyReused => (
+                "urn:authd:problem:idempotency-key-reused",
+                "Idempotency-Key reused for another request",
+            ),
             ApiError::UnsupportedMediaType => (
                 "urn:authd:problem:unsupported-media-type",
                 "Unsupported media type",
@@ -145,6 +164,13 @@ impl ApiError {
         match self {
             ApiError::BadRequest(why) => format!("the body is not valid JSON: {why}"),
             ApiError::BadPath(why) => why.clone(),
+            ApiError::BadHeader(why) => (*why).into(),
+            ApiError::KeyInProgress => format!(
+                "the first request with this key has not finished; retry in {RETRY_AFTER_SECS} s"
+            ),
+            ApiError::KeyReused => {
+                "this Idempotency-Key was sent with another request: use a new key per request".into()
+            }
             ApiError::UnsupportedMediaType => {
                 "send the body as Content-Type: application/json".into()
             }
@@ -185,7 +211,9 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
         match &self {
-            ApiError::Internal(err) => tracing::error!(error = format!("{err:#}"), "request failed"),
+            ApiError::Internal(err) => {
+                tracing::error!(error = format!("{err:#}"), "request failed")
+            }
             ApiError::Unavailable(err) => {
                 tracing::warn!(error = format!("{err:#}"), "database unavailable")
             }
@@ -220,7 +248,10 @@ impl IntoResponse for ApiError {
             HeaderValue::from_static("application/problem+json"),
         );
         match &self {
-            ApiError::Overloaded | ApiError::NotReady(_) | ApiError::Unavailable(_) => {
+            ApiError::Overloaded
+            | ApiError::NotReady(_)
+            | ApiError::Unavailable(_)
+            | ApiError::KeyInProgress => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
             }
             ApiError::TooManyAttempts { retry_after_secs } => {

@@ -6,6 +6,7 @@ pub mod auth;
 pub mod client;
 pub mod error;
 pub mod extract;
+pub mod idempotency;
 pub mod listener;
 pub mod openapi;
 pub mod request_id;

@@ -8,6 +8,7 @@
 //! nothing outside this module knows which backend it talks to.
 
 mod dialect;
+mod idempotency;
 mod keys;
 mod login_counters;
 mod maintenance;
@@ -18,6 +19,7 @@ mod sqlite;
 mod user_changes;
 mod users;
 
+pub use idempotency::{Claimed, StoredResponse};
 pub use keys::StoredKey;
 pub use outbox::{lane_of, Claim, PendingEvent, LANES, OUTBOX_CHANNEL};
 pub use sessions::Rotation;
@@ -137,9 +139,9 @@ pub fn is_unavailable(err: &anyhow::Error) -> bool {
         .filter_map(|cause| cause.downcast_ref::<sqlx::Error>())
         .any(|err| match err {
             sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => true,
-            sqlx::Error::Database(db) => db
-                .code()
-                .is_some_and(|code| code.starts_with("08") || code.starts_with("57P") || code == "53300"),
+            sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+                code.starts_with("08") || code.starts_with("57P") || code == "53300"
+            }),
             _ => false,
         })
 }

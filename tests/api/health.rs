@@ -125,19 +125,31 @@ async fn with_postgres_down_requests_get_503_and_service_resumes_without_a_resta
         .await
         .unwrap();
     app.pg.as_mut().unwrap().stop();
-    let signed_up = app.sign_up("during", "during@example.com", "correct horse battery").await;
+    let signed_up = app
+        .sign_up("during", "during@example.com", "correct horse battery")
+        .await;
     assert_eq!(signed_up.headers()["retry-after"], "1");
     let body = problem(signed_up, 503).await;
     assert_eq!(body["type"], "urn:authd:problem:database-unavailable");
     problem(app.login("before", "correct horse battery").await, 503).await;
     problem(app.me(&tokens.access_token).await, 503).await;
     problem(app.get("/readyz").await, 503).await;
-    assert_eq!(app.get("/healthz").await.status().as_u16(), 200, "alive all the same");
+    assert_eq!(
+        app.get("/healthz").await.status().as_u16(),
+        200,
+        "alive all the same"
+    );
 
     app.pg.as_mut().unwrap().restart().await;
     assert_eq!(app.get("/readyz").await.status().as_u16(), 200);
     assert_eq!(app.me(&tokens.access_token).await.status().as_u16(), 200);
-    let again = app.sign_up("after", "after@example.com", "correct horse battery").await;
+    let again = app
+        .sign_up("after", "after@example.com", "correct horse battery")
+        .await;
     assert_eq!(again.status().as_u16(), 201);
-    assert_eq!(app.users().await, 2, "nothing was written during the outage");
+    assert_eq!(
+        app.users().await,
+        2,
+        "nothing was written during the outage"
+    );
 }

@@ -182,3 +182,61 @@ fn load_binary() -> std::path::PathBuf {
     );
     bin
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn authd_load_retry_resends_timed_out_sign_ups_with_their_key_and_creates_each_once() {
+    let broker = Broker::start();
+    // One hashing thread at ~100 ms a hash behind 4 clients: an attempt abandoned
+    // after 50 ms is still being served when it is sent again with its key.
+    let app = TestApp::spawn_with(Backend::Postgres, |c| {
+        c.hash = authd::hashing::HashParams {
+            iterations: 10,
+            ..authd::hashing::HashParams::OWASP
+        };
+        c.hash_pool.workers = 1;
+        c.hash_pool.queue_bound = Some(64);
+        c.relay = Some(RelayConfig {
+            kafka: KafkaConfig {
+                brokers: broker.brokers(),
+                topic: "authd.user-events".into(),
+                partitions: 3,
+                replication: 1,
+            },
+            batch: 500,
+            poll: Duration::from_millis(500),
+        })
+    })
+    .await;
+    let database_url = app.pg.as_ref().unwrap().url.clone();
+    let report = load_json(
+        &app,
+        &[
+            "--requests",
+            "20",
+            "--concurrency",
+            "4",
+            "--retry",
+            "--attempt-timeout",
+            "0.05",
+            "--timeout",
+            "60",
+            "--prefix",
+            "retried",
+            "--verify",
+            "--database-url",
+            &database_url,
+            "--brokers",
+            &broker.brokers(),
+            "--verify-idle",
+            "5",
+        ],
+    )
+    .await;
+    assert_eq!(report["statuses"]["201"], 20, "{report}");
+    assert_eq!(report["transport_errors_total"], 0, "{report}");
+    assert!(report["retried_errors"]["timeout"].as_u64().unwrap() > 0, "{report}");
+    assert_eq!(report["verify"]["created"], 20);
+    assert_eq!(report["verify"]["lost"], 0);
+    assert_eq!(report["verify"]["unconfirmed"], 0, "a retry created nothing twice");
+    assert_eq!(app.users().await, 20);
+}

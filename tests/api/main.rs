@@ -8,6 +8,7 @@ mod deploy_kubernetes;
 mod gateway;
 mod health;
 mod helpers;
+mod idempotency;
 mod lifecycle;
 mod load;
 mod operations;

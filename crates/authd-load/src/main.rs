@@ -62,6 +62,16 @@ pub struct Args {
     /// the request's timeout budget is spent.
     #[arg(long)]
     pub retry_503: bool,
+    /// Retry like a careful client: each sign-up carries an Idempotency-Key, and a
+    /// 503, a 409 "in progress" (both after their Retry-After) or a transport error
+    /// or timeout is sent again with the same key, within --timeout. Implies
+    /// --retry-503.
+    #[arg(long)]
+    pub retry: bool,
+    /// With --retry: the longest one attempt may take, in seconds, before it is
+    /// abandoned and sent again (default: the whole --timeout).
+    #[arg(long)]
+    pub attempt_timeout: Option<f64>,
     /// User names start with this; default: a random run id, so reruns never collide.
     #[arg(long)]
     pub prefix: Option<String>,
@@ -138,10 +148,11 @@ async fn main() -> ExitCode {
             }
         },
     };
-    let result = run::run(&args, kind).await;
+    let prefix = run::prefix(&args);
+    let result = run::run_with(&args, kind, prefix.clone(), args.concurrency, args.requests).await;
     let mut report = report::Report::new(&args, result);
     if args.verify {
-        match verify::verify(&args, &report.created_ids, from).await {
+        match verify::verify(&args, &prefix, &report.created_ids, from).await {
             Ok(v) => report.verification = Some(v),
             Err(err) => {
                 eprintln!("authd-load: verification failed to run: {err:#}");

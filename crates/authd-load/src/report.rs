@@ -79,6 +79,7 @@ impl Report {
             "transport_errors": r.errors,
             "transport_errors_total": r.errors.values().sum::<u64>(),
             "retries": r.retries,
+            "retried_errors": r.retried_errors,
             // Successes per second: 201s of sign-ups, 200s of logins and refreshes.
             "created_per_second": r.timeline,
             "verify": self.verification.as_ref().map(Verification::to_json),
@@ -117,10 +118,16 @@ impl Report {
         let total: u64 = r.errors.values().sum();
         let _ = writeln!(out, "transport     errors={total} {}", errors.join(" "));
         if r.retries > 0 {
+            let errors: Vec<String> = r
+                .retried_errors
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
             let _ = writeln!(
                 out,
-                "retries       {} (503 retried after Retry-After)",
-                r.retries
+                "retries       {} (503 and in-progress 409 after Retry-After; errors sent again: {})",
+                r.retries,
+                if errors.is_empty() { "none".into() } else { errors.join(" ") }
             );
         }
         if let Some(v) = &self.verification {

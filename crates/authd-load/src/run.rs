@@ -21,6 +21,8 @@ pub struct RunResult {
     pub statuses: BTreeMap<u16, u64>,
     pub errors: BTreeMap<String, u64>,
     pub retries: u64,
+    /// Transport errors and timeouts that --retry sent again, by kind.
+    pub retried_errors: BTreeMap<String, u64>,
     /// Successes (201 for sign-ups, 200 otherwise) finished in each second of the run.
     pub timeline: Vec<u64>,
     pub created_ids: Vec<String>,
@@ -41,6 +43,7 @@ impl RunResult {
             statuses: BTreeMap::new(),
             errors: BTreeMap::new(),
             retries: 0,
+            retried_errors: BTreeMap::new(),
             timeline: Vec::new(),
             created_ids: Vec::new(),
         }
@@ -58,6 +61,9 @@ impl RunResult {
             *self.errors.entry(k).or_default() += v;
         }
         self.retries += other.retries;
+        for (k, v) in other.retried_errors {
+            *self.retried_errors.entry(k).or_default() += v;
+        }
         if self.timeline.len() < other.timeline.len() {
             self.timeline.resize(other.timeline.len(), 0);
         }
@@ -128,10 +134,6 @@ pub fn prefix(args: &Args) -> String {
         .unwrap_or_else(|| format!("l{}", run_id()))
 }
 
-pub async fn run(args: &Args, kind: Kind) -> RunResult {
-    run_with(args, kind, prefix(args), args.concurrency, args.requests).await
-}
-
 pub async fn run_with(
     args: &Args,
     kind: Kind,
@@ -162,7 +164,9 @@ pub async fn run_with(
             prefix: prefix.clone(),
             password: args.password.clone(),
             timeout: secs(args.timeout),
-            retry_503: args.retry_503,
+            retry_503: args.retry_503 || args.retry,
+            retry: args.retry,
+            attempt_timeout: secs(args.attempt_timeout.unwrap_or(args.timeout)),
             next: Arc::clone(&next),
             limit: if deadline.is_some() {
                 u64::MAX
@@ -192,6 +196,9 @@ struct Worker {
     password: String,
     timeout: Duration,
     retry_503: bool,
+    /// Idempotency keys, and retries of transport errors and in-progress answers.
+    retry: bool,
+    attempt_timeout: Duration,
     next: Arc<AtomicU64>,
     limit: u64,
     deadline: Option<Instant>,
@@ -227,26 +234,45 @@ impl Worker {
             let Some(body) = self.body(i) else { break };
             let begun = Instant::now();
             let budget_end = begun + self.timeout;
+            // One key per sign-up: its retries are the same request to authd.
+            let key = (self.retry && matches!(self.kind, Kind::Signup))
+                .then(|| format!("{}-{i}", self.prefix));
             let outcome = loop {
                 let left = budget_end.saturating_duration_since(Instant::now());
-                let sent = self
+                let mut request = self
                     .client
                     .post(&*self.url)
                     .json(&body)
-                    .timeout(left)
-                    .send()
-                    .await;
-                match sent {
-                    Ok(r) if r.status().as_u16() == 503 && self.retry_503 => {
-                        let wait = retry_after(r.headers());
-                        if Instant::now() + wait >= budget_end {
-                            break Ok(r);
-                        }
-                        out.retries += 1;
-                        tokio::time::sleep(wait).await;
-                    }
-                    other => break other,
+                    .timeout(left.min(self.attempt_timeout));
+                if let Some(key) = &key {
+                    request = request.header("idempotency-key", key);
                 }
+                let sent = request.send().await;
+                let wait = match &sent {
+                    Ok(r) if r.status().as_u16() == 503 && self.retry_503 => {
+                        retry_after(r.headers())
+                    }
+                    // 409 with Retry-After: the first attempt with this key still runs.
+                    Ok(r)
+                        if r.status().as_u16() == 409
+                            && self.retry
+                            && r.headers().contains_key("retry-after") =>
+                    {
+                        retry_after(r.headers())
+                    }
+                    Err(err) if self.retry => {
+                        *out.retried_errors
+                            .entry(error_kind(err).to_string())
+                            .or_default() += 1;
+                        Duration::from_millis(200)
+                    }
+                    _ => break sent,
+                };
+                if Instant::now() + wait >= budget_end {
+                    break sent;
+                }
+                out.retries += 1;
+                tokio::time::sleep(wait).await;
             };
             out.sent += 1;
             let micros = begun.elapsed().as_micros().max(1) as u64;

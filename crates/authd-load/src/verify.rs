@@ -17,19 +17,23 @@ pub struct Verification {
     pub events_missing: usize,
     /// Users with no row or no event.
     pub lost: usize,
+    /// Users of this run's names that no 201 reported: a sign-up done twice (a
+    /// retry without an idempotency key) or one whose answer the client never saw.
+    pub unconfirmed: usize,
 }
 
 impl Verification {
     pub fn line(&self) -> String {
         format!(
-            "verify        created={} rows_missing={} events_missing={} lost={}",
-            self.created, self.rows_missing, self.events_missing, self.lost
+            "verify        created={} rows_missing={} events_missing={} lost={} unconfirmed={}",
+            self.created, self.rows_missing, self.events_missing, self.lost, self.unconfirmed
         )
     }
 
     pub fn to_json(&self) -> Value {
         json!({ "created": self.created, "rows_missing": self.rows_missing,
-                "events_missing": self.events_missing, "lost": self.lost })
+                "events_missing": self.events_missing, "lost": self.lost,
+                "unconfirmed": self.unconfirmed })
     }
 }
 
@@ -45,7 +49,12 @@ pub async fn start_offsets(args: &Args) -> anyhow::Result<Vec<i64>> {
     }
 }
 
-pub async fn verify(args: &Args, ids: &[String], from: Vec<i64>) -> anyhow::Result<Verification> {
+pub async fn verify(
+    args: &Args,
+    prefix: &str,
+    ids: &[String],
+    from: Vec<i64>,
+) -> anyhow::Result<Verification> {
     let url = args.database_url.as_deref().context("--database-url")?;
     let brokers = args.brokers.as_deref().context("--brokers")?;
     let wanted: Vec<uuid::Uuid> = ids.iter().map(|s| s.parse()).collect::<Result<_, _>>()?;
@@ -56,8 +65,19 @@ pub async fn verify(args: &Args, ids: &[String], from: Vec<i64>) -> anyhow::Resu
         .bind(&wanted)
         .fetch_all(&pool)
         .await?;
+    // Every user of this run's names (`{prefix}_{i}`), confirmed by a 201 or not.
+    let named: Vec<uuid::Uuid> =
+        sqlx::query_scalar("SELECT id FROM users WHERE starts_with(username, $1)")
+            .bind(format!("{prefix}_"))
+            .fetch_all(&pool)
+            .await?;
     pool.close().await;
     let rows: HashSet<String> = found.iter().map(|u| u.to_string()).collect();
+    let confirmed: HashSet<&str> = ids.iter().map(String::as_str).collect();
+    let unconfirmed = named
+        .iter()
+        .filter(|id| !confirmed.contains(id.to_string().as_str()))
+        .count();
 
     let mut waiting: HashSet<&str> = ids.iter().map(String::as_str).collect();
     let consumer = kafka::tail_consumer(brokers, &args.topic, kafka::Start::Offsets(from)).await?;
@@ -88,5 +108,6 @@ pub async fn verify(args: &Args, ids: &[String], from: Vec<i64>) -> anyhow::Resu
         rows_missing,
         events_missing: waiting.len(),
         lost,
+        unconfirmed,
     })
 }

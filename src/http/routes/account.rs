@@ -81,15 +81,15 @@ async fn read(
 
 /// PATCH `{username?, email?}`: at least one; any other field is refused (the
 /// password has its own endpoint). Unchanged values write nothing.
-#[utoipa::path(patch, path = "/auth/user/{id}", tag = "users", security(("bearer" = [])), params(("id" = uuid::Uuid, Path, description = "The user id (the token's sub)")),
+#[utoipa::path(patch, path = "/auth/user/{id}", tag = "users", security(("bearer" = [])), params(("id" = uuid::Uuid, Path, description = "The user id (the token's sub)"), ("Idempotency-Key" = Option<String>, Header, description = "Optional, 1 to 255 printable ASCII characters, one per request: a repeat within 24 h gets the first answer (Idempotent-Replayed: true) without the work being done again")),
     request_body = PatchUserRequest,
     responses(
         (status = 200, description = "The updated user; authd.user.updated written when something changed", body = PublicUser),
         (status = 401, description = "Missing, invalid, expired or revoked access token (WWW-Authenticate: Bearer)"),
-        (status = 400, description = "The id is not a UUID, or malformed JSON"),
+        (status = 400, description = "The id is not a UUID, malformed JSON, or a malformed Idempotency-Key"),
         (status = 403, description = "The token belongs to another user"),
-        (status = 409, description = "The username or email is taken"),
-        (status = 422, description = "Invalid, unknown or no fields"),
+        (status = 409, description = "The username or email is taken, or a request with this Idempotency-Key is in progress (Retry-After)"),
+        (status = 422, description = "Invalid, unknown or no fields, or the Idempotency-Key was used for another request"),
         (status = 503, description = "The database is unavailable; Retry-After"),
     ))]
 #[tracing::instrument(skip_all)]

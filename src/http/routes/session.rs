@@ -239,11 +239,13 @@ async fn refresh_tokens(
 
 /// Logout: revokes the refresh-token family. Answers 204 for any token (RFC 7009),
 /// so it reveals nothing about which tokens exist.
-#[utoipa::path(post, path = "/auth/logout", tag = "session",
+#[utoipa::path(post, path = "/auth/logout", tag = "session", params(("Idempotency-Key" = Option<String>, Header, description = "Optional, 1 to 255 printable ASCII characters, one per request: a repeat within 24 h gets the first answer (Idempotent-Replayed: true) without the work being done again")),
     request_body = RefreshRequest,
     responses(
         (status = 204, description = "The token's family is revoked (204 for any token, RFC 7009)"),
-        (status = 422, description = "No refresh_token"),
+        (status = 400, description = "A malformed Idempotency-Key"),
+        (status = 409, description = "A request with this Idempotency-Key is in progress (Retry-After)"),
+        (status = 422, description = "No refresh_token, or the Idempotency-Key was used for another request"),
         (status = 503, description = "The database is unavailable; Retry-After"),
     ))]
 #[tracing::instrument(skip_all)]

@@ -64,16 +64,16 @@ impl SignUpRequest {
 /// Sign-up: validate, refuse a known duplicate before paying for the hash, hash off
 /// the runtime without holding a connection, then one transaction for the user row
 /// and its event. The unique constraints settle races between concurrent sign-ups.
-#[utoipa::path(post, path = "/auth/user", tag = "users",
+#[utoipa::path(post, path = "/auth/user", tag = "users", params(("Idempotency-Key" = Option<String>, Header, description = "Optional, 1 to 255 printable ASCII characters, one per request: a repeat within 24 h gets the first answer (Idempotent-Replayed: true) without the work being done again")),
     request_body = SignUpRequest,
     responses(
         (status = 201, description = "Created", body = PublicUser,
             headers(("location" = String, description = "/auth/user/{id}"))),
-        (status = 400, description = "Malformed JSON"),
-        (status = 409, description = "The username or email is taken; errors[0].field says which"),
+        (status = 400, description = "Malformed JSON, or a malformed Idempotency-Key"),
+        (status = 409, description = "The username or email is taken (errors[0].field says which), or a request with this Idempotency-Key is in progress (Retry-After)"),
         (status = 413, description = "The body is over 16 KiB"),
         (status = 415, description = "Not a JSON content type"),
-        (status = 422, description = "Missing, mistyped or invalid fields, all reported"),
+        (status = 422, description = "Missing, mistyped or invalid fields, all reported, or the Idempotency-Key was used for another request"),
         (status = 503, description = "The hashing queue is full, or the database is unavailable; Retry-After"),
     ))]
 #[tracing::instrument(skip_all)]

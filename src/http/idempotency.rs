@@ -1,0 +1,151 @@
+//! `Idempotency-Key` (draft-ietf-httpapi-idempotency-key-header) on the routes that
+//! change state and whose answers hold no secret (sign-up, profile changes, logout).
+//! The first answer is stored with the key, scoped to the client address, for 24 h,
+//! with a fingerprint of the request: a repeat gets the same status and body, marked
+//! `Idempotent-Replayed: true`, without the work being done again, on any replica.
+//! A repeat while the first is still running gets 409; the same key with another
+//! request 422. A 5xx is not stored: the key is released, and a retry does the work.
+//! Login and refresh take no key: their answers are credentials, which authd never
+//! stores.
+
+use axum::body::{to_bytes, Body};
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{header, HeaderName, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use sha2::{Digest, Sha256};
+
+use crate::http::client::ClientIp;
+use crate::http::error::ApiError;
+use crate::http::state::AppState;
+use crate::http::BODY_LIMIT;
+use crate::store::{Claimed, StoredResponse};
+
+pub const HEADER: &str = "idempotency-key";
+const REPLAYED: &str = "idempotent-replayed";
+/// How long an answer is kept (the draft suggests at least 24 h).
+const KEEP: chrono::Duration = chrono::Duration::hours(24);
+/// A key whose request has not finished after this long was abandoned (its
+/// replica died): the next request with it does the work.
+const ABANDONED_AFTER: chrono::Duration = chrono::Duration::seconds(60);
+/// The largest answer kept.
+const ANSWER_LIMIT: usize = 64 * 1024;
+/// Answer headers worth replaying.
+const KEPT_HEADERS: [HeaderName; 2] = [header::LOCATION, header::CONTENT_TYPE];
+
+/// The routes that honour a key (method, route template).
+pub const ROUTES: [(&str, &str); 3] = [
+    ("POST", "/auth/user"),
+    ("PATCH", "/auth/user/{id}"),
+    ("POST", "/auth/logout"),
+];
+
+pub async fn idempotent(
+    State(state): State<AppState>,
+    ClientIp(client): ClientIp,
+    route: Option<MatchedPath>,
+    request: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    let honoured =
+        route.is_some_and(|route| ROUTES.contains(&(request.method().as_str(), route.as_str())));
+    let Some(key) = request.headers().get(HEADER).filter(|_| honoured) else {
+        return Ok(next.run(request).await);
+    };
+    let key = key
+        .to_str()
+        .ok()
+        .filter(|k| (1..=255).contains(&k.len()) && k.bytes().all(|b| b.is_ascii_graphic()))
+        .ok_or_else(|| {
+            ApiError::BadHeader("Idempotency-Key must be 1 to 255 printable ASCII characters")
+        })?
+        .to_string();
+    let (parts, body) = request.into_parts();
+    let body = to_bytes(body, BODY_LIMIT)
+        .await
+        .map_err(|_| ApiError::PayloadTooLarge)?;
+    let mut digest = Sha256::new();
+    digest.update(parts.method.as_str());
+    digest.update(b" ");
+    digest.update(parts.uri.path());
+    digest.update(b"\n");
+    digest.update(&body);
+    let fingerprint = digest.finalize();
+    let scope = client.to_string();
+    let now = state.clock.now();
+    let claimed = state
+        .store
+        .claim_idempotency_key(
+            &scope,
+            &key,
+            &fingerprint,
+            now,
+            now + KEEP,
+            now - ABANDONED_AFTER,
+        )
+        .await?;
+    match claimed {
+        Claimed::Started => {}
+        Claimed::InProgress => return Err(ApiError::KeyInProgress),
+        Claimed::Mismatch => return Err(ApiError::KeyReused),
+        Claimed::Done(stored) => return Ok(replay(stored)),
+    }
+    // The work and the storing of its answer run to the end even when the client
+    // goes away (a timed-out attempt): otherwise the key would stay "in progress"
+    // until abandoned, and the client's retry could not get the answer.
+    let request = Request::from_parts(parts, Body::from(body));
+    tokio::spawn(async move {
+        let response = next.run(request).await;
+        finish(&state, &scope, &key, response).await
+    })
+    .await
+    .map_err(|err| ApiError::Internal(anyhow::anyhow!("the keyed request failed: {err}")))?
+}
+
+/// Keeps the answer with the key (a 5xx releases the key instead) and returns it.
+async fn finish(
+    state: &AppState,
+    scope: &str,
+    key: &str,
+    response: Response,
+) -> Result<Response, ApiError> {
+    let (mut parts, body) = response.into_parts();
+    let body = match to_bytes(body, ANSWER_LIMIT).await {
+        Ok(body) => body,
+        Err(err) => {
+            state.store.release_idempotency_key(scope, key).await?;
+            return Err(ApiError::Internal(anyhow::anyhow!("reading the answer: {err}")));
+        }
+    };
+    if parts.status.is_server_error() {
+        state.store.release_idempotency_key(scope, key).await?;
+    } else {
+        let stored = StoredResponse {
+            status: parts.status.as_u16(),
+            headers: KEPT_HEADERS
+                .iter()
+                .filter_map(|name| {
+                    let value = parts.headers.get(name)?.to_str().ok()?;
+                    Some((name.to_string(), value.to_string()))
+                })
+                .collect(),
+            body: body.to_vec(),
+        };
+        state.store.finish_idempotency_key(scope, key, &stored).await?;
+    }
+    parts.headers.remove(REPLAYED);
+    Ok(Response::from_parts(parts, Body::from(body)))
+}
+
+fn replay(stored: StoredResponse) -> Response {
+    let status = StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK);
+    let mut response = (status, stored.body).into_response();
+    let headers = response.headers_mut();
+    for (name, value) in stored.headers {
+        if let (Ok(name), Ok(value)) = (HeaderName::try_from(name), HeaderValue::try_from(value)) {
+            headers.insert(name, value);
+        }
+    }
+    headers.insert(REPLAYED, HeaderValue::from_static("true"));
+    response
+}

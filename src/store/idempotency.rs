@@ -1,0 +1,122 @@
+//! Idempotency keys: the first answer to a keyed request, shared by every replica.
+
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+
+use super::dialect::{on_pool, Dialect};
+use super::Store;
+
+/// A stored answer: status, headers (JSON pairs) and body.
+#[derive(Debug, Clone)]
+pub struct StoredResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+/// What presenting a key found.
+#[derive(Debug)]
+pub enum Claimed {
+    /// The key is new (or expired, or abandoned): this request does the work.
+    Started,
+    /// A request with this key is still running (here or on another replica).
+    InProgress,
+    /// The key was used for a different request.
+    Mismatch,
+    /// The key's answer, to replay.
+    Done(StoredResponse),
+}
+
+type KeyRow = (Vec<u8>, Option<i32>, Option<String>, Option<Vec<u8>>);
+
+impl Store {
+    /// Claims `key` of `scope` for a request with `fingerprint`. A key whose
+    /// request started before `abandoned_before` and never finished (its replica
+    /// died) is taken over; an expired key starts afresh.
+    pub async fn claim_idempotency_key(
+        &self,
+        scope: &str,
+        key: &str,
+        fingerprint: &[u8],
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+        abandoned_before: DateTime<Utc>,
+    ) -> anyhow::Result<Claimed> {
+        let insert =
+            "INSERT INTO idempotency_keys (scope, key, fingerprint, created_at, expires_at) \
+                      VALUES ($1, $2, $3, $4, $5) ON CONFLICT (scope, key) DO NOTHING";
+        // Take over a key that expired, or whose request was abandoned.
+        let take_over = "UPDATE idempotency_keys SET fingerprint = $3, created_at = $4, \
+                         expires_at = $5, status = NULL, response_headers = NULL, response_body = NULL \
+                         WHERE scope = $1 AND key = $2 \
+                           AND (expires_at <= $4 OR (status IS NULL AND created_at < $6))";
+        let read = "SELECT fingerprint, CAST(status AS INTEGER), response_headers, response_body \
+                    FROM idempotency_keys WHERE scope = $1 AND key = $2";
+        let (inserted, row): (bool, Option<KeyRow>) = on_pool!(self, pool => async {
+            let mut tx = pool.begin().await?;
+            let mut claimed = sqlx::query(insert)
+                .bind(scope).bind(key).bind(fingerprint)
+                .bind(pool.time(now)).bind(pool.time(expires_at))
+                .execute(&mut *tx).await?.rows_affected() == 1;
+            if !claimed {
+                claimed = sqlx::query(take_over)
+                    .bind(scope).bind(key).bind(fingerprint)
+                    .bind(pool.time(now)).bind(pool.time(expires_at)).bind(pool.time(abandoned_before))
+                    .execute(&mut *tx).await?.rows_affected() == 1;
+            }
+            let row = if claimed {
+                None
+            } else {
+                sqlx::query_as(read).bind(scope).bind(key).fetch_optional(&mut *tx).await?
+            };
+            tx.commit().await?;
+            Ok::<_, sqlx::Error>((claimed, row))
+        }.await)
+        .context("claiming the idempotency key")?;
+        if inserted {
+            return Ok(Claimed::Started);
+        }
+        let Some((stored, status, headers, body)) = row else {
+            // Deleted between the insert and the read (a retryable failure): go again.
+            return Ok(Claimed::InProgress);
+        };
+        if stored != fingerprint {
+            return Ok(Claimed::Mismatch);
+        }
+        Ok(match status {
+            None => Claimed::InProgress,
+            Some(status) => Claimed::Done(StoredResponse {
+                status: status as u16,
+                headers: serde_json::from_str(headers.as_deref().unwrap_or("[]"))
+                    .context("reading stored headers")?,
+                body: body.unwrap_or_default(),
+            }),
+        })
+    }
+
+    /// Stores the answer of the request that claimed `key`.
+    pub async fn finish_idempotency_key(
+        &self,
+        scope: &str,
+        key: &str,
+        response: &StoredResponse,
+    ) -> anyhow::Result<()> {
+        let sql =
+            "UPDATE idempotency_keys SET status = $3, response_headers = $4, response_body = $5 \
+                   WHERE scope = $1 AND key = $2";
+        let headers = serde_json::to_string(&response.headers)?;
+        on_pool!(self, pool => {
+            sqlx::query(sql)
+                .bind(scope).bind(key).bind(i32::from(response.status)).bind(&headers).bind(&response.body)
+                .execute(pool).await.map(drop)
+        })
+        .context("storing the idempotent answer")
+    }
+
+    /// Forgets `key`: its request failed in a way worth retrying (a 5xx).
+    pub async fn release_idempotency_key(&self, scope: &str, key: &str) -> anyhow::Result<()> {
+        let sql = "DELETE FROM idempotency_keys WHERE scope = $1 AND key = $2";
+        on_pool!(self, pool => sqlx::query(sql).bind(scope).bind(key).execute(pool).await.map(drop))
+            .context("releasing the idempotency key")
+    }
+}

@@ -1,0 +1,174 @@
+//! Idempotency-Key: a retry gets the first answer, never a second user or a
+//! confusing 409; a key reused for another request is refused; a key whose request
+//! is still running says so; every replica sees the same keys.
+
+use std::time::Duration;
+
+use authd::hashing::HashParams;
+use serde_json::{json, Value};
+
+use crate::both_stores;
+use crate::helpers::{problem, Backend, TestApp};
+
+both_stores!(
+    a_retry_with_the_same_key_gets_the_first_answer_and_nothing_is_done_twice,
+    the_same_key_with_another_body_is_422_and_a_bad_key_400,
+    a_repeat_while_the_first_runs_is_409_then_gets_the_answer,
+    a_server_error_releases_the_key_so_a_retry_does_the_work,
+);
+
+fn sign_up_body(name: &str) -> Value {
+    json!({ "username": name, "email": format!("{name}@example.com"), "password": "correct horse battery" })
+}
+
+async fn post_keyed(app: &TestApp, key: &str, body: &Value) -> reqwest::Response {
+    app.client
+        .post(app.url("/auth/user"))
+        .header("idempotency-key", key)
+        .json(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn a_retry_with_the_same_key_gets_the_first_answer_and_nothing_is_done_twice(
+    backend: Backend,
+) {
+    let app = TestApp::spawn(backend).await;
+    let first = post_keyed(&app, "key-1", &sign_up_body("once")).await;
+    assert_eq!(first.status().as_u16(), 201);
+    assert!(first.headers().get("idempotent-replayed").is_none());
+    let location = first.headers()["location"].clone();
+    let first: Value = first.json().await.unwrap();
+    let again = post_keyed(&app, "key-1", &sign_up_body("once")).await;
+    assert_eq!(
+        again.status().as_u16(),
+        201,
+        "not a 409 for its own first attempt"
+    );
+    assert_eq!(again.headers()["idempotent-replayed"], "true");
+    assert_eq!(again.headers()["location"], location);
+    assert_eq!(again.json::<Value>().await.unwrap(), first);
+    assert_eq!(
+        (app.users().await, app.outbox().await),
+        (1, 1),
+        "one user, one event"
+    );
+    // Without a key the same body is a new request: 409, as before.
+    problem(
+        app.post_json("/auth/user", &sign_up_body("once")).await,
+        409,
+    )
+    .await;
+    // A refusal is an answer too: it is replayed, not recomputed.
+    let taken = post_keyed(&app, "key-2", &sign_up_body("once")).await;
+    assert_eq!(taken.status().as_u16(), 409);
+    let replayed = post_keyed(&app, "key-2", &sign_up_body("once")).await;
+    assert_eq!(replayed.headers()["idempotent-replayed"], "true");
+    problem(replayed, 409).await;
+}
+
+async fn the_same_key_with_another_body_is_422_and_a_bad_key_400(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    assert_eq!(
+        post_keyed(&app, "k", &sign_up_body("first"))
+            .await
+            .status()
+            .as_u16(),
+        201
+    );
+    let other = problem(post_keyed(&app, "k", &sign_up_body("second")).await, 422).await;
+    assert_eq!(other["type"], "urn:authd:problem:idempotency-key-reused");
+    let long = "k".repeat(256);
+    let bad = problem(post_keyed(&app, &long, &sign_up_body("third")).await, 400).await;
+    assert_eq!(bad["type"], "urn:authd:problem:invalid-header");
+    assert_eq!(
+        app.users().await,
+        1,
+        "neither refused request wrote anything"
+    );
+}
+
+async fn a_repeat_while_the_first_runs_is_409_then_gets_the_answer(backend: Backend) {
+    // One hashing thread at ~100 ms a hash, three sign-ups queued ahead: the keyed
+    // one is still waiting for the pool when its repeat arrives.
+    let slow = HashParams {
+        iterations: 10,
+        ..HashParams::OWASP
+    };
+    let app = TestApp::spawn_with(backend, |c| {
+        c.hash = slow;
+        c.hash_pool.workers = 1;
+    })
+    .await;
+    let mut ahead = tokio::task::JoinSet::new();
+    for i in 0..3 {
+        let (client, url) = (app.client.clone(), app.url("/auth/user"));
+        ahead.spawn(async move {
+            client
+                .post(url)
+                .json(&sign_up_body(&format!("ahead{i}")))
+                .send()
+                .await
+                .unwrap()
+                .status()
+        });
+    }
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let first = {
+        let (client, url) = (app.client.clone(), app.url("/auth/user"));
+        tokio::spawn(async move {
+            client
+                .post(url)
+                .header("idempotency-key", "slow")
+                .json(&sign_up_body("slow"))
+                .send()
+                .await
+                .unwrap()
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let busy = post_keyed(&app, "slow", &sign_up_body("slow")).await;
+    assert_eq!(busy.headers()["retry-after"], "1");
+    let busy = problem(busy, 409).await;
+    assert_eq!(
+        busy["type"],
+        "urn:authd:problem:idempotency-key-in-progress"
+    );
+    let first = first.await.unwrap();
+    assert_eq!(first.status().as_u16(), 201);
+    let first: Value = first.json().await.unwrap();
+    ahead.join_all().await;
+    let later = post_keyed(&app, "slow", &sign_up_body("slow")).await;
+    assert_eq!(later.status().as_u16(), 201);
+    assert_eq!(later.json::<Value>().await.unwrap(), first);
+    assert_eq!(app.users().await, 4);
+}
+
+async fn a_server_error_releases_the_key_so_a_retry_does_the_work(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    // The outbox is gone: the sign-up's transaction fails (500) and writes nothing.
+    app.execute("ALTER TABLE outbox RENAME TO outbox_away")
+        .await;
+    let failed = post_keyed(&app, "retry-me", &sign_up_body("retried")).await;
+    assert_eq!(failed.status().as_u16(), 500);
+    app.execute("ALTER TABLE outbox_away RENAME TO outbox")
+        .await;
+    let retried = post_keyed(&app, "retry-me", &sign_up_body("retried")).await;
+    assert_eq!(retried.status().as_u16(), 201, "the key was released");
+    assert!(retried.headers().get("idempotent-replayed").is_none());
+    assert_eq!(app.users().await, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_answered_by_one_replica_is_replayed_by_another() {
+    let a = TestApp::spawn(Backend::Postgres).await;
+    let b = a.replica(|_| {}).await;
+    let first = post_keyed(&a, "shared", &sign_up_body("shared")).await;
+    assert_eq!(first.status().as_u16(), 201);
+    let first: Value = first.json().await.unwrap();
+    let again = post_keyed(&b, "shared", &sign_up_body("shared")).await;
+    assert_eq!(again.headers()["idempotent-replayed"], "true");
+    assert_eq!(again.json::<Value>().await.unwrap(), first);
+    assert_eq!(a.users().await, 1);
+}
