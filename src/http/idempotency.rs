@@ -114,7 +114,9 @@ async fn finish(
         Ok(body) => body,
         Err(err) => {
             state.store.release_idempotency_key(scope, key).await?;
-            return Err(ApiError::Internal(anyhow::anyhow!("reading the answer: {err}")));
+            return Err(ApiError::Internal(anyhow::anyhow!(
+                "reading the answer: {err}"
+            )));
         }
     };
     if parts.status.is_server_error() {
@@ -131,7 +133,10 @@ async fn finish(
                 .collect(),
             body: body.to_vec(),
         };
-        state.store.finish_idempotency_key(scope, key, &stored).await?;
+        state
+            .store
+            .finish_idempotency_key(scope, key, &stored)
+            .await?;
     }
     parts.headers.remove(REPLAYED);
     Ok(Response::from_parts(parts, Body::from(body)))

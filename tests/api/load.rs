@@ -234,9 +234,15 @@ async fn authd_load_retry_resends_timed_out_sign_ups_with_their_key_and_creates_
     .await;
     assert_eq!(report["statuses"]["201"], 20, "{report}");
     assert_eq!(report["transport_errors_total"], 0, "{report}");
-    assert!(report["retried_errors"]["timeout"].as_u64().unwrap() > 0, "{report}");
+    assert!(
+        report["retried_errors"]["timeout"].as_u64().unwrap() > 0,
+        "{report}"
+    );
     assert_eq!(report["verify"]["created"], 20);
     assert_eq!(report["verify"]["lost"], 0);
-    assert_eq!(report["verify"]["unconfirmed"], 0, "a retry created nothing twice");
+    assert_eq!(
+        report["verify"]["unconfirmed"], 0,
+        "a retry created nothing twice"
+    );
     assert_eq!(app.users().await, 20);
 }

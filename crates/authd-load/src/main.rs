@@ -46,6 +46,13 @@ pub struct Args {
     /// Base URL of authd or its gateway.
     #[arg(long, default_value = "http://127.0.0.1:8080")]
     pub url: String,
+    /// The seed tester's form, `authd-load URL [N]`: URL may be the base or the
+    /// endpoint itself (http://127.0.0.1:8080/auth/user); it replaces --url.
+    #[arg(value_name = "URL")]
+    pub target: Option<String>,
+    /// With URL: the number of requests (replaces --requests).
+    #[arg(value_name = "N", requires = "target")]
+    pub count: Option<u64>,
     /// Requests to send (unless --duration is given).
     #[arg(long, default_value_t = 10_000)]
     pub requests: u64,
@@ -101,9 +108,49 @@ pub struct Args {
     pub verify_idle: u64,
 }
 
+/// The endpoint each mode sends to.
+fn endpoint(mode: Mode) -> &'static str {
+    match mode {
+        Mode::Signup | Mode::HashLimit => "/auth/user",
+        Mode::Login => "/auth/login",
+        Mode::Refresh => "/auth/token",
+    }
+}
+
+/// Applies `URL [N]`: a URL naming the mode's endpoint is cut to its base, so it
+/// is never sent to `/auth/user/auth/user`; any other path is refused.
+fn apply_target(args: &mut Args) -> Result<(), String> {
+    let Some(target) = args.target.take() else {
+        return Ok(());
+    };
+    let trimmed = target.trim_end_matches('/');
+    let rest = trimmed.split_once("://").map_or(trimmed, |(_, rest)| rest);
+    let path = rest.find('/').map_or("", |i| &rest[i..]);
+    let endpoint = endpoint(args.mode);
+    let base = if path.is_empty() {
+        trimmed
+    } else if path == endpoint {
+        &trimmed[..trimmed.len() - path.len()]
+    } else {
+        return Err(format!(
+            "{target}: the path {path} is not the {endpoint} of --mode {:?}; give the base URL",
+            args.mode
+        ));
+    };
+    args.url = base.to_string();
+    if let Some(n) = args.count {
+        args.requests = n;
+    }
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
-    let args = Args::parse();
+    let mut args = Args::parse();
+    if let Err(err) = apply_target(&mut args) {
+        eprintln!("authd-load: {err}");
+        return ExitCode::from(2);
+    }
     if args.concurrency == 0 || args.timeout <= 0.0 {
         eprintln!("authd-load: --concurrency and --timeout must be positive");
         return ExitCode::from(2);
@@ -168,12 +215,48 @@ async fn main() -> ExitCode {
     } else {
         print!("{}", report.table());
     }
+    if let Some(warning) = report.same_client_error() {
+        eprintln!("authd-load: WARNING: {warning}");
+    }
     if report.verification.as_ref().is_some_and(|v| v.lost > 0) {
         return ExitCode::FAILURE;
     }
     ExitCode::SUCCESS
 }
 
+
 pub fn secs(s: f64) -> Duration {
     Duration::from_secs_f64(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(argv: &[&str]) -> Result<Args, String> {
+        let mut args = Args::try_parse_from(argv).map_err(|e| e.to_string())?;
+        apply_target(&mut args)?;
+        Ok(args)
+    }
+
+    #[test]
+    fn the_seed_form_names_the_endpoint_or_the_base() {
+        let a = args(&["authd-load", "http://127.0.0.1:8080/auth/user", "3000"]).unwrap();
+        assert_eq!(
+            (a.url.as_str(), a.requests),
+            ("http://127.0.0.1:8080", 3000)
+        );
+        let b = args(&["authd-load", "http://127.0.0.1:8080/"]).unwrap();
+        assert_eq!(
+            (b.url.as_str(), b.requests),
+            ("http://127.0.0.1:8080", 10_000)
+        );
+        let login = args(&["authd-load", "--mode", "login", "http://h:1/auth/login"]).unwrap();
+        assert_eq!(login.url, "http://h:1");
+        assert!(
+            args(&["authd-load", "http://h:1/auth/login"]).is_err(),
+            "not the sign-up endpoint"
+        );
+        assert!(args(&["authd-load", "http://h:1/elsewhere", "5"]).is_err());
+    }
 }

@@ -86,6 +86,17 @@ impl Report {
         })
     }
 
+    /// When every answer was one 4xx, the run measured nothing but a mistake (a
+    /// wrong URL, a wrong body): said loudly, since the rate alone looks fine.
+    pub fn same_client_error(&self) -> Option<String> {
+        let r = &self.result;
+        let (&status, &count) = r.statuses.iter().next()?;
+        let only = r.statuses.len() == 1 && r.errors.is_empty();
+        (only && (400..500).contains(&status) && count == r.sent).then(|| {
+            format!("every one of the {count} answers was {status}: check the URL and the mode")
+        })
+    }
+
     pub fn table(&self) -> String {
         let r = &self.result;
         let mut out = String::new();
