@@ -26,8 +26,10 @@ const REPLAYED: &str = "idempotent-replayed";
 /// How long an answer is kept (the draft suggests at least 24 h).
 const KEEP: chrono::Duration = chrono::Duration::hours(24);
 /// A key whose request has not finished after this long was abandoned (its
-/// replica died): the next request with it does the work.
-const ABANDONED_AFTER: chrono::Duration = chrono::Duration::seconds(60);
+/// replica died, or the database went away before the answer was kept): the next
+/// request with it does the work. No request of authd runs this long: hashing
+/// waits at most AUTHD_HASH_QUEUE_WAIT_MS (1.5 s), a connection at most 1 s.
+const ABANDONED_AFTER: chrono::Duration = chrono::Duration::seconds(10);
 /// The largest answer kept.
 const ANSWER_LIMIT: usize = 64 * 1024;
 /// Answer headers worth replaying.
@@ -113,14 +115,14 @@ async fn finish(
     let body = match to_bytes(body, ANSWER_LIMIT).await {
         Ok(body) => body,
         Err(err) => {
-            state.store.release_idempotency_key(scope, key).await?;
+            release(state, scope, key).await;
             return Err(ApiError::Internal(anyhow::anyhow!(
                 "reading the answer: {err}"
             )));
         }
     };
     if parts.status.is_server_error() {
-        state.store.release_idempotency_key(scope, key).await?;
+        release(state, scope, key).await;
     } else {
         let stored = StoredResponse {
             status: parts.status.as_u16(),
@@ -133,13 +135,33 @@ async fn finish(
                 .collect(),
             body: body.to_vec(),
         };
-        state
+        // The work is done: its answer goes to the client even if it cannot be kept
+        // (the database just went away). A retry then finds the key in progress
+        // until it counts as abandoned.
+        if let Err(err) = state
             .store
             .finish_idempotency_key(scope, key, &stored)
-            .await?;
+            .await
+        {
+            tracing::warn!(
+                error = format!("{err:#}"),
+                "the idempotent answer was not kept"
+            );
+        }
     }
     parts.headers.remove(REPLAYED);
     Ok(Response::from_parts(parts, Body::from(body)))
+}
+
+/// Forgets the key of a failed request so that a retry does the work; when even
+/// that fails (the database is down), the key counts as abandoned later.
+async fn release(state: &AppState, scope: &str, key: &str) {
+    if let Err(err) = state.store.release_idempotency_key(scope, key).await {
+        tracing::warn!(
+            error = format!("{err:#}"),
+            "the idempotency key was not released"
+        );
+    }
 }
 
 fn replay(stored: StoredResponse) -> Response {

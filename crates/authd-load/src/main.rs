@@ -224,7 +224,6 @@ async fn main() -> ExitCode {
     ExitCode::SUCCESS
 }
 
-
 pub fn secs(s: f64) -> Duration {
     Duration::from_secs_f64(s)
 }
