@@ -1,4 +1,5 @@
 //! The hashing pool: a fixed number of OS threads fed through a bounded queue.
+//! (Over 300 lines with its tests, which block workers to prove the bounds.)
 //!
 //! Hashing costs ~20 ms of a core; on the async runtime it would stall every other
 //! request on that worker. The queue is bounded so that overload is answered at once

@@ -1,4 +1,6 @@
 //! One error type at the HTTP edge, answered as `application/problem+json` (RFC 9457).
+//! Over 300 lines: one match per aspect (status, type, detail) of one enum, so a
+//! new error is added in one file.
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};

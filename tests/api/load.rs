@@ -2,30 +2,20 @@
 //! real Postgres and broker (the full benchmark is scripts/bench, not a test).
 
 use std::process::Command;
-use std::time::Duration;
 
-use authd::events::kafka::KafkaConfig;
-use authd::events::relay::RelayConfig;
 use serde_json::Value;
 
 use crate::broker::Broker;
 use crate::helpers::{free_port, Backend, TestApp};
+use crate::relay::relay_to;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn authd_load_reports_every_request_and_verifies_rows_and_events() {
     let broker = Broker::start();
+    let relay = relay_to(&broker, 500);
     let app = TestApp::spawn_with(Backend::Postgres, |c| {
         c.hash_pool.queue_bound = Some(1024);
-        c.relay = Some(RelayConfig {
-            kafka: KafkaConfig {
-                brokers: broker.brokers(),
-                topic: "authd.user-events".into(),
-                partitions: 3,
-                replication: 1,
-            },
-            batch: 500,
-            poll: Duration::from_millis(500),
-        })
+        relay(c);
     })
     .await;
     let database_url = app.pg.as_ref().unwrap().url.clone();
@@ -188,6 +178,7 @@ async fn authd_load_retry_resends_timed_out_sign_ups_with_their_key_and_creates_
     let broker = Broker::start();
     // One hashing thread at ~100 ms a hash behind 4 clients: an attempt abandoned
     // after 50 ms is still being served when it is sent again with its key.
+    let relay = relay_to(&broker, 500);
     let app = TestApp::spawn_with(Backend::Postgres, |c| {
         c.hash = authd::hashing::HashParams {
             iterations: 10,
@@ -195,16 +186,7 @@ async fn authd_load_retry_resends_timed_out_sign_ups_with_their_key_and_creates_
         };
         c.hash_pool.workers = 1;
         c.hash_pool.queue_bound = Some(64);
-        c.relay = Some(RelayConfig {
-            kafka: KafkaConfig {
-                brokers: broker.brokers(),
-                topic: "authd.user-events".into(),
-                partitions: 3,
-                replication: 1,
-            },
-            batch: 500,
-            poll: Duration::from_millis(500),
-        })
+        relay(c);
     })
     .await;
     let database_url = app.pg.as_ref().unwrap().url.clone();

@@ -16,7 +16,8 @@ use crate::helpers::{Backend, Db, TestApp};
 
 const TOPIC: &str = "authd.user-events";
 
-fn relay_to(broker: &Broker, batch: i64) -> impl FnOnce(&mut Config) {
+/// A config tweak: the relay on, publishing to `broker`.
+pub fn relay_to(broker: &Broker, batch: i64) -> impl FnOnce(&mut Config) {
     let brokers = broker.brokers();
     move |c: &mut Config| {
         c.relay = Some(RelayConfig {

@@ -1,4 +1,5 @@
 //! The request loop: C workers share one keep-alive client and a request counter.
+//! Over 300 lines: one worker loop whose retry rules and accounting belong together.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
