@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use anyhow::Context;
 use axum::http::HeaderValue;
-use axum::serve::ListenerExt;
 use axum::{middleware, Router};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -24,6 +23,7 @@ use crate::http::error::ApiError;
 use crate::http::listener::DrainingListener;
 use crate::http::openapi::{ApiDoc, ProblemResponses};
 use crate::http::routes;
+use crate::http::serve::{self, Limits};
 use crate::http::state::AppState;
 use crate::http::{idempotency, request_id};
 use crate::store::Store;
@@ -81,6 +81,7 @@ pub struct Application {
     state: AppState,
     relay: Option<RelayConfig>,
     drain: Duration,
+    limits: Limits,
 }
 
 impl Application {
@@ -129,6 +130,7 @@ impl Application {
             metrics,
             openapi: Arc::new(openapi_json(config.metrics_listen.is_none())),
             draining: Arc::new(AtomicBool::new(false)),
+            body_timeout: config.body_timeout,
         };
         let metrics_listener = match config.metrics_listen {
             Some(addr) => Some(
@@ -144,6 +146,10 @@ impl Application {
             state,
             relay: config.relay,
             drain: config.shutdown_drain,
+            limits: Limits {
+                header_timeout: config.header_timeout,
+                max_connections: config.max_connections,
+            },
         })
     }
 
@@ -220,19 +226,12 @@ impl Application {
                 tokio::time::sleep(drain).await;
             }
         };
-        // TCP_NODELAY: answers are small and must not wait for the next segment.
-        let listener = DrainingListener::new(self.listener, drain_rx)?.tap_io(|tcp| {
-            let _ = tcp.set_nodelay(true);
-        });
-        let app = router(self.state, !separate).into_make_service_with_connect_info::<SocketAddr>();
-        let served = axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await
-            .context("serving HTTP");
+        let listener = DrainingListener::new(self.listener, drain_rx)?;
+        let app = router(self.state, !separate);
+        serve::serve(listener, app, self.limits, shutdown).await;
         let _ = stop_tx.send(true);
         background.join_all().await;
         store.close().await;
-        served?;
         tracing::info!("authd stopped");
         Ok(())
     }

@@ -38,6 +38,12 @@ pub struct Config {
     pub metrics_listen: Option<SocketAddr>,
     /// How long a stopping replica keeps serving, with /readyz at 503.
     pub shutdown_drain: Duration,
+    /// The longest the request line and headers may take to arrive.
+    pub header_timeout: Duration,
+    /// The longest a request body may take to arrive.
+    pub body_timeout: Duration,
+    /// Connections served at once by this replica.
+    pub max_connections: usize,
 }
 
 impl Config {
@@ -93,6 +99,9 @@ impl Settings {
             trusted_proxies: self.trusted_proxies()?,
             metrics_listen: self.metrics_listen,
             shutdown_drain: Duration::from_millis(self.shutdown_drain_ms),
+            header_timeout: Duration::from_millis(self.header_timeout_ms),
+            body_timeout: Duration::from_millis(self.body_timeout_ms),
+            max_connections: self.max_connections as usize,
         })
     }
 

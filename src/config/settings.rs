@@ -200,6 +200,23 @@ pub struct Settings {
           value_parser = clap::value_parser!(u64).range(0..=600_000), global = true)]
     pub shutdown_drain_ms: u64,
 
+    /// The longest the request line and headers may take to arrive, in
+    /// milliseconds; a slower client's connection is closed (408 when possible).
+    #[arg(long, env = "AUTHD_HEADER_TIMEOUT_MS", default_value_t = 10_000,
+          value_parser = clap::value_parser!(u64).range(100..=600_000), global = true)]
+    pub header_timeout_ms: u64,
+
+    /// The longest a request body may take to arrive, in milliseconds (408 past it).
+    #[arg(long, env = "AUTHD_BODY_TIMEOUT_MS", default_value_t = 10_000,
+          value_parser = clap::value_parser!(u64).range(100..=600_000), global = true)]
+    pub body_timeout_ms: u64,
+
+    /// Connections this replica serves at once; further ones wait in the kernel's
+    /// backlog until one closes.
+    #[arg(long, env = "AUTHD_MAX_CONNECTIONS", default_value_t = 4096,
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000), global = true)]
+    pub max_connections: u32,
+
     /// Log format: pretty for a terminal, json for machines, auto picks by terminal.
     #[arg(long, env = "AUTHD_LOG_FORMAT", value_enum, default_value_t = LogFormat::Auto, global = true)]
     pub log_format: LogFormat,

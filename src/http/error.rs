@@ -30,6 +30,8 @@ pub enum ApiError {
     UnsupportedMediaType,
     #[error("request body too large")]
     PayloadTooLarge,
+    #[error("the request body did not arrive in time")]
+    BodyTimeout,
     #[error("invalid fields")]
     Invalid(Vec<FieldError>),
     #[error("{} is taken", .0.field())]
@@ -94,6 +96,7 @@ impl ApiError {
             ApiError::KeyReused => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             ApiError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Overloaded | ApiError::NotReady(_) | ApiError::Unavailable(_) => {
@@ -133,6 +136,7 @@ impl ApiError {
             ApiError::PayloadTooLarge => {
                 ("urn:authd:problem:body-too-large", "Request body too large")
             }
+            ApiError::BodyTimeout => ("urn:authd:problem:body-timeout", "Request body too slow"),
             ApiError::Invalid(_) => ("urn:authd:problem:invalid-fields", "Invalid fields"),
             ApiError::Conflict(_) => ("urn:authd:problem:conflict", "Already taken"),
             ApiError::Overloaded => ("urn:authd:problem:overloaded", "Overloaded, retry later"),
@@ -179,6 +183,7 @@ impl ApiError {
             ApiError::PayloadTooLarge => {
                 format!("the body may be at most {} bytes", crate::http::BODY_LIMIT)
             }
+            ApiError::BodyTimeout => "the request body did not arrive in time".into(),
             ApiError::Invalid(errors) => format!("{} field(s) are invalid", errors.len()),
             ApiError::Conflict(taken) => format!("this {} is already registered", taken.field()),
             ApiError::Overloaded => {

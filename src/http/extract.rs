@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use crate::domain::FieldError;
 use crate::http::error::ApiError;
+use crate::http::state::AppState;
 
 /// The `{id}` of a user path, as a UUID (400 problem+json otherwise).
 pub struct UserId(pub uuid::Uuid);
@@ -33,20 +34,25 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for UserId {
 /// generates the request's schema in the OpenAPI document.
 pub struct Body<T>(pub T);
 
-impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
+impl<T: DeserializeOwned> FromRequest<AppState> for Body<T> {
     type Rejection = ApiError;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
         if !is_json(req.headers().get(header::CONTENT_TYPE)) {
             return Err(ApiError::UnsupportedMediaType);
         }
-        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
-            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::PayloadTooLarge
-            } else {
-                ApiError::BadRequest("the body could not be read".into())
-            }
-        })?;
+        // A body that never finishes holds a connection, not a thread: bounded.
+        let read = tokio::time::timeout(state.body_timeout, Bytes::from_request(req, state));
+        let bytes = read
+            .await
+            .map_err(|_| ApiError::BodyTimeout)?
+            .map_err(|rejection| {
+                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::PayloadTooLarge
+                } else {
+                    ApiError::BadRequest("the body could not be read".into())
+                }
+            })?;
         let object = match serde_json::from_slice::<Value>(&bytes) {
             Ok(object @ Value::Object(_)) => object,
             Ok(_) => {

@@ -63,8 +63,9 @@ pub async fn idempotent(
         })?
         .to_string();
     let (parts, body) = request.into_parts();
-    let body = to_bytes(body, BODY_LIMIT)
+    let body = tokio::time::timeout(state.body_timeout, to_bytes(body, BODY_LIMIT))
         .await
+        .map_err(|_| ApiError::BodyTimeout)?
         .map_err(|_| ApiError::PayloadTooLarge)?;
     let mut digest = Sha256::new();
     digest.update(parts.method.as_str());

@@ -11,6 +11,7 @@ pub mod listener;
 pub mod openapi;
 pub mod request_id;
 pub mod routes;
+pub mod serve;
 pub mod state;
 
 /// Largest accepted request body (applied with `DefaultBodyLimit`).

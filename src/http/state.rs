@@ -34,4 +34,6 @@ pub struct AppState {
     /// Set once shutdown began: /readyz answers 503 and responses close their
     /// connections while the replica drains.
     pub draining: Arc<AtomicBool>,
+    /// The longest a request body may take to arrive (408 past it).
+    pub body_timeout: std::time::Duration,
 }

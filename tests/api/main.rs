@@ -8,6 +8,7 @@ mod deploy_kubernetes;
 mod gateway;
 mod health;
 mod helpers;
+mod hostile;
 mod idempotency;
 mod lifecycle;
 mod load;
