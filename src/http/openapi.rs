@@ -4,7 +4,7 @@
 
 use serde::Serialize;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
-use utoipa::openapi::{Content, Ref, RefOr};
+use utoipa::openapi::{Content, Ref, RefOr, Response};
 use utoipa::{Modify, OpenApi, ToSchema};
 
 use crate::http::error::{Problem, ProblemField};
@@ -31,9 +31,19 @@ pub struct ApiDoc;
 struct BearerAuth;
 
 /// Every 4xx and 5xx answer is a problem: the handlers' annotations give the
-/// status and its description, this adds the `application/problem+json` body.
-/// Run on the whole document, once the routes have added their paths.
+/// status and its description, this adds the `application/problem+json` body, and
+/// the answers every JSON body can get from the extractor (400, 408, 413, 415)
+/// where an annotation did not name them. Run on the whole document, once the
+/// routes have added their paths.
 pub struct ProblemResponses;
+
+/// What the JSON body extractor may answer on any operation that takes a body.
+const BODY_ANSWERS: [(u16, &str); 4] = [
+    (400, "Malformed JSON"),
+    (408, "The body did not arrive within AUTHD_BODY_TIMEOUT_MS"),
+    (413, "The body is over 16 KiB"),
+    (415, "Not a JSON content type"),
+];
 
 impl Modify for ProblemResponses {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
@@ -47,6 +57,15 @@ impl Modify for ProblemResponses {
                 &mut item.patch,
             ];
             for operation in operations.into_iter().flatten() {
+                if operation.request_body.is_some() {
+                    for (status, description) in BODY_ANSWERS {
+                        operation
+                            .responses
+                            .responses
+                            .entry(status.to_string())
+                            .or_insert_with(|| RefOr::T(Response::new(description)));
+                    }
+                }
                 for (status, response) in operation.responses.responses.iter_mut() {
                     let error = status.starts_with('4') || status.starts_with('5');
                     if let (true, RefOr::T(response)) = (error, response) {
