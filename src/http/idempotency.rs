@@ -35,11 +35,12 @@ const ANSWER_LIMIT: usize = 64 * 1024;
 /// Answer headers worth replaying.
 const KEPT_HEADERS: [HeaderName; 2] = [header::LOCATION, header::CONTENT_TYPE];
 
-/// The routes that honour a key (method, route template).
-pub const ROUTES: [(&str, &str); 3] = [
-    ("POST", "/auth/user"),
-    ("PATCH", "/auth/user/{id}"),
-    ("POST", "/auth/logout"),
+/// The routes that honour a key: method, route template, and whether the route
+/// needs a bearer token (then a request without one goes straight to its 401).
+pub const ROUTES: [(&str, &str, bool); 3] = [
+    ("POST", "/auth/user", false),
+    ("PATCH", "/auth/user/{id}", true),
+    ("POST", "/auth/logout", false),
 ];
 
 pub async fn idempotent(
@@ -49,8 +50,14 @@ pub async fn idempotent(
     request: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
-    let honoured =
-        route.is_some_and(|route| ROUTES.contains(&(request.method().as_str(), route.as_str())));
+    let authorization = request.headers().get(header::AUTHORIZATION).cloned();
+    let honoured = route.is_some_and(|route| {
+        ROUTES.iter().any(|(method, path, needs_token)| {
+            *method == request.method().as_str()
+                && *path == route.as_str()
+                && (!needs_token || authorization.is_some())
+        })
+    });
     let Some(key) = request.headers().get(HEADER).filter(|_| honoured) else {
         return Ok(next.run(request).await);
     };
@@ -71,6 +78,9 @@ pub async fn idempotent(
     digest.update(parts.method.as_str());
     digest.update(b" ");
     digest.update(parts.uri.path());
+    digest.update(b"\n");
+    // Whoever sent it is part of the request: another token cannot replay it.
+    digest.update(authorization.as_ref().map_or(&b""[..], |a| a.as_bytes()));
     digest.update(b"\n");
     digest.update(&body);
     let fingerprint = digest.finalize();

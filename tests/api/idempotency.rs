@@ -172,3 +172,46 @@ async fn a_key_answered_by_one_replica_is_replayed_by_another() {
     assert_eq!(again.json::<Value>().await.unwrap(), first);
     assert_eq!(a.users().await, 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_keyed_answer_is_replayed_only_to_the_same_bearer() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let id = app.create_user("owner").await;
+    let login = |name: &'static str| {
+        let app = &app;
+        async move {
+            let tokens: crate::helpers::Tokens = app
+                .login(name, "correct horse battery")
+                .await
+                .json()
+                .await
+                .unwrap();
+            tokens.access_token
+        }
+    };
+    let token = login("owner").await;
+    app.create_user("other").await;
+    let other = login("other").await;
+    let patch = |token: Option<String>| {
+        let mut request = app
+            .client
+            .patch(app.url(&format!("/auth/user/{id}")))
+            .header("idempotency-key", "profile")
+            .json(&json!({ "email": "owner2@example.com" }));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send()
+    };
+    assert_eq!(
+        patch(Some(token.clone())).await.unwrap().status().as_u16(),
+        200
+    );
+    let replayed = patch(Some(token)).await.unwrap();
+    assert_eq!(replayed.headers()["idempotent-replayed"], "true");
+    // No token: the route's own 401, not a replay nor a key error.
+    problem(patch(None).await.unwrap(), 401).await;
+    // Another token with the same key and body is another request.
+    let stolen = problem(patch(Some(other)).await.unwrap(), 422).await;
+    assert_eq!(stolen["type"], "urn:authd:problem:idempotency-key-reused");
+}

@@ -81,7 +81,7 @@ async fn read(
 
 /// PATCH `{username?, email?}`: at least one; any other field is refused (the
 /// password has its own endpoint). Unchanged values write nothing.
-#[utoipa::path(patch, path = "/auth/user/{id}", tag = "users", security(("bearer" = [])), params(("id" = uuid::Uuid, Path, description = "The user id (the token's sub)"), ("Idempotency-Key" = Option<String>, Header, description = "Optional, 1 to 255 printable ASCII characters, one per request: a repeat within 24 h gets the first answer (Idempotent-Replayed: true) without the work being done again")),
+#[utoipa::path(patch, path = "/auth/user/{id}", tag = "users", security(("bearer" = [])), params(("id" = uuid::Uuid, Path, description = "The user id (the token's sub)"), ("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255, pattern = "^[!-~]+$", description = "Optional, 1 to 255 printable ASCII characters, one per request: a repeat within 24 h gets the first answer (Idempotent-Replayed: true) without the work being done again")),
     request_body = PatchUserRequest,
     responses(
         (status = 200, description = "The updated user; authd.user.updated written when something changed", body = PublicUser),

@@ -239,7 +239,7 @@ async fn refresh_tokens(
 
 /// Logout: revokes the refresh-token family. Answers 204 for any token (RFC 7009),
 /// so it reveals nothing about which tokens exist.
-#[utoipa::path(post, path = "/auth/logout", tag = "session", params(("Idempotency-Key" = Option<String>, Header, description = "Optional, 1 to 255 printable ASCII characters, one per request: a repeat within 24 h gets the first answer (Idempotent-Replayed: true) without the work being done again")),
+#[utoipa::path(post, path = "/auth/logout", tag = "session", params(("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255, pattern = "^[!-~]+$", description = "Optional, 1 to 255 printable ASCII characters, one per request: a repeat within 24 h gets the first answer (Idempotent-Replayed: true) without the work being done again")),
     request_body = RefreshRequest,
     responses(
         (status = 204, description = "The token's family is revoked (204 for any token, RFC 7009)"),

@@ -64,7 +64,7 @@ impl SignUpRequest {
 /// Sign-up: validate, refuse a known duplicate before paying for the hash, hash off
 /// the runtime without holding a connection, then one transaction for the user row
 /// and its event. The unique constraints settle races between concurrent sign-ups.
-#[utoipa::path(post, path = "/auth/user", tag = "users", params(("Idempotency-Key" = Option<String>, Header, description = "Optional, 1 to 255 printable ASCII characters, one per request: a repeat within 24 h gets the first answer (Idempotent-Replayed: true) without the work being done again")),
+#[utoipa::path(post, path = "/auth/user", tag = "users", params(("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255, pattern = "^[!-~]+$", description = "Optional, 1 to 255 printable ASCII characters, one per request: a repeat within 24 h gets the first answer (Idempotent-Replayed: true) without the work being done again")),
     request_body = SignUpRequest,
     responses(
         (status = 201, description = "Created", body = PublicUser,
