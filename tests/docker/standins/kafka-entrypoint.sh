@@ -8,5 +8,16 @@ advertised=${advertised#*://}
 dir=${KAFKA_LOG_DIRS:-/var/lib/kafka/data}
 mkdir -p "$dir"
 cd "$dir"
+# Tansu 0.6's SQLite storage has no index on its header table, so reading a topic
+# from the beginning scans every header row per record (scripts/lib/services.sh
+# adds the same index for the no-Docker stack). It changes no data.
+(
+  for _ in $(seq 1 600); do
+    if sqlite3 tansu.db "SELECT 1 FROM sqlite_master WHERE name = 'header'" 2>/dev/null | grep -q 1; then
+      sqlite3 tansu.db "CREATE INDEX IF NOT EXISTS authd_header_record ON header (topition, offset_id)" && exit 0
+    fi
+    sleep 0.2
+  done
+) &
 exec tansu broker --listener-url tcp://0.0.0.0:9092 \
   --advertised-listener-url "tcp://$advertised" --storage-engine sqlite://tansu.db

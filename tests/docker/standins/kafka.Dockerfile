@@ -2,6 +2,10 @@
 # SQLite under /var/lib/kafka/data. The tansu binary comes from the build context.
 ARG BASE=authd-test/debian:bookworm
 FROM ${BASE}
+RUN printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d \
+ && apt-get -o Acquire::Check-Valid-Until=false update \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends sqlite3 \
+ && rm -rf /var/lib/apt/lists/*
 COPY tansu /usr/local/bin/tansu
 COPY kafka-entrypoint.sh /usr/local/bin/kafka-entrypoint.sh
 COPY kafka-topics.sh /opt/kafka/bin/kafka-topics.sh
