@@ -70,12 +70,22 @@ base_image() {
   as_root tar -C "$dir" -c . | docker import - "$name" >/dev/null
 }
 
+# recipe DOCKERFILE: a hash of a stand-in's Dockerfile and the files named like it
+# (kafka.Dockerfile, kafka-entrypoint.sh, ...): a change rebuilds that stand-in.
+recipe() { cat "tests/docker/standins/${1%%.*}"* | sha256sum | cut -c1-16; }
+
+# current NAME DOCKERFILE: the image exists and was built from today's recipe.
+current() {
+  [ "$(docker image inspect -f '{{index .Config.Labels "authd.standin"}}' "$1" 2>/dev/null)" = "$(recipe "$2")" ]
+}
+
 # standin NAME DOCKERFILE [CONTEXT]: builds a stand-in from tests/docker/standins.
 standin() {
   local name=$1 file=$2 context=${3:-tests/docker/standins}
-  have_image "$name" && return 0
+  current "$name" "$file" && return 0
   say "building the stand-in $name"
-  docker build -q -t "$name" -f "tests/docker/standins/$file" "$context" >/dev/null
+  docker build -q --label "authd.standin=$(recipe "$file")" -t "$name" \
+    -f "tests/docker/standins/$file" "$context" >/dev/null
 }
 
 build_standins() {
@@ -83,7 +93,7 @@ build_standins() {
   base_image authd-test/debian:sid sid
   standin authd-test/postgres:15 postgres.Dockerfile
   standin authd-test/nginx nginx.Dockerfile
-  if ! have_image authd-test/kafka; then
+  if ! current authd-test/kafka kafka.Dockerfile; then
     local ctx tansu
     tansu=$(command -v tansu) || {
       echo "tansu is missing: run scripts/test first (it installs it)" >&2; exit 1; }
@@ -93,7 +103,7 @@ build_standins() {
     standin authd-test/kafka kafka.Dockerfile "$ctx"
     rm -rf "$ctx"
   fi
-  if ! have_image authd-test/rust; then
+  if ! current authd-test/rust rust.Dockerfile; then
     # This machine's toolchain (the one rustup made default), without its docs.
     local ctx toolchain
     toolchain=$(rustc --print sysroot)
