@@ -1,21 +1,24 @@
 use std::fmt;
 
-/// A candidate password: 8 to 1024 bytes, no composition rules (NIST SP 800-63B).
-/// The upper bound keeps a single request from buying minutes of hashing.
+/// A candidate password: 8 to 1024 characters (Unicode code points, as JSON
+/// Schema's minLength and maxLength count them, so the API document states the
+/// rule exactly), no composition rules (NIST SP 800-63B). The upper bound keeps a
+/// single request from buying minutes of hashing.
 /// `Debug` never prints the secret.
 #[derive(Clone)]
 pub struct Password(String);
 
 impl Password {
-    pub const MIN_BYTES: usize = 8;
-    pub const MAX_BYTES: usize = 1024;
+    pub const MIN_CHARS: usize = 8;
+    pub const MAX_CHARS: usize = 1024;
 
     pub fn parse(raw: String) -> Result<Self, String> {
-        if raw.len() < Self::MIN_BYTES {
-            return Err(format!("must be at least {} bytes", Self::MIN_BYTES));
+        let chars = raw.chars().count();
+        if chars < Self::MIN_CHARS {
+            return Err(format!("must be at least {} characters", Self::MIN_CHARS));
         }
-        if raw.len() > Self::MAX_BYTES {
-            return Err(format!("must be at most {} bytes", Self::MAX_BYTES));
+        if chars > Self::MAX_CHARS {
+            return Err(format!("must be at most {} characters", Self::MAX_CHARS));
         }
         Ok(Self(raw))
     }
@@ -26,8 +29,8 @@ impl Password {
         if raw.is_empty() {
             return Err("must not be empty".into());
         }
-        if raw.len() > Self::MAX_BYTES {
-            return Err(format!("must be at most {} bytes", Self::MAX_BYTES));
+        if raw.chars().count() > Self::MAX_CHARS {
+            return Err(format!("must be at most {} characters", Self::MAX_CHARS));
         }
         Ok(Self(raw))
     }
@@ -48,7 +51,7 @@ mod tests {
     use super::Password;
 
     #[test]
-    fn byte_length_bounds_are_inclusive() {
+    fn length_bounds_are_inclusive() {
         assert!(Password::parse("a".repeat(8)).is_ok());
         assert!(Password::parse("a".repeat(1024)).is_ok());
         assert!(Password::parse("a".repeat(7)).is_err());
@@ -56,10 +59,12 @@ mod tests {
     }
 
     #[test]
-    fn length_is_counted_in_bytes_not_characters() {
-        // four two-byte characters are eight bytes
-        assert!(Password::parse("éééé".into()).is_ok());
-        assert!(Password::parse("ééé".into()).is_err());
+    fn length_is_counted_in_characters_as_the_schema_counts_it() {
+        // four two-byte characters are eight bytes but four characters
+        assert!(Password::parse("éééé".into()).is_err());
+        assert!(Password::parse("éééééééé".into()).is_ok());
+        assert!(Password::parse("é".repeat(1024)).is_ok(), "2,048 bytes");
+        assert!(Password::parse("é".repeat(1025)).is_err());
     }
 
     #[test]

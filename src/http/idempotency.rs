@@ -9,12 +9,13 @@
 //! stores.
 
 use axum::body::{to_bytes, Body};
-use axum::extract::{MatchedPath, Request, State};
+use axum::extract::{FromRequestParts, MatchedPath, Request, State};
 use axum::http::{header, HeaderName, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
 
+use crate::http::auth::Bearer;
 use crate::http::client::ClientIp;
 use crate::http::error::ApiError;
 use crate::http::state::AppState;
@@ -51,13 +52,22 @@ pub async fn idempotent(
     next: Next,
 ) -> Result<Response, ApiError> {
     let authorization = request.headers().get(header::AUTHORIZATION).cloned();
-    let honoured = route.is_some_and(|route| {
-        ROUTES.iter().any(|(method, path, needs_token)| {
-            *method == request.method().as_str()
-                && *path == route.as_str()
-                && (!needs_token || authorization.is_some())
+    let route = route.and_then(|route| {
+        ROUTES.iter().find(|(method, path, _)| {
+            *method == request.method().as_str() && *path == route.as_str()
         })
     });
+    let (request, honoured) = match route {
+        None => (request, false),
+        Some((_, _, false)) => (request, true),
+        // A route that needs a token: without a valid one the request goes on to
+        // its own 401, the key untouched.
+        Some((_, _, true)) => {
+            let (mut parts, body) = request.into_parts();
+            let valid = Bearer::from_request_parts(&mut parts, &state).await.is_ok();
+            (Request::from_parts(parts, body), valid)
+        }
+    };
     let Some(key) = request.headers().get(HEADER).filter(|_| honoured) else {
         return Ok(next.run(request).await);
     };

@@ -3,8 +3,9 @@
 //! and its documentation are one declaration. Served at GET /openapi.json.
 
 use serde::Serialize;
+use utoipa::openapi::schema::AdditionalProperties;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
-use utoipa::openapi::{Content, Ref, RefOr, Response};
+use utoipa::openapi::{Content, Ref, RefOr, Response, Schema};
 use utoipa::{Modify, OpenApi, ToSchema};
 
 use crate::http::error::{Problem, ProblemField};
@@ -45,8 +46,21 @@ const BODY_ANSWERS: [(u16, &str); 4] = [
     (415, "Not a JSON content type"),
 ];
 
+/// Request bodies that refuse fields they do not know and need at least one field
+/// (422), so the document says `additionalProperties: false, minProperties: 1`.
+const CLOSED_BODIES: [&str; 1] = ["PatchUserRequest"];
+
 impl Modify for ProblemResponses {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        if let Some(components) = openapi.components.as_mut() {
+            for name in CLOSED_BODIES {
+                if let Some(RefOr::T(Schema::Object(object))) = components.schemas.get_mut(name) {
+                    object.additional_properties =
+                        Some(Box::new(AdditionalProperties::FreeForm(false)));
+                    object.min_properties = Some(1);
+                }
+            }
+        }
         let problem = Content::new(Some(Ref::from_schema_name("Problem")));
         for item in openapi.paths.paths.values_mut() {
             let operations = [

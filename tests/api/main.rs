@@ -5,6 +5,7 @@ mod broker;
 mod cli;
 mod deploy_files;
 mod deploy_kubernetes;
+mod fuzz;
 mod gateway;
 mod health;
 mod helpers;

@@ -50,8 +50,8 @@ pub struct PatchUserRequest {
 pub struct ChangePasswordRequest {
     #[schema(value_type = String, required = true, min_length = 1, max_length = 1024)]
     current_password: Option<Value>,
-    /// 8 to 1024 bytes of UTF-8.
-    #[schema(value_type = String, required = true, min_length = 2, max_length = 1024)]
+    /// 8 to 1024 characters.
+    #[schema(value_type = String, required = true, min_length = 8, max_length = 1024)]
     new_password: Option<Value>,
 }
 

@@ -56,8 +56,8 @@ impl IntoResponse for TokenResponse {
 /// POST /auth/login.
 #[derive(Deserialize, ToSchema)]
 pub struct LoginRequest {
-    /// The username or the email (any case).
-    #[schema(value_type = String, required = true, min_length = 1, max_length = 320)]
+    /// The username or the email (any case); surrounding white space is ignored.
+    #[schema(value_type = String, required = true, min_length = 1, max_length = 320, pattern = "\\S")]
     login: Option<Value>,
     #[schema(value_type = String, required = true, min_length = 1, max_length = 1024)]
     password: Option<Value>,
@@ -68,12 +68,14 @@ impl LoginRequest {
     fn parse(self) -> Result<(String, Password), ApiError> {
         let mut fields = Fields::default();
         let login = fields.required("login", self.login, |s| {
-            let s = s.trim().to_string();
-            match s.chars().count() {
-                0 => Err("must not be empty".into()),
-                1..=320 => Ok(s),
-                _ => Err("must be at most 320 characters".into()),
+            if s.chars().count() > 320 {
+                return Err("must be at most 320 characters".into());
             }
+            let s = s.trim().to_string();
+            if s.is_empty() {
+                return Err("must not be empty".into());
+            }
+            Ok(s)
         });
         let password = fields.required("password", self.password, Password::presented);
         match (login, password) {

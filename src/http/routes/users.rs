@@ -32,8 +32,8 @@ pub struct SignUpRequest {
     /// An ASCII address, stored lower-cased.
     #[schema(value_type = String, required = true, format = "email", max_length = 254)]
     email: Option<Value>,
-    /// 8 to 1024 bytes of UTF-8 (no composition rules).
-    #[schema(value_type = String, required = true, min_length = 2, max_length = 1024)]
+    /// 8 to 1024 characters (no composition rules).
+    #[schema(value_type = String, required = true, min_length = 8, max_length = 1024)]
     password: Option<Value>,
 }
 
