@@ -64,7 +64,15 @@ mod tests {
     #[test]
     fn refuses_spaces_symbols_and_non_ascii() {
         // the Kelvin sign folds to an ASCII `k`: refused all the same
-        for bad in ["al ice", "al@ice", "ålice", "alice!", "al/ice", "ALİCE", "\u{212A}ate"] {
+        for bad in [
+            "al ice",
+            "al@ice",
+            "ålice",
+            "alice!",
+            "al/ice",
+            "ALİCE",
+            "\u{212A}ate",
+        ] {
             assert!(Username::parse(bad).is_err(), "{bad} was accepted");
         }
     }

@@ -20,17 +20,19 @@ use crate::http::client::ClientIp;
 use crate::http::error::ApiError;
 use crate::http::state::AppState;
 use crate::http::BODY_LIMIT;
-use crate::store::{Claimed, StoredResponse};
+use crate::store::{Claimed, Store, StoredResponse};
 
 pub const HEADER: &str = "idempotency-key";
 const REPLAYED: &str = "idempotent-replayed";
 /// How long an answer is kept (the draft suggests at least 24 h).
 const KEEP: chrono::Duration = chrono::Duration::hours(24);
 /// A key whose request has not finished after this long was abandoned (its
-/// replica died, or the database went away before the answer was kept): the next
-/// request with it does the work. No request of authd runs this long: hashing
-/// waits at most AUTHD_HASH_QUEUE_WAIT_MS (1.5 s), a connection at most 1 s.
-const ABANDONED_AFTER: chrono::Duration = chrono::Duration::seconds(10);
+/// replica died): the next request with it does the work. Longer than any request
+/// plus `SETTLE_FOR`, so that a replica that is alive settles its own keys first.
+const ABANDONED_AFTER: chrono::Duration = chrono::Duration::seconds(60);
+/// How long a replica keeps trying to keep an answer (or release a key) while
+/// the database is away; meanwhile a retry gets 409 "in progress".
+const SETTLE_FOR: std::time::Duration = std::time::Duration::from_secs(45);
 /// The largest answer kept.
 const ANSWER_LIMIT: usize = 64 * 1024;
 /// Answer headers worth replaying.
@@ -156,32 +158,57 @@ async fn finish(
                 .collect(),
             body: body.to_vec(),
         };
-        // The work is done: its answer goes to the client even if it cannot be kept
-        // (the database just went away). A retry then finds the key in progress
-        // until it counts as abandoned.
-        if let Err(err) = state
-            .store
-            .finish_idempotency_key(scope, key, &stored)
-            .await
-        {
-            tracing::warn!(
-                error = format!("{err:#}"),
-                "the idempotent answer was not kept"
-            );
-        }
+        // The work is done: its answer goes to the client now, and is kept with the
+        // key as soon as the database takes it (it may just have gone away).
+        settle(state, scope, key, Some(stored)).await;
     }
     parts.headers.remove(REPLAYED);
     Ok(Response::from_parts(parts, Body::from(body)))
 }
 
-/// Forgets the key of a failed request so that a retry does the work; when even
-/// that fails (the database is down), the key counts as abandoned later.
+/// Forgets the key of a failed request so that a retry does the work.
 async fn release(state: &AppState, scope: &str, key: &str) {
-    if let Err(err) = state.store.release_idempotency_key(scope, key).await {
-        tracing::warn!(
-            error = format!("{err:#}"),
-            "the idempotency key was not released"
-        );
+    settle(state, scope, key, None).await;
+}
+
+/// Keeps `answer` with the key, or releases the key when there is none. When the
+/// database refuses, a task tries again for `SETTLE_FOR`: otherwise a client whose
+/// attempt timed out would find its key "in progress" until abandoned, and its
+/// retry would redo a sign-up that was done (and be told 409 "taken").
+async fn settle(state: &AppState, scope: &str, key: &str, answer: Option<StoredResponse>) {
+    if try_settle(&state.store, scope, key, answer.as_ref())
+        .await
+        .is_ok()
+    {
+        return;
+    }
+    let (store, scope, key) = (state.store.clone(), scope.to_string(), key.to_string());
+    tokio::spawn(async move {
+        let deadline = tokio::time::Instant::now() + SETTLE_FOR;
+        loop {
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            match try_settle(&store, &scope, &key, answer.as_ref()).await {
+                Ok(()) => return,
+                Err(err) if tokio::time::Instant::now() >= deadline => {
+                    let error = format!("{err:#}");
+                    tracing::warn!(error, "an idempotency key was left in progress");
+                    return;
+                }
+                Err(_) => {}
+            }
+        }
+    });
+}
+
+async fn try_settle(
+    store: &Store,
+    scope: &str,
+    key: &str,
+    answer: Option<&StoredResponse>,
+) -> anyhow::Result<()> {
+    match answer {
+        Some(answer) => store.finish_idempotency_key(scope, key, answer).await,
+        None => store.release_idempotency_key(scope, key).await,
     }
 }
 
