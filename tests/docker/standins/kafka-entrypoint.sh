@@ -13,8 +13,12 @@ cd "$dir"
 # adds the same index for the no-Docker stack). It changes no data.
 (
   for _ in $(seq 1 600); do
-    if sqlite3 tansu.db "SELECT 1 FROM sqlite_master WHERE name = 'header'" 2>/dev/null | grep -q 1; then
-      sqlite3 tansu.db "CREATE INDEX IF NOT EXISTS authd_header_record ON header (topition, offset_id)" && exit 0
+    # Only once Tansu has made its database (sqlite3 would create an empty file
+    # under it), and waiting for its locks rather than failing on them.
+    if [ -s tansu.db ] \
+      && sqlite3 -cmd ".timeout 10000" tansu.db "SELECT 1 FROM sqlite_master WHERE name = 'header'" 2>/dev/null | grep -q 1; then
+      sqlite3 -cmd ".timeout 10000" tansu.db \
+        "CREATE INDEX IF NOT EXISTS authd_header_record ON header (topition, offset_id)" && exit 0
     fi
     sleep 0.2
   done
