@@ -37,6 +37,7 @@ fn api(metrics: bool) -> OpenApiRouter<AppState> {
         .merge(routes::users::router())
         .merge(routes::account::router())
         .merge(routes::session::router())
+        .merge(routes::sessions::router())
         .merge(routes::keys::router())
         .merge(routes::operations::router(metrics))
 }

@@ -25,6 +25,65 @@ impl UserEventKind {
     }
 }
 
+/// Why a session ended; `authd.session.revoked` says it as `reason`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RevokeReason {
+    /// The user logged out, or ended the session from the sessions list.
+    Logout,
+    /// A spent refresh token was presented again: someone else holds a copy.
+    Reuse,
+    PasswordChange,
+    /// An administrator locked the account or logged the user out.
+    Admin,
+    /// The user was deleted.
+    Delete,
+}
+
+impl RevokeReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RevokeReason::Logout => "logout",
+            RevokeReason::Reuse => "reuse",
+            RevokeReason::PasswordChange => "password_change",
+            RevokeReason::Admin => "admin",
+            RevokeReason::Delete => "delete",
+        }
+    }
+}
+
+pub const SESSION_REVOKED: &str = "authd.session.revoked";
+
+/// `authd.session.revoked`: session `session` of `user` ended at `now`. A verifier
+/// refuses the access tokens of the session (claim `sid`) from then on; the Kafka
+/// key is the user, so it comes in order with the user's other events.
+pub fn session_revoked(
+    session: Uuid,
+    user: Uuid,
+    reason: RevokeReason,
+    source: &str,
+    now: DateTime<Utc>,
+) -> OutboxEvent {
+    let id = Uuid::now_v7();
+    let time = now.to_rfc3339_opts(SecondsFormat::Micros, true);
+    let payload = json!({
+        "specversion": "1.0",
+        "id": id,
+        "source": source,
+        "type": SESSION_REVOKED,
+        "subject": user,
+        "time": time,
+        "datacontenttype": "application/json",
+        "data": { "session_id": session, "user_id": user, "reason": reason.as_str(), "revoked_at": time },
+    });
+    OutboxEvent {
+        id,
+        aggregate_id: user,
+        event_type: SESSION_REVOKED.to_string(),
+        payload,
+        created_at: now,
+    }
+}
+
 /// One event about one user, on its way into the outbox.
 #[derive(Debug, Clone)]
 pub struct OutboxEvent {

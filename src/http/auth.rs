@@ -54,7 +54,8 @@ fn reason(err: TokenError) -> &'static str {
 
 impl Bearer {
     /// The token's user, which must still exist, in a session that is still live
-    /// (logout, a password change and refresh-token theft revoke the session).
+    /// (logout, a password change and refresh-token theft revoke the session), and
+    /// issued no earlier than the user's `not_before` (password change, lock).
     pub async fn account(&self, state: &AppState) -> Result<Account, ApiError> {
         let claims = &self.0;
         let account = state
@@ -65,7 +66,9 @@ impl Bearer {
         let sid = claims
             .sid
             .ok_or(ApiError::Unauthorized(Some("no session")))?;
-        if !state.store.session_live(sid, claims.sub).await? {
+        let issued_at = chrono::DateTime::from_timestamp(claims.iat, 0)
+            .ok_or(ApiError::Unauthorized(Some("malformed")))?;
+        if !state.store.session_live(sid, claims.sub, issued_at).await? {
             return Err(ApiError::Unauthorized(Some("the session has ended")));
         }
         Ok(account)

@@ -13,6 +13,8 @@ use crate::store::{Taken, WriteError};
 
 /// Seconds a refused client should wait before retrying.
 pub const RETRY_AFTER_SECS: u64 = 1;
+/// A full disk waits for an operator: retrying every second would only add load.
+pub const FULL_RETRY_AFTER_SECS: u64 = 30;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -61,6 +63,9 @@ pub enum ApiError {
     /// connections, or no connection within the pool's acquire timeout).
     #[error("the database is unavailable")]
     Unavailable(anyhow::Error),
+    /// The database has no room left to write (its disk is full).
+    #[error("the database is full")]
+    StorageFull(anyhow::Error),
     #[error(transparent)]
     Internal(anyhow::Error),
 }
@@ -99,9 +104,10 @@ impl ApiError {
             ApiError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             ApiError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
-            ApiError::Overloaded | ApiError::NotReady(_) | ApiError::Unavailable(_) => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            ApiError::Overloaded
+            | ApiError::NotReady(_)
+            | ApiError::Unavailable(_)
+            | ApiError::StorageFull(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::InvalidCredentials
             | ApiError::InvalidRefreshToken
             | ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
@@ -162,6 +168,10 @@ impl ApiError {
                 "urn:authd:problem:database-unavailable",
                 "Database unavailable, retry later",
             ),
+            ApiError::StorageFull(_) => (
+                "urn:authd:problem:storage-full",
+                "The database is full, retry later",
+            ),
             ApiError::Internal(_) => ("about:blank", "Internal Server Error"),
         }
     }
@@ -209,6 +219,9 @@ impl ApiError {
             ApiError::Unavailable(_) => format!(
                 "the database cannot be reached right now; nothing was changed; retry in {RETRY_AFTER_SECS} s"
             ),
+            ApiError::StorageFull(_) => format!(
+                "the database has no room left to write; nothing was changed; retry in {FULL_RETRY_AFTER_SECS} s"
+            ),
             ApiError::Internal(_) => "an internal error occurred; it has been logged".into(),
         }
     }
@@ -223,6 +236,10 @@ impl IntoResponse for ApiError {
             }
             ApiError::Unavailable(err) => {
                 tracing::warn!(error = format!("{err:#}"), "database unavailable")
+            }
+            // An operator must make room: an error, not a warning.
+            ApiError::StorageFull(err) => {
+                tracing::error!(error = format!("{err:#}"), "database full")
             }
             _ => {}
         }
@@ -260,6 +277,12 @@ impl IntoResponse for ApiError {
             | ApiError::Unavailable(_)
             | ApiError::KeyInProgress => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
+            }
+            ApiError::StorageFull(_) => {
+                headers.insert(
+                    header::RETRY_AFTER,
+                    HeaderValue::from(FULL_RETRY_AFTER_SECS),
+                );
             }
             ApiError::TooManyAttempts { retry_after_secs } => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
@@ -304,7 +327,9 @@ impl From<anyhow::Error> for ApiError {
     /// A database that cannot be reached is a 503 the client may retry; any other
     /// failure is a 500.
     fn from(err: anyhow::Error) -> Self {
-        if crate::store::is_unavailable(&err) {
+        if crate::store::is_full(&err) {
+            ApiError::StorageFull(err)
+        } else if crate::store::is_unavailable(&err) {
             ApiError::Unavailable(err)
         } else {
             ApiError::Internal(err)

@@ -10,7 +10,7 @@
 
 use axum::body::{to_bytes, Body};
 use axum::extract::{FromRequestParts, MatchedPath, Request, State};
-use axum::http::{header, HeaderName, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
@@ -20,16 +20,22 @@ use crate::http::client::ClientIp;
 use crate::http::error::ApiError;
 use crate::http::state::AppState;
 use crate::http::BODY_LIMIT;
-use crate::store::{Claimed, Store, StoredResponse};
+use crate::store::{Claimed, HeldKey, KeyLease, Store, StoredResponse};
 
 pub const HEADER: &str = "idempotency-key";
 const REPLAYED: &str = "idempotent-replayed";
 /// How long an answer is kept (the draft suggests at least 24 h).
 const KEEP: chrono::Duration = chrono::Duration::hours(24);
-/// A key whose request has not finished after this long was abandoned (its
-/// replica died): the next request with it does the work. Longer than any request
-/// plus `SETTLE_FOR`, so that a replica that is alive settles its own keys first.
-const ABANDONED_AFTER: chrono::Duration = chrono::Duration::seconds(60);
+/// A running request leases its key for this long, renewed every `RENEW_EVERY`
+/// while it runs. A key whose lease ran out unfinished was abandoned (its replica
+/// was killed or hangs): the next request with it does the work, so a client's
+/// retry waits at most this long (answered 409 "in progress" meanwhile). A
+/// replica that comes back from a hang finds the key no longer its own and keeps
+/// nothing. A database outage longer than the lease lets a retry take the key
+/// over before the replica could keep its answer: that retry then redoes the work
+/// (a sign-up gets 409 "taken" for its own user); 15 s covers a Postgres restart.
+const LEASE: chrono::Duration = chrono::Duration::seconds(15);
+const RENEW_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
 /// How long a replica keeps trying to keep an answer (or release a key) while
 /// the database is away; meanwhile a retry gets 409 "in progress".
 const SETTLE_FOR: std::time::Duration = std::time::Duration::from_secs(45);
@@ -98,16 +104,14 @@ pub async fn idempotent(
     let fingerprint = digest.finalize();
     let scope = client.to_string();
     let now = state.clock.now();
+    let claim = uuid::Uuid::new_v4().to_string();
+    let lease = KeyLease {
+        claim: claim.clone(),
+        until: now + LEASE,
+    };
     let claimed = state
         .store
-        .claim_idempotency_key(
-            &scope,
-            &key,
-            &fingerprint,
-            now,
-            now + KEEP,
-            now - ABANDONED_AFTER,
-        )
+        .claim_idempotency_key(&scope, &key, &fingerprint, now, now + KEEP, &lease)
         .await?;
     match claimed {
         Claimed::Started => {}
@@ -118,10 +122,33 @@ pub async fn idempotent(
     // The work and the storing of its answer run to the end even when the client
     // goes away (a timed-out attempt): otherwise the key would stay "in progress"
     // until abandoned, and the client's retry could not get the answer.
-    let request = Request::from_parts(parts, Body::from(body));
+    let mut request = Request::from_parts(parts, Body::from(body));
+    // A route may keep its answer in its own transaction (sign-up does).
+    request.extensions_mut().insert(HeldKey {
+        scope: scope.clone(),
+        key: key.clone(),
+        claim: claim.clone(),
+    });
     tokio::spawn(async move {
-        let response = next.run(request).await;
-        finish(&state, &scope, &key, response).await
+        let work = next.run(request);
+        tokio::pin!(work);
+        let start = tokio::time::Instant::now() + RENEW_EVERY;
+        let mut renew = tokio::time::interval_at(start, RENEW_EVERY);
+        let response = loop {
+            tokio::select! {
+                response = &mut work => break response,
+                _ = renew.tick() => {
+                    let lease = KeyLease { claim: claim.clone(), until: state.clock.now() + LEASE };
+                    // A failed renewal is not fatal: the work goes on, and its answer
+                    // is kept unless another request took the key over meanwhile.
+                    if let Err(err) = state.store.renew_idempotency_key(&scope, &key, &lease).await {
+                        let error = format!("{err:#}");
+                        tracing::warn!(error, "an idempotency key's lease was not renewed");
+                    }
+                }
+            }
+        };
+        finish(&state, &scope, &key, &claim, response).await
     })
     .await
     .map_err(|err| ApiError::Internal(anyhow::anyhow!("the keyed request failed: {err}")))?
@@ -132,62 +159,79 @@ async fn finish(
     state: &AppState,
     scope: &str,
     key: &str,
+    claim: &str,
     response: Response,
 ) -> Result<Response, ApiError> {
     let (mut parts, body) = response.into_parts();
     let body = match to_bytes(body, ANSWER_LIMIT).await {
         Ok(body) => body,
         Err(err) => {
-            release(state, scope, key).await;
+            release(state, scope, key, claim).await;
             return Err(ApiError::Internal(anyhow::anyhow!(
                 "reading the answer: {err}"
             )));
         }
     };
     if parts.status.is_server_error() {
-        release(state, scope, key).await;
+        release(state, scope, key, claim).await;
     } else {
-        let stored = StoredResponse {
-            status: parts.status.as_u16(),
-            headers: KEPT_HEADERS
-                .iter()
-                .filter_map(|name| {
-                    let value = parts.headers.get(name)?.to_str().ok()?;
-                    Some((name.to_string(), value.to_string()))
-                })
-                .collect(),
-            body: body.to_vec(),
-        };
+        let stored = stored_response(parts.status, &parts.headers, body.to_vec());
         // The work is done: its answer goes to the client now, and is kept with the
         // key as soon as the database takes it (it may just have gone away).
-        settle(state, scope, key, Some(stored)).await;
+        settle(state, scope, key, claim, Some(stored)).await;
     }
     parts.headers.remove(REPLAYED);
     Ok(Response::from_parts(parts, Body::from(body)))
 }
 
+/// The answer as it is kept with its key.
+pub fn stored_response(status: StatusCode, headers: &HeaderMap, body: Vec<u8>) -> StoredResponse {
+    StoredResponse {
+        status: status.as_u16(),
+        headers: KEPT_HEADERS
+            .iter()
+            .filter_map(|name| {
+                let value = headers.get(name)?.to_str().ok()?;
+                Some((name.to_string(), value.to_string()))
+            })
+            .collect(),
+        body,
+    }
+}
+
 /// Forgets the key of a failed request so that a retry does the work.
-async fn release(state: &AppState, scope: &str, key: &str) {
-    settle(state, scope, key, None).await;
+async fn release(state: &AppState, scope: &str, key: &str, claim: &str) {
+    settle(state, scope, key, claim, None).await;
 }
 
 /// Keeps `answer` with the key, or releases the key when there is none. When the
 /// database refuses, a task tries again for `SETTLE_FOR`: otherwise a client whose
 /// attempt timed out would find its key "in progress" until abandoned, and its
 /// retry would redo a sign-up that was done (and be told 409 "taken").
-async fn settle(state: &AppState, scope: &str, key: &str, answer: Option<StoredResponse>) {
-    if try_settle(&state.store, scope, key, answer.as_ref())
+async fn settle(
+    state: &AppState,
+    scope: &str,
+    key: &str,
+    claim: &str,
+    answer: Option<StoredResponse>,
+) {
+    if try_settle(&state.store, scope, key, claim, answer.as_ref())
         .await
         .is_ok()
     {
         return;
     }
-    let (store, scope, key) = (state.store.clone(), scope.to_string(), key.to_string());
+    let (store, scope, key, claim) = (
+        state.store.clone(),
+        scope.to_string(),
+        key.to_string(),
+        claim.to_string(),
+    );
     tokio::spawn(async move {
         let deadline = tokio::time::Instant::now() + SETTLE_FOR;
         loop {
             tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-            match try_settle(&store, &scope, &key, answer.as_ref()).await {
+            match try_settle(&store, &scope, &key, &claim, answer.as_ref()).await {
                 Ok(()) => return,
                 Err(err) if tokio::time::Instant::now() >= deadline => {
                     let error = format!("{err:#}");
@@ -204,11 +248,16 @@ async fn try_settle(
     store: &Store,
     scope: &str,
     key: &str,
+    claim: &str,
     answer: Option<&StoredResponse>,
 ) -> anyhow::Result<()> {
     match answer {
-        Some(answer) => store.finish_idempotency_key(scope, key, answer).await,
-        None => store.release_idempotency_key(scope, key).await,
+        Some(answer) => {
+            store
+                .finish_idempotency_key(scope, key, claim, answer)
+                .await
+        }
+        None => store.release_idempotency_key(scope, key, claim).await,
     }
 }
 

@@ -29,10 +29,25 @@ pub enum Claimed {
 
 type KeyRow = (Vec<u8>, Option<i32>, Option<String>, Option<Vec<u8>>);
 
+/// A key a running request holds: its answer may be kept only under its claim.
+#[derive(Debug, Clone)]
+pub struct HeldKey {
+    pub scope: String,
+    pub key: String,
+    pub claim: String,
+}
+
+/// The request holding a key: its claim id and how long its lease lasts.
+#[derive(Debug, Clone)]
+pub struct KeyLease {
+    pub claim: String,
+    pub until: DateTime<Utc>,
+}
+
 impl Store {
-    /// Claims `key` of `scope` for a request with `fingerprint`. A key whose
-    /// request started before `abandoned_before` and never finished (its replica
-    /// died) is taken over; an expired key starts afresh.
+    /// Claims `key` of `scope` for a request with `fingerprint`, leased to `lease`.
+    /// A key whose request never finished and whose lease ran out (its replica died
+    /// or hung) is taken over; an expired key starts afresh.
     pub async fn claim_idempotency_key(
         &self,
         scope: &str,
@@ -40,29 +55,31 @@ impl Store {
         fingerprint: &[u8],
         now: DateTime<Utc>,
         expires_at: DateTime<Utc>,
-        abandoned_before: DateTime<Utc>,
+        lease: &KeyLease,
     ) -> anyhow::Result<Claimed> {
-        let insert =
-            "INSERT INTO idempotency_keys (scope, key, fingerprint, created_at, expires_at) \
-                      VALUES ($1, $2, $3, $4, $5) ON CONFLICT (scope, key) DO NOTHING";
+        let insert = "INSERT INTO idempotency_keys \
+                      (scope, key, fingerprint, created_at, expires_at, claim, lease_until) \
+                      VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (scope, key) DO NOTHING";
         // Take over a key that expired, or whose request was abandoned.
         let take_over = "UPDATE idempotency_keys SET fingerprint = $3, created_at = $4, \
-                         expires_at = $5, status = NULL, response_headers = NULL, response_body = NULL \
-                         WHERE scope = $1 AND key = $2 \
-                           AND (expires_at <= $4 OR (status IS NULL AND created_at < $6))";
+                         expires_at = $5, claim = $6, lease_until = $7, status = NULL, \
+                         response_headers = NULL, response_body = NULL \
+                         WHERE scope = $1 AND key = $2 AND (expires_at <= $4 \
+                           OR (status IS NULL AND (lease_until IS NULL OR lease_until < $4)))";
         let read = "SELECT fingerprint, CAST(status AS INTEGER), response_headers, response_body \
                     FROM idempotency_keys WHERE scope = $1 AND key = $2";
         let (inserted, row): (bool, Option<KeyRow>) = on_pool!(self, pool => async {
             let mut tx = pool.begin().await?;
-            let mut claimed = sqlx::query(insert)
-                .bind(scope).bind(key).bind(fingerprint)
-                .bind(pool.time(now)).bind(pool.time(expires_at))
-                .execute(&mut *tx).await?.rows_affected() == 1;
-            if !claimed {
-                claimed = sqlx::query(take_over)
+            let mut claimed = false;
+            for sql in [insert, take_over] {
+                claimed = sqlx::query(sql)
                     .bind(scope).bind(key).bind(fingerprint)
-                    .bind(pool.time(now)).bind(pool.time(expires_at)).bind(pool.time(abandoned_before))
+                    .bind(pool.time(now)).bind(pool.time(expires_at))
+                    .bind(&lease.claim).bind(pool.time(lease.until))
                     .execute(&mut *tx).await?.rows_affected() == 1;
+                if claimed {
+                    break;
+                }
             }
             let row = if claimed {
                 None
@@ -94,29 +111,57 @@ impl Store {
         })
     }
 
-    /// Stores the answer of the request that claimed `key`.
+    /// Extends the lease of a running request; false when the key is no longer its
+    /// own (taken over after the lease ran out).
+    pub async fn renew_idempotency_key(
+        &self,
+        scope: &str,
+        key: &str,
+        lease: &KeyLease,
+    ) -> anyhow::Result<bool> {
+        let sql = "UPDATE idempotency_keys SET lease_until = $4 \
+                   WHERE scope = $1 AND key = $2 AND claim = $3 AND status IS NULL";
+        on_pool!(self, pool => {
+            sqlx::query(sql)
+                .bind(scope).bind(key).bind(&lease.claim).bind(pool.time(lease.until))
+                .execute(pool).await.map(|done| done.rows_affected() == 1)
+        })
+        .context("renewing the idempotency key's lease")
+    }
+
+    /// Stores the answer of the request that claimed `key` with `claim` (nothing
+    /// when another request took the key over meanwhile).
     pub async fn finish_idempotency_key(
         &self,
         scope: &str,
         key: &str,
+        claim: &str,
         response: &StoredResponse,
     ) -> anyhow::Result<()> {
-        let sql =
-            "UPDATE idempotency_keys SET status = $3, response_headers = $4, response_body = $5 \
-                   WHERE scope = $1 AND key = $2";
+        let sql = "UPDATE idempotency_keys \
+                   SET status = $4, response_headers = $5, response_body = $6, lease_until = NULL \
+                   WHERE scope = $1 AND key = $2 AND claim = $3";
         let headers = serde_json::to_string(&response.headers)?;
         on_pool!(self, pool => {
             sqlx::query(sql)
-                .bind(scope).bind(key).bind(i32::from(response.status)).bind(&headers).bind(&response.body)
+                .bind(scope).bind(key).bind(claim)
+                .bind(i32::from(response.status)).bind(&headers).bind(&response.body)
                 .execute(pool).await.map(drop)
         })
         .context("storing the idempotent answer")
     }
 
-    /// Forgets `key`: its request failed in a way worth retrying (a 5xx).
-    pub async fn release_idempotency_key(&self, scope: &str, key: &str) -> anyhow::Result<()> {
-        let sql = "DELETE FROM idempotency_keys WHERE scope = $1 AND key = $2";
-        on_pool!(self, pool => sqlx::query(sql).bind(scope).bind(key).execute(pool).await.map(drop))
-            .context("releasing the idempotency key")
+    /// Forgets `key` held by `claim`: its request failed in a way worth retrying.
+    pub async fn release_idempotency_key(
+        &self,
+        scope: &str,
+        key: &str,
+        claim: &str,
+    ) -> anyhow::Result<()> {
+        let sql = "DELETE FROM idempotency_keys WHERE scope = $1 AND key = $2 AND claim = $3";
+        on_pool!(self, pool => {
+            sqlx::query(sql).bind(scope).bind(key).bind(claim).execute(pool).await.map(drop)
+        })
+        .context("releasing the idempotency key")
     }
 }

@@ -19,10 +19,10 @@ mod sqlite;
 mod user_changes;
 mod users;
 
-pub use idempotency::{Claimed, StoredResponse};
+pub use idempotency::{Claimed, HeldKey, KeyLease, StoredResponse};
 pub use keys::StoredKey;
 pub use outbox::{lane_of, Claim, PendingEvent, LANES, OUTBOX_CHANNEL};
-pub use sessions::Rotation;
+pub use sessions::{Rotation, SessionInfo, SessionOrigin};
 pub use user_changes::UserChange;
 pub use users::{Account, NewUser, Taken, WriteError};
 
@@ -128,6 +128,17 @@ impl Store {
     pub async fn close(&self) {
         dialect::on_pool!(self, pool => pool.close().await)
     }
+}
+
+/// Whether a store error means the database has no room left to write (its disk
+/// is full): nothing was written, and a retry may succeed once an operator made
+/// room.
+pub fn is_full(err: &anyhow::Error) -> bool {
+    err.chain()
+        .filter_map(|cause| cause.downcast_ref::<sqlx::Error>())
+        .filter_map(|err| err.as_database_error())
+        // SQLITE_FULL (13); Postgres disk_full (53100).
+        .any(|db| matches!(db.code().as_deref(), Some("13" | "53100")))
 }
 
 /// Whether `err` (or a cause of it) says the database cannot be reached right now,

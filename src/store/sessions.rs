@@ -1,4 +1,5 @@
 //! Sessions: one refresh-token family per login, its rotating tokens, revocation.
+//! Every end of a session writes `authd.session.revoked` in the same transaction.
 
 use anyhow::Context;
 use chrono::{DateTime, Utc};
@@ -6,13 +7,41 @@ use uuid::Uuid;
 
 use super::dialect::{on_pool, uuid, Dialect};
 use super::Store;
+use crate::events::envelope::RevokeReason;
 
 const INSERT_TOKEN: &str = "INSERT INTO refresh_tokens (token_hash, family_id, issued_at, \
      expires_at) VALUES ($1, $2, $3, $4)";
 
-/// Revokes every live family of a user (`$1` user, `$2` now).
-pub(super) const REVOKE_ALL_OF_USER: &str = "UPDATE refresh_families SET revoked_at = $2 \
-     WHERE user_id = $1 AND revoked_at IS NULL";
+/// In transaction `$tx` of `$pool`: ends every live session that `$filter` selects
+/// (SQL over refresh_families whose own binds start at `$3`), each with its
+/// `authd.session.revoked` event. Evaluates to the ended session ids.
+macro_rules! revoke_sessions {
+    ($store:expr, $pool:ident, $tx:ident, $reason:expr, $now:expr, $filter:expr $(, $bind:expr)*) => {{
+        let sql = format!(
+            "UPDATE refresh_families SET revoked_at = $1, revoked_reason = $2 \
+             WHERE revoked_at IS NULL AND {} RETURNING CAST(id AS TEXT), CAST(user_id AS TEXT)",
+            $filter
+        );
+        let reason: $crate::events::envelope::RevokeReason = $reason;
+        let ended: Vec<(String, String)> = sqlx::query_as(&sql)
+            .bind($pool.time($now))
+            .bind(reason.as_str())
+            $(.bind($bind))*
+            .fetch_all(&mut *$tx)
+            .await?;
+        let mut ids = Vec::with_capacity(ended.len());
+        for (session, user) in ended {
+            let (session, user) = ($crate::store::dialect::uuid(&session)?, $crate::store::dialect::uuid(&user)?);
+            let event = $crate::events::envelope::session_revoked(
+                session, user, reason, &$store.event_source, $now,
+            );
+            $crate::store::outbox::insert_event!($pool, $tx, &event);
+            ids.push(session);
+        }
+        ids
+    }};
+}
+pub(super) use revoke_sessions;
 
 /// What presenting a refresh token led to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,6 +54,32 @@ pub enum Rotation {
     Invalid,
 }
 
+/// Where and when a login happened, as the sessions list shows it.
+#[derive(Debug, Clone)]
+pub struct SessionOrigin<'a> {
+    pub client_address: &'a str,
+    pub user_agent: Option<&'a str>,
+}
+
+/// A live session, as its user sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionInfo {
+    pub id: Uuid,
+    pub created_at: DateTime<Utc>,
+    /// The last refresh (the login, before any).
+    pub last_used_at: DateTime<Utc>,
+    pub client_address: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+type SessionRow = (
+    String,
+    DateTime<Utc>,
+    Option<DateTime<Utc>>,
+    Option<String>,
+    Option<String>,
+);
+
 impl Store {
     /// A new refresh-token family (one login) with its first token.
     pub async fn start_session(
@@ -34,22 +89,28 @@ impl Store {
         token_hash: &[u8],
         now: DateTime<Utc>,
         expires_at: DateTime<Utc>,
+        origin: &SessionOrigin<'_>,
     ) -> anyhow::Result<()> {
         let done: sqlx::Result<()> = on_pool!(self, pool => async {
             let mut tx = pool.begin().await?;
-            sqlx::query("INSERT INTO refresh_families (id, user_id, created_at) VALUES ($1, $2, $3)")
-                .bind(pool.id(family_id))
-                .bind(pool.id(user_id))
-                .bind(pool.time(now))
-                .execute(&mut *tx)
-                .await?;
-            sqlx::query(INSERT_TOKEN)
-            .bind(token_hash)
+            sqlx::query(
+                "INSERT INTO refresh_families (id, user_id, created_at, last_used_at, \
+                 client_address, user_agent) VALUES ($1, $2, $3, $3, $4, $5)",
+            )
             .bind(pool.id(family_id))
+            .bind(pool.id(user_id))
             .bind(pool.time(now))
-            .bind(pool.time(expires_at))
+            .bind(origin.client_address)
+            .bind(origin.user_agent)
             .execute(&mut *tx)
             .await?;
+            sqlx::query(INSERT_TOKEN)
+                .bind(token_hash)
+                .bind(pool.id(family_id))
+                .bind(pool.time(now))
+                .bind(pool.time(expires_at))
+                .execute(&mut *tx)
+                .await?;
             tx.commit().await
         }.await);
         done.context("storing the refresh token")
@@ -80,18 +141,20 @@ impl Store {
             if let Some(family) = spent {
                 let family_id = uuid(&family)?;
                 let user: String = sqlx::query_scalar(
-                    "SELECT CAST(user_id AS TEXT) FROM refresh_families WHERE id = $1",
+                    "UPDATE refresh_families SET last_used_at = $2 WHERE id = $1 \
+                     RETURNING CAST(user_id AS TEXT)",
                 )
                 .bind(pool.id(family_id))
+                .bind(pool.time(now))
                 .fetch_one(&mut *tx)
                 .await?;
                 sqlx::query(INSERT_TOKEN)
-                .bind(new_hash)
-                .bind(pool.id(family_id))
-                .bind(pool.time(now))
-                .bind(pool.time(expires_at))
-                .execute(&mut *tx)
-                .await?;
+                    .bind(new_hash)
+                    .bind(pool.id(family_id))
+                    .bind(pool.time(now))
+                    .bind(pool.time(expires_at))
+                    .execute(&mut *tx)
+                    .await?;
                 tx.commit().await?;
                 return Ok(Rotation::Rotated { user_id: uuid(&user)?, family_id });
             }
@@ -105,28 +168,60 @@ impl Store {
                 return Ok(Rotation::Invalid);
             };
             let family_id = uuid(&family)?;
-            sqlx::query(
-                "UPDATE refresh_families SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL",
-            )
-            .bind(pool.id(family_id))
-            .bind(pool.time(now))
-            .execute(&mut *tx)
-            .await?;
+            revoke_sessions!(self, pool, tx, RevokeReason::Reuse, now, "id = $3", pool.id(family_id));
             tx.commit().await?;
             Ok(Rotation::Reused { family_id })
         }.await);
-        rotation.context("rotating the refresh token")
+        let rotation = rotation.context("rotating the refresh token")?;
+        if matches!(rotation, Rotation::Reused { .. }) {
+            self.wake.notify_one();
+        }
+        Ok(rotation)
     }
 
-    /// Whether session (refresh-token family) `id` of `user` exists and is not revoked.
-    pub async fn session_live(&self, id: Uuid, user: Uuid) -> anyhow::Result<bool> {
-        let sql = "SELECT COUNT(*) FROM refresh_families \
-                   WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL";
+    /// Whether session `id` of `user` is live, and an access token of it issued at
+    /// `issued_at` is not older than the user's `not_before`.
+    pub async fn session_live(
+        &self,
+        id: Uuid,
+        user: Uuid,
+        issued_at: DateTime<Utc>,
+    ) -> anyhow::Result<bool> {
+        let sql = "SELECT COUNT(*) FROM refresh_families f JOIN users u ON u.id = f.user_id \
+                   WHERE f.id = $1 AND f.user_id = $2 AND f.revoked_at IS NULL \
+                     AND (u.not_before IS NULL OR u.not_before <= $3)";
         let live: i64 = on_pool!(self, pool => {
-            sqlx::query_scalar(sql).bind(pool.id(id)).bind(pool.id(user)).fetch_one(pool).await
+            sqlx::query_scalar(sql)
+                .bind(pool.id(id)).bind(pool.id(user)).bind(pool.time(issued_at))
+                .fetch_one(pool).await
         })
         .context("checking the session")?;
         Ok(live == 1)
+    }
+
+    /// The live sessions of `user`, newest first.
+    pub async fn sessions_of(&self, user: Uuid) -> anyhow::Result<Vec<SessionInfo>> {
+        let sql = "SELECT CAST(id AS TEXT), created_at, last_used_at, client_address, user_agent \
+                   FROM refresh_families WHERE user_id = $1 AND revoked_at IS NULL \
+                   ORDER BY created_at DESC, id DESC";
+        let rows: Vec<SessionRow> = on_pool!(self, pool => {
+            sqlx::query_as(sql).bind(pool.id(user)).fetch_all(pool).await
+        })
+        .context("listing the sessions")?;
+        rows.into_iter()
+            .map(
+                |(id, created_at, last_used_at, client_address, user_agent)| {
+                    Ok(SessionInfo {
+                        id: uuid(&id)?,
+                        created_at,
+                        last_used_at: last_used_at.unwrap_or(created_at),
+                        client_address,
+                        user_agent,
+                    })
+                },
+            )
+            .collect::<sqlx::Result<_>>()
+            .context("reading the sessions")
     }
 
     /// Revokes the family of a refresh token (logout); `false` when nothing was live.
@@ -135,14 +230,102 @@ impl Store {
         token_hash: &[u8],
         now: DateTime<Utc>,
     ) -> anyhow::Result<bool> {
-        let sql = "UPDATE refresh_families SET revoked_at = $2 \
-                   WHERE id = (SELECT family_id FROM refresh_tokens WHERE token_hash = $1) \
-                     AND revoked_at IS NULL";
-        let done = on_pool!(self, pool => {
-            sqlx::query(sql).bind(token_hash).bind(pool.time(now)).execute(pool).await
-                .map(|r| r.rows_affected() == 1)
-        })
-        .context("revoking the refresh-token family")?;
-        Ok(done)
+        self.revoke_where(
+            RevokeReason::Logout,
+            now,
+            RevokeFilter::TokenFamily(token_hash),
+        )
+        .await
+        .map(|ended| !ended.is_empty())
+        .context("revoking the refresh-token family")
+    }
+
+    /// Ends session `id` of `user`; `false` when it was not a live session of theirs.
+    pub async fn revoke_session(
+        &self,
+        user: Uuid,
+        id: Uuid,
+        reason: RevokeReason,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<bool> {
+        self.revoke_where(reason, now, RevokeFilter::One { user, id })
+            .await
+            .map(|ended| !ended.is_empty())
+            .context("revoking the session")
+    }
+
+    /// Ends every live session of `user` but `keep` (all of them when `None`);
+    /// returns how many ended.
+    pub async fn revoke_sessions_of(
+        &self,
+        user: Uuid,
+        keep: Option<Uuid>,
+        reason: RevokeReason,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<usize> {
+        let filter = match keep {
+            Some(keep) => RevokeFilter::AllBut { user, keep },
+            None => RevokeFilter::All { user },
+        };
+        self.revoke_where(reason, now, filter)
+            .await
+            .map(|ended| ended.len())
+            .context("revoking the sessions")
+    }
+
+    async fn revoke_where(
+        &self,
+        reason: RevokeReason,
+        now: DateTime<Utc>,
+        filter: RevokeFilter<'_>,
+    ) -> sqlx::Result<Vec<Uuid>> {
+        let ended = on_pool!(self, pool => async {
+            let mut tx = pool.begin().await?;
+            let ended = match filter {
+                RevokeFilter::TokenFamily(hash) => revoke_sessions!(self, pool, tx, reason, now,
+                    "id = (SELECT family_id FROM refresh_tokens WHERE token_hash = $3)", hash),
+                RevokeFilter::One { user, id } => revoke_sessions!(self, pool, tx, reason, now,
+                    "id = $3 AND user_id = $4", pool.id(id), pool.id(user)),
+                RevokeFilter::AllBut { user, keep } => revoke_sessions!(self, pool, tx, reason, now,
+                    "user_id = $3 AND id <> $4", pool.id(user), pool.id(keep)),
+                RevokeFilter::All { user } => revoke_sessions!(self, pool, tx, reason, now,
+                    "user_id = $3", pool.id(user)),
+            };
+            tx.commit().await?;
+            Ok::<_, sqlx::Error>(ended)
+        }.await)?;
+        if !ended.is_empty() {
+            self.wake.notify_one();
+        }
+        Ok(ended)
+    }
+}
+
+enum RevokeFilter<'a> {
+    TokenFamily(&'a [u8]),
+    One { user: Uuid, id: Uuid },
+    AllBut { user: Uuid, keep: Uuid },
+    All { user: Uuid },
+}
+
+/// `not_before` for a user: access tokens carry whole seconds (`iat`), so the
+/// instant is floored to its second. A token of the same second as a password
+/// change still passes this check, and is refused by its revoked session.
+pub fn not_before(now: DateTime<Utc>) -> DateTime<Utc> {
+    DateTime::from_timestamp(now.timestamp(), 0).unwrap_or(now)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn not_before_is_floored_to_the_second_of_iat() {
+        let now = DateTime::parse_from_rfc3339("2026-11-26T10:00:00.750Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let floor = not_before(now);
+        assert_eq!(floor.timestamp(), now.timestamp());
+        assert_eq!(floor.timestamp_subsec_micros(), 0);
     }
 }

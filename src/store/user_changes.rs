@@ -6,10 +6,15 @@ use uuid::Uuid;
 
 use super::dialect::{on_pool, Dialect};
 use super::outbox::{insert_event, lane_of, OUTBOX_CHANNEL};
+use super::sessions::{not_before, revoke_sessions};
 use super::users::{account, AccountRow, NewUser, WriteError, ACCOUNT_COLUMNS, INSERT_USER};
 use super::{Backend, Store};
 use crate::domain::{Email, PublicUser, Username};
-use crate::events::envelope::{user_event, OutboxEvent, UserEventKind};
+use crate::events::envelope::{user_event, OutboxEvent, RevokeReason, UserEventKind};
+
+const KEEP_ANSWER: &str = "UPDATE idempotency_keys SET status = $1, response_headers = $2, \
+                           response_body = $3, lease_until = NULL \
+                           WHERE scope = $4 AND key = $5 AND claim = $6";
 
 /// A change to a user; `Store::apply` writes it with its event.
 #[derive(Debug)]
@@ -35,12 +40,13 @@ pub enum UserChange<'a> {
     Delete { id: Uuid, expected: &'a str },
 }
 
-/// In one transaction of `$pool`: `$query` (an UPDATE or DELETE that returns the
-/// account row and so takes its lock first), then `$then` (with `$tx`), then the
-/// event of `$kind`. Returns early with `Ok(None)` when no row matched.
+/// In one transaction of `$pool`: `$before` (with `$tx`), `$query` (an UPDATE or
+/// DELETE that returns the account row), then `$then` (with `$tx`), then the event
+/// of `$kind`. Returns early with `Ok(None)` (nothing kept) when no row matched.
 macro_rules! change {
-    ($store:ident, $pool:ident, $tx:ident, $kind:expr, $now:expr, $query:expr, $then:block) => {{
+    ($store:ident, $pool:ident, $tx:ident, $kind:expr, $now:expr, before $before:block, $query:expr, $then:block) => {{
         let mut $tx = $pool.begin().await?;
+        $before
         let row: Option<AccountRow> = $query.fetch_optional(&mut *$tx).await?;
         let Some(row) = row else { return Ok(None) };
         let user = account(row)?.user;
@@ -49,6 +55,9 @@ macro_rules! change {
         $tx.commit().await?;
         Ok::<_, WriteError>(Some(user))
     }};
+    ($store:ident, $pool:ident, $tx:ident, $kind:expr, $now:expr, $query:expr, $then:block) => {
+        change!($store, $pool, $tx, $kind, $now, before {}, $query, $then)
+    };
 }
 
 impl Store {
@@ -86,7 +95,7 @@ impl Store {
                 new_hash,
             } => {
                 let sql = format!(
-                    "UPDATE users SET password_hash = $3, updated_at = $4 \
+                    "UPDATE users SET password_hash = $3, updated_at = $4, not_before = $5 \
                      WHERE id = $1 AND password_hash = $2 RETURNING {ACCOUNT_COLUMNS}"
                 );
                 on_pool!(self, pool => change!(self, pool, tx, UserEventKind::PasswordChanged, now,
@@ -94,13 +103,11 @@ impl Store {
                     .bind(pool.id(id))
                     .bind(expected)
                     .bind(new_hash)
-                    .bind(pool.time(now)),
+                    .bind(pool.time(now))
+                    .bind(pool.time(not_before(now))),
                 {
-                    sqlx::query(super::sessions::REVOKE_ALL_OF_USER)
-                        .bind(pool.id(id))
-                        .bind(pool.time(now))
-                        .execute(&mut *tx)
-                        .await?;
+                    revoke_sessions!(self, pool, tx, RevokeReason::PasswordChange, now,
+                        "user_id = $3", pool.id(id));
                 }))
             }
             UserChange::Delete { id, expected } => {
@@ -108,7 +115,13 @@ impl Store {
                     "DELETE FROM users WHERE id = $1 AND password_hash = $2 \
                      RETURNING {ACCOUNT_COLUMNS}"
                 );
+                // The sessions end (and say so) before the rows go by cascade; if the
+                // hash no longer matches, the transaction and its events roll back.
                 on_pool!(self, pool => change!(self, pool, tx, UserEventKind::Deleted, now,
+                    before {
+                        revoke_sessions!(self, pool, tx, RevokeReason::Delete, now,
+                            "user_id = $3", pool.id(id));
+                    },
                     sqlx::query_as(&sql).bind(pool.id(id)).bind(expected),
                     {}))
             }
@@ -120,17 +133,24 @@ impl Store {
     }
 
     async fn create(&self, user: NewUser) -> Result<PublicUser, WriteError> {
-        let public = PublicUser {
-            id: user.id,
-            username: user.username.to_string(),
-            email: user.email.to_string(),
-            created_at: user.created_at,
-        };
+        let public = user.public();
         let event = self.event(UserEventKind::Created, &public, user.created_at);
+        let (held, answer) = user.answer.unzip();
+        let answer_headers = answer
+            .as_ref()
+            .map(|a| serde_json::to_string(&a.headers))
+            .transpose()
+            .map_err(|err| WriteError::Other(err.into()))?;
+        let (status, body) = answer.map(|a| (i32::from(a.status), a.body)).unzip();
+        let (scope, key, claim) = match held {
+            Some(h) => (Some(h.scope), Some(h.key), Some(h.claim)),
+            None => (None, None, None),
+        };
         match &self.backend {
-            // The user row, its outbox event and the relays' wake-up in one
-            // statement: a single statement is its own transaction, so this is
-            // atomic in one round trip (and one commit) instead of five.
+            // The user row, its outbox event, the answer kept with its Idempotency-Key
+            // and the relays' wake-up in one statement: a single statement is its
+            // own transaction, so this is atomic in one round trip (and one commit)
+            // instead of six. Without a key the last UPDATE matches nothing.
             Backend::Postgres(pool) => {
                 sqlx::query(
                     "WITH new_user AS ( \
@@ -138,7 +158,11 @@ impl Store {
                          VALUES ($1, $2, $3, $4, $5, $5)), \
                      new_event AS ( \
                          INSERT INTO outbox (id, aggregate_id, lane, event_type, payload, created_at) \
-                         VALUES ($6, $1, $7, $8, $9, $5)) \
+                         VALUES ($6, $1, $7, $8, $9, $5)), \
+                     kept AS ( \
+                         UPDATE idempotency_keys SET status = $11, response_headers = $12, \
+                                response_body = $13, lease_until = NULL \
+                         WHERE scope = $14 AND key = $15 AND claim = $16) \
                      SELECT pg_notify($10, '')",
                 )
                 .bind(user.id)
@@ -151,10 +175,16 @@ impl Store {
                 .bind(&event.event_type)
                 .bind(pool.json(&event.payload))
                 .bind(OUTBOX_CHANNEL)
+                .bind(status)
+                .bind(&answer_headers)
+                .bind(&body)
+                .bind(&scope)
+                .bind(&key)
+                .bind(&claim)
                 .execute(pool)
                 .await?;
             }
-            // SQLite has no INSERT inside WITH: two statements in a transaction.
+            // SQLite has no INSERT inside WITH: statements in a transaction.
             Backend::Sqlite(pool) => {
                 let mut tx = pool.begin().await?;
                 sqlx::query(INSERT_USER)
@@ -166,6 +196,17 @@ impl Store {
                     .execute(&mut *tx)
                     .await?;
                 insert_event!(pool, tx, &event);
+                if claim.is_some() {
+                    sqlx::query(KEEP_ANSWER)
+                        .bind(status)
+                        .bind(&answer_headers)
+                        .bind(&body)
+                        .bind(&scope)
+                        .bind(&key)
+                        .bind(&claim)
+                        .execute(&mut *tx)
+                        .await?;
+                }
                 tx.commit().await?;
             }
         }

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::dialect::{on_pool, uuid, Dialect};
-use super::Store;
+use super::{HeldKey, Store, StoredResponse};
 use crate::domain::{Email, PublicUser, Username};
 
 /// A user about to be inserted.
@@ -17,6 +17,22 @@ pub struct NewUser {
     pub email: Email,
     pub password_hash: String,
     pub created_at: DateTime<Utc>,
+    /// The Idempotency-Key this sign-up holds and its answer: kept in the same
+    /// transaction as the user, so that a replica killed right after the commit
+    /// leaves the answer for the client's retry, not a key to take over.
+    pub answer: Option<(HeldKey, StoredResponse)>,
+}
+
+impl NewUser {
+    /// The user as the answer and the event show it.
+    pub fn public(&self) -> PublicUser {
+        PublicUser {
+            id: self.id,
+            username: self.username.to_string(),
+            email: self.email.to_string(),
+            created_at: self.created_at,
+        }
+    }
 }
 
 /// A user with what login needs: never leaves the server.

@@ -15,6 +15,7 @@ both_stores!(
     the_same_key_with_another_body_is_422_and_a_bad_key_400,
     a_repeat_while_the_first_runs_is_409_then_gets_the_answer,
     a_server_error_releases_the_key_so_a_retry_does_the_work,
+    a_key_whose_lease_ran_out_unfinished_is_taken_over,
 );
 
 fn sign_up_body(name: &str) -> Value {
@@ -157,6 +158,40 @@ async fn a_server_error_releases_the_key_so_a_retry_does_the_work(backend: Backe
     let retried = post_keyed(&app, "retry-me", &sign_up_body("retried")).await;
     assert_eq!(retried.status().as_u16(), 201, "the key was released");
     assert!(retried.headers().get("idempotent-replayed").is_none());
+    assert_eq!(app.users().await, 1);
+}
+
+async fn a_key_whose_lease_ran_out_unfinished_is_taken_over(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let first = post_keyed(&app, "orphan", &sign_up_body("orphan")).await;
+    assert_eq!(first.status().as_u16(), 201);
+    // As if the replica that claimed the key had been killed before it did the
+    // work: no user, the key unfinished and leased to a claim that will never end.
+    app.execute("DELETE FROM outbox").await;
+    app.execute("DELETE FROM users").await;
+    app.execute(
+        "UPDATE idempotency_keys SET status = NULL, response_headers = NULL, \
+         response_body = NULL, claim = 'killed', lease_until = '2999-01-01T00:00:00.000000Z'",
+    )
+    .await;
+    let held = post_keyed(&app, "orphan", &sign_up_body("orphan")).await;
+    let held = problem(held, 409).await;
+    assert_eq!(
+        held["type"], "urn:authd:problem:idempotency-key-in-progress",
+        "the lease still runs"
+    );
+    assert_eq!(app.users().await, 0);
+    app.execute("UPDATE idempotency_keys SET lease_until = '2000-01-01T00:00:00.000000Z'")
+        .await;
+    let taken_over = post_keyed(&app, "orphan", &sign_up_body("orphan")).await;
+    assert_eq!(
+        taken_over.status().as_u16(),
+        201,
+        "the lease ran out: the work is done"
+    );
+    assert!(taken_over.headers().get("idempotent-replayed").is_none());
+    let replayed = post_keyed(&app, "orphan", &sign_up_body("orphan")).await;
+    assert_eq!(replayed.headers()["idempotent-replayed"], "true");
     assert_eq!(app.users().await, 1);
 }
 

@@ -18,11 +18,23 @@ both_stores!(
 );
 
 /// The types of a user's outbox events, in order.
+/// The user's own events (`authd.user.*`), in order.
 async fn event_types(app: &TestApp, id: &str) -> Vec<String> {
     app.events_of(id)
         .await
         .iter()
         .map(|e| e["type"].as_str().unwrap().to_string())
+        .filter(|t| t.starts_with("authd.user."))
+        .collect()
+}
+
+/// The reasons of the user's `authd.session.revoked` events, in order.
+pub async fn revocations(app: &TestApp, id: &str) -> Vec<String> {
+    app.events_of(id)
+        .await
+        .iter()
+        .filter(|e| e["type"] == "authd.session.revoked")
+        .map(|e| e["data"]["reason"].as_str().unwrap().to_string())
         .collect()
 }
 
@@ -171,6 +183,8 @@ async fn password_change_needs_the_current_password_and_ends_every_session(backe
         !event.contains("brand new password") && !event.contains("argon2"),
         "{event}"
     );
+    // One authd.session.revoked per session (three logins), in the same transaction.
+    assert_eq!(revocations(&app, &id).await, ["password_change"; 3]);
 
     // Every refresh token is revoked, and authd refuses the sessions' access tokens.
     problem(app.refresh(&t.refresh_token).await, 401).await;
@@ -212,6 +226,7 @@ async fn delete_needs_the_password_and_removes_user_and_sessions(backend: Backen
     );
     let deleted = app.events_of(&id).await.pop().unwrap();
     assert_eq!(deleted["data"]["id"], id);
+    assert_eq!(revocations(&app, &id).await, ["delete"], "its one session");
     assert_eq!(app.scalar("SELECT COUNT(*) FROM refresh_tokens").await, 0);
     problem(app.refresh(&t.refresh_token).await, 401).await;
     problem(app.me(&t.access_token).await, 401).await;

@@ -80,6 +80,7 @@ impl Report {
             "transport_errors_total": r.errors.values().sum::<u64>(),
             "retries": r.retries,
             "retried_errors": r.retried_errors,
+            "retried_statuses": r.retried_statuses,
             // Successes per second: 201s of sign-ups, 200s of logins and refreshes.
             "created_per_second": r.timeline,
             "verify": self.verification.as_ref().map(Verification::to_json),

@@ -24,6 +24,8 @@ pub struct RunResult {
     pub retries: u64,
     /// Transport errors and timeouts that --retry sent again, by kind.
     pub retried_errors: BTreeMap<String, u64>,
+    /// Answers that were retried (503, in-progress 409), by status.
+    pub retried_statuses: BTreeMap<u16, u64>,
     /// Successes (201 for sign-ups, 200 otherwise) finished in each second of the run.
     pub timeline: Vec<u64>,
     pub created_ids: Vec<String>,
@@ -45,6 +47,7 @@ impl RunResult {
             errors: BTreeMap::new(),
             retries: 0,
             retried_errors: BTreeMap::new(),
+            retried_statuses: BTreeMap::new(),
             timeline: Vec::new(),
             created_ids: Vec::new(),
         }
@@ -64,6 +67,9 @@ impl RunResult {
         self.retries += other.retries;
         for (k, v) in other.retried_errors {
             *self.retried_errors.entry(k).or_default() += v;
+        }
+        for (k, v) in other.retried_statuses {
+            *self.retried_statuses.entry(k).or_default() += v;
         }
         if self.timeline.len() < other.timeline.len() {
             self.timeline.resize(other.timeline.len(), 0);
@@ -273,6 +279,9 @@ impl Worker {
                     break sent;
                 }
                 out.retries += 1;
+                if let Ok(r) = &sent {
+                    *out.retried_statuses.entry(r.status().as_u16()).or_default() += 1;
+                }
                 tokio::time::sleep(wait).await;
             };
             out.sent += 1;

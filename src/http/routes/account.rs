@@ -68,7 +68,7 @@ pub struct DeleteUserRequest {
         (status = 401, description = "Missing, invalid, expired or revoked access token (WWW-Authenticate: Bearer)"),
         (status = 400, description = "The id is not a UUID, or malformed JSON"),
         (status = 403, description = "The token belongs to another user"),
-        (status = 503, description = "The database is unavailable; Retry-After"),
+        (status = 503, description = "The database is unavailable or full; Retry-After"),
     ))]
 #[tracing::instrument(skip_all)]
 async fn read(
@@ -90,7 +90,7 @@ async fn read(
         (status = 403, description = "The token belongs to another user"),
         (status = 409, description = "The username or email is taken, or a request with this Idempotency-Key is in progress (Retry-After)"),
         (status = 422, description = "Invalid, unknown or no fields, or the Idempotency-Key was used for another request"),
-        (status = 503, description = "The database is unavailable; Retry-After"),
+        (status = 503, description = "The database is unavailable or full; Retry-After"),
     ))]
 #[tracing::instrument(skip_all)]
 async fn update(
@@ -181,7 +181,7 @@ async fn confirm_password(
         (status = 403, description = "The token belongs to another user"),
         (status = 422, description = "Missing fields, or the new password is too short or too long"),
         (status = 429, description = "Too many wrong current passwords; Retry-After"),
-        (status = 503, description = "The hashing queue is full, or the database is unavailable; Retry-After"),
+        (status = 503, description = "The hashing queue is full, or the database is unavailable or full; Retry-After"),
     ))]
 #[tracing::instrument(skip_all)]
 async fn change_password(
@@ -229,7 +229,7 @@ async fn change_password(
         (status = 403, description = "The token belongs to another user"),
         (status = 422, description = "No password"),
         (status = 429, description = "Too many wrong passwords; Retry-After"),
-        (status = 503, description = "The hashing queue is full, or the database is unavailable; Retry-After"),
+        (status = 503, description = "The hashing queue is full, or the database is unavailable or full; Retry-After"),
     ))]
 #[tracing::instrument(skip_all)]
 async fn delete(

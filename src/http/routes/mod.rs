@@ -4,4 +4,5 @@ pub mod account;
 pub mod keys;
 pub mod operations;
 pub mod session;
+pub mod sessions;
 pub mod users;

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::{DateTime, Utc};
@@ -23,7 +23,7 @@ use crate::http::error::ApiError;
 use crate::http::extract::{Body, Fields};
 use crate::http::state::AppState;
 use crate::http::BODY_LIMIT;
-use crate::store::{Account, Rotation};
+use crate::store::{Account, Rotation, SessionOrigin};
 use crate::throttle::{AttemptKeys, Throttle};
 use crate::tokens::refresh;
 
@@ -119,12 +119,13 @@ pub(crate) fn too_many(wait: Duration) -> ApiError {
         (status = 415, description = "Not a JSON content type"),
         (status = 422, description = "Missing or mistyped fields"),
         (status = 429, description = "Too many failed logins for the account or address; Retry-After"),
-        (status = 503, description = "The hashing queue is full, or the database is unavailable; Retry-After"),
+        (status = 503, description = "The hashing queue is full, or the database is unavailable or full; Retry-After"),
     ))]
 #[tracing::instrument(skip_all)]
 async fn login(
     State(state): State<AppState>,
     ClientIp(client): ClientIp,
+    headers: HeaderMap,
     Body(body): Body<LoginRequest>,
 ) -> Result<TokenResponse, ApiError> {
     let (login, password) = body.parse()?;
@@ -150,7 +151,24 @@ async fn login(
     throttle.succeeded(&keys).await?;
     rehash_if_outdated(&state, &account, password).await;
     tracing::info!(user_id = %account.user.id, "logged in");
-    start_session(&state, account.user.id, now).await
+    let (client_address, agent) = (client.to_string(), user_agent(&headers));
+    let origin = SessionOrigin {
+        client_address: &client_address,
+        user_agent: agent.as_deref(),
+    };
+    start_session(&state, account.user.id, now, &origin).await
+}
+
+/// The client's User-Agent as the sessions list shows it: printable, 256
+/// characters at most.
+fn user_agent(headers: &HeaderMap) -> Option<String> {
+    let agent = headers.get(header::USER_AGENT)?.to_str().ok()?;
+    let agent: String = agent
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(256)
+        .collect();
+    (!agent.trim().is_empty()).then_some(agent)
 }
 
 /// DESIGN: rehash on login when the configured parameters changed. Best effort: a
@@ -180,13 +198,14 @@ async fn start_session(
     state: &AppState,
     user: Uuid,
     now: DateTime<Utc>,
+    origin: &SessionOrigin<'_>,
 ) -> Result<TokenResponse, ApiError> {
     let (refresh_token, hash) = refresh::new_token();
     let expires = refresh_expiry(state, now)?;
     let session = Uuid::now_v7();
     state
         .store
-        .start_session(user, session, &hash, now, expires)
+        .start_session(user, session, &hash, now, expires, origin)
         .await?;
     let (access_token, expires_in) = state.tokens.issue(user, session, now).await;
     Ok(TokenResponse {
@@ -209,7 +228,7 @@ fn refresh_expiry(state: &AppState, now: DateTime<Utc>) -> anyhow::Result<DateTi
         (status = 200, description = "A new pair; the presented refresh token is spent", body = TokenResponse),
         (status = 401, description = "Unknown, expired, revoked or spent refresh token (a spent one revokes its family)"),
         (status = 422, description = "No refresh_token"),
-        (status = 503, description = "The database is unavailable; Retry-After"),
+        (status = 503, description = "The database is unavailable or full; Retry-After"),
     ))]
 #[tracing::instrument(skip_all)]
 async fn refresh_tokens(
@@ -248,7 +267,7 @@ async fn refresh_tokens(
         (status = 400, description = "A malformed Idempotency-Key"),
         (status = 409, description = "A request with this Idempotency-Key is in progress (Retry-After)"),
         (status = 422, description = "No refresh_token, or the Idempotency-Key was used for another request"),
-        (status = 503, description = "The database is unavailable; Retry-After"),
+        (status = 503, description = "The database is unavailable or full; Retry-After"),
     ))]
 #[tracing::instrument(skip_all)]
 async fn logout(
@@ -272,7 +291,7 @@ async fn logout(
     responses(
         (status = 200, description = "The token's user", body = PublicUser),
         (status = 401, description = "Missing, invalid, expired or revoked access token (WWW-Authenticate: Bearer)"),
-        (status = 503, description = "The database is unavailable; Retry-After"),
+        (status = 503, description = "The database is unavailable or full; Retry-After"),
     ))]
 #[tracing::instrument(skip_all)]
 async fn me(State(state): State<AppState>, bearer: Bearer) -> Result<Json<PublicUser>, ApiError> {

@@ -1,7 +1,8 @@
+use axum::body::to_bytes;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{header, StatusCode};
-use axum::response::IntoResponse;
-use axum::Json;
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
 use serde::Deserialize;
 use serde_json::Value;
 use utoipa::ToSchema;
@@ -13,9 +14,10 @@ use crate::domain::PublicUser;
 use crate::domain::{Email, Password, Username};
 use crate::http::error::ApiError;
 use crate::http::extract::{Body, Fields};
+use crate::http::idempotency::stored_response;
 use crate::http::state::AppState;
 use crate::http::BODY_LIMIT;
-use crate::store::{NewUser, UserChange};
+use crate::store::{HeldKey, NewUser, UserChange};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -74,36 +76,48 @@ impl SignUpRequest {
         (status = 413, description = "The body is over 16 KiB"),
         (status = 415, description = "Not a JSON content type"),
         (status = 422, description = "Missing, mistyped or invalid fields, all reported, or the Idempotency-Key was used for another request"),
-        (status = 503, description = "The hashing queue is full, or the database is unavailable; Retry-After"),
+        (status = 503, description = "The hashing queue is full, or the database is unavailable or full; Retry-After"),
     ))]
 #[tracing::instrument(skip_all)]
 async fn sign_up(
     State(state): State<AppState>,
+    held: Option<Extension<HeldKey>>,
     Body(body): Body<SignUpRequest>,
-) -> Result<impl IntoResponse, ApiError> {
+) -> Result<Response, ApiError> {
     let form = body.parse()?;
     if let Some(taken) = state.store.taken(&form.username, &form.email).await? {
         return Err(ApiError::Conflict(taken));
     }
     let password_hash = state.hasher.hash(form.password).await?;
     let now = state.clock.now();
-    let user = NewUser {
+    let mut user = NewUser {
         id: Uuid::now_v7(),
         username: form.username,
         email: form.email,
         password_hash,
         created_at: now,
+        answer: None,
     };
-    let public = state
-        .store
-        .apply(UserChange::Create(user), now)
-        .await?
-        .expect("a created user exists");
-    tracing::info!(user_id = %public.id, "user signed up");
+    let public = user.public();
     let location = format!("/auth/user/{}", public.id);
-    Ok((
+    let response = (
         StatusCode::CREATED,
         [(header::LOCATION, location)],
-        Json(public),
-    ))
+        Json(&public),
+    )
+        .into_response();
+    let (parts, body) = response.into_parts();
+    let body = to_bytes(body, usize::MAX)
+        .await
+        .map_err(|err| ApiError::Internal(anyhow::anyhow!("writing the answer: {err}")))?;
+    // With an Idempotency-Key, the answer is kept in the user's own transaction.
+    user.answer = held.map(|Extension(held)| {
+        (
+            held,
+            stored_response(parts.status, &parts.headers, body.to_vec()),
+        )
+    });
+    state.store.apply(UserChange::Create(user), now).await?;
+    tracing::info!(user_id = %public.id, "user signed up");
+    Ok(Response::from_parts(parts, body.into()))
 }
