@@ -79,6 +79,7 @@ fn metrics_router() -> Router<AppState> {
 pub struct Application {
     listener: TcpListener,
     metrics_listener: Option<TcpListener>,
+    admin_listener: Option<TcpListener>,
     state: AppState,
     relay: Option<RelayConfig>,
     drain: Duration,
@@ -95,7 +96,8 @@ impl Application {
     pub async fn build_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
         let store = Store::connect(&config.store, config.pool_size)
             .await?
-            .with_event_source(&config.event_source);
+            .with_event_source(&config.event_source)
+            .with_event_history(config.event_history);
         store.migrate().await?;
         let tokens = Tokens::load(store.clone(), config.tokens.clone(), clock.now()).await?;
         let hasher = Hasher::start(config.hash, config.hash_pool);
@@ -132,6 +134,10 @@ impl Application {
             openapi: Arc::new(openapi_json(config.metrics_listen.is_none())),
             draining: Arc::new(AtomicBool::new(false)),
             body_timeout: config.body_timeout,
+            admin: config
+                .admin
+                .as_ref()
+                .map(|admin| Arc::new(admin.credentials.clone())),
         };
         let metrics_listener = match config.metrics_listen {
             Some(addr) => Some(
@@ -141,9 +147,20 @@ impl Application {
             ),
             None => None,
         };
+        let admin_listener = match &config.admin {
+            Some(admin) => {
+                let listener = TcpListener::bind(admin.listen)
+                    .await
+                    .with_context(|| format!("binding the admin listener {}", admin.listen))?;
+                tracing::info!(addr = %listener.local_addr()?, admins = ?admin.credentials, "admin API");
+                Some(listener)
+            }
+            None => None,
+        };
         Ok(Self {
             listener,
             metrics_listener,
+            admin_listener,
             state,
             relay: config.relay,
             drain: config.shutdown_drain,
@@ -165,6 +182,13 @@ impl Application {
         self.metrics_listener
             .as_ref()
             .map_or_else(|| self.local_addr(), |l| l.local_addr().expect("bound"))
+    }
+
+    /// Where the admin API is served, when configured.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin_listener
+            .as_ref()
+            .map(|l| l.local_addr().expect("bound"))
     }
 
     pub fn state(&self) -> &AppState {
@@ -208,6 +232,21 @@ impl Application {
                     .await
                 {
                     tracing::error!(error = %err, "the metrics listener failed");
+                }
+            });
+        }
+        if let Some(listener) = self.admin_listener {
+            let admin = crate::http::admin::router(self.state.clone());
+            let mut stop = stop_rx.clone();
+            background.spawn(async move {
+                let stopped = async move {
+                    let _ = stop.changed().await;
+                };
+                if let Err(err) = axum::serve(listener, admin)
+                    .with_graceful_shutdown(stopped)
+                    .await
+                {
+                    tracing::error!(error = %err, "the admin listener failed");
                 }
             });
         }

@@ -1,8 +1,10 @@
 //! Typed settings from flags and `AUTHD_*` variables (`settings`), checked once at
 //! start-up into a `Config`. Each subsystem owns its config type; this assembles them.
 
+mod admin;
 mod settings;
 
+pub use admin::AdminCredentials;
 pub use settings::{LogFormat, Settings};
 
 use std::net::SocketAddr;
@@ -44,6 +46,17 @@ pub struct Config {
     pub body_timeout: Duration,
     /// Connections served at once by this replica.
     pub max_connections: usize,
+    /// The admin API, when configured.
+    pub admin: Option<AdminConfig>,
+    /// How long published events stay in the event history (zero: not kept).
+    pub event_history: Duration,
+}
+
+/// The admin API's listener and credentials.
+#[derive(Debug, Clone)]
+pub struct AdminConfig {
+    pub listen: SocketAddr,
+    pub credentials: AdminCredentials,
 }
 
 impl Config {
@@ -102,7 +115,31 @@ impl Settings {
             header_timeout: Duration::from_millis(self.header_timeout_ms),
             body_timeout: Duration::from_millis(self.body_timeout_ms),
             max_connections: self.max_connections as usize,
+            admin: self.admin()?,
+            event_history: Duration::from_secs(u64::from(self.event_history_days) * 86_400),
         })
+    }
+
+    fn admin(&self) -> Result<Option<AdminConfig>, String> {
+        match (&self.admin_listen, &self.admin_tokens_file) {
+            (None, None) => Ok(None),
+            (None, Some(_)) => {
+                Err("AUTHD_ADMIN_TOKENS_FILE is set without AUTHD_ADMIN_LISTEN".into())
+            }
+            (Some(_), None) => {
+                Err("AUTHD_ADMIN_LISTEN needs AUTHD_ADMIN_TOKENS_FILE (name:token lines)".into())
+            }
+            (Some(listen), Some(path)) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| format!("AUTHD_ADMIN_TOKENS_FILE {}: {e}", path.display()))?;
+                let credentials = AdminCredentials::parse(&text)
+                    .map_err(|e| format!("AUTHD_ADMIN_TOKENS_FILE {}: {e}", path.display()))?;
+                Ok(Some(AdminConfig {
+                    listen: *listen,
+                    credentials,
+                }))
+            }
+        }
     }
 
     fn tokens(&self) -> Result<TokenConfig, String> {

@@ -193,6 +193,25 @@ pub struct Settings {
     #[arg(long, env = "AUTHD_METRICS_LISTEN", global = true)]
     pub metrics_listen: Option<SocketAddr>,
 
+    /// Serve the admin API (users, locks, sessions, event history; /admin/...) on
+    /// this separate address, which nginx never exposes. Unset: no admin API.
+    /// Needs AUTHD_ADMIN_TOKENS_FILE.
+    #[arg(long, env = "AUTHD_ADMIN_LISTEN", global = true)]
+    pub admin_listen: Option<SocketAddr>,
+
+    /// The admin API's credentials: a file (a mounted secret) of `name:token` lines,
+    /// tokens of 32 or more printable characters, sent as `Authorization: Bearer
+    /// <token>`. Read once at start; tokens are never logged, names are (events say
+    /// `admin:<name>`).
+    #[arg(long, env = "AUTHD_ADMIN_TOKENS_FILE", global = true)]
+    pub admin_tokens_file: Option<std::path::PathBuf>,
+
+    /// Days a user's events are kept after publishing, for the admin API's event
+    /// history (0: not kept once published).
+    #[arg(long, env = "AUTHD_EVENT_HISTORY_DAYS", default_value_t = 90,
+          value_parser = clap::value_parser!(u32).range(0..=36_500), global = true)]
+    pub event_history_days: u32,
+
     /// On SIGTERM, drain for this many milliseconds: refuse new connections (a proxy
     /// retries them elsewhere), serve the open ones, each closing after its next
     /// response, and answer /readyz with 503. Then in-flight requests finish.

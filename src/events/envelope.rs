@@ -8,6 +8,9 @@ use crate::domain::PublicUser;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UserEventKind {
     Created,
+    /// An administrator locked the account: no login, no refresh.
+    Locked,
+    Unlocked,
     /// Username and/or email changed.
     Updated,
     PasswordChanged,
@@ -18,6 +21,8 @@ impl UserEventKind {
     pub fn event_type(self) -> &'static str {
         match self {
             UserEventKind::Created => "authd.user.created",
+            UserEventKind::Locked => "authd.user.locked",
+            UserEventKind::Unlocked => "authd.user.unlocked",
             UserEventKind::Updated => "authd.user.updated",
             UserEventKind::PasswordChanged => "authd.user.password_changed",
             UserEventKind::Deleted => "authd.user.deleted",
@@ -82,6 +87,16 @@ pub fn session_revoked(
         payload,
         created_at: now,
     }
+}
+
+/// Marks an event as done by `actor` (`admin:<name>` for the admin API), as the
+/// CloudEvents extension attribute `authdactor`; events without it were done by
+/// the user themselves (or by authd, for a reuse).
+pub fn done_by(mut event: OutboxEvent, actor: Option<&str>) -> OutboxEvent {
+    if let Some(actor) = actor {
+        event.payload["authdactor"] = actor.into();
+    }
+    event
 }
 
 /// One event about one user, on its way into the outbox.

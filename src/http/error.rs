@@ -53,6 +53,8 @@ pub enum ApiError {
     Forbidden,
     #[error("the current password is wrong")]
     WrongPassword,
+    #[error("the account is locked")]
+    Locked,
     #[error("not found")]
     NotFound,
     #[error("method not allowed")]
@@ -112,7 +114,9 @@ impl ApiError {
             | ApiError::InvalidRefreshToken
             | ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::Forbidden | ApiError::WrongPassword => StatusCode::FORBIDDEN,
+            ApiError::Forbidden | ApiError::WrongPassword | ApiError::Locked => {
+                StatusCode::FORBIDDEN
+            }
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -161,6 +165,7 @@ impl ApiError {
             ApiError::Unauthorized(_) => ("urn:authd:problem:unauthorized", "Unauthorized"),
             ApiError::Forbidden => ("urn:authd:problem:forbidden", "Forbidden"),
             ApiError::WrongPassword => ("urn:authd:problem:wrong-password", "Wrong password"),
+            ApiError::Locked => ("urn:authd:problem:account-locked", "Account locked"),
             ApiError::NotFound => ("about:blank", "Not Found"),
             ApiError::MethodNotAllowed => ("about:blank", "Method Not Allowed"),
             ApiError::NotReady(_) => ("urn:authd:problem:not-ready", "Not ready"),
@@ -212,6 +217,7 @@ impl ApiError {
             ApiError::Unauthorized(Some(why)) => format!("the access token is not valid: {why}"),
             ApiError::Forbidden => "an access token may act only on its own user".into(),
             ApiError::WrongPassword => "the current password does not match".into(),
+            ApiError::Locked => "an administrator locked this account".into(),
             ApiError::NotFound => "no such resource".into(),
             ApiError::MethodNotAllowed => "this resource does not support the method".into(),
             ApiError::NotReady(why) => why.clone(),

@@ -2,6 +2,7 @@
 //! address, request ids, the OpenAPI document and the routes (one module per
 //! resource). `startup` assembles them; nothing here imports `startup`.
 
+pub mod admin;
 pub mod auth;
 pub mod client;
 pub mod error;

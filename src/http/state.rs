@@ -8,6 +8,7 @@ use ipnet::IpNet;
 use metrics_exporter_prometheus::PrometheusHandle;
 
 use crate::clock::Clock;
+use crate::config::AdminCredentials;
 use crate::hashing::Hasher;
 use crate::store::Store;
 use crate::throttle::ThrottleConfig;
@@ -36,4 +37,6 @@ pub struct AppState {
     pub draining: Arc<AtomicBool>,
     /// The longest a request body may take to arrive (408 past it).
     pub body_timeout: std::time::Duration,
+    /// The admin API's credentials (only its own listener serves it).
+    pub admin: Option<Arc<AdminCredentials>>,
 }

@@ -48,9 +48,18 @@ impl Store {
                 .execute(pool)
                 .await?
                 .rows_affected();
-            Ok(tokens + families + counters + keys)
+            let kept_until = chrono::Duration::from_std(self.history_retention)
+                .ok()
+                .and_then(|d| now.checked_sub_signed(d))
+                .unwrap_or(DateTime::<Utc>::MIN_UTC);
+            let history = sqlx::query("DELETE FROM event_history WHERE published_at < $1")
+                .bind(pool.time(kept_until))
+                .execute(pool)
+                .await?
+                .rows_affected();
+            Ok(tokens + families + counters + keys + history)
         }.await);
-        deleted.context("pruning expired sessions, counters and idempotency keys")
+        deleted.context("pruning expired sessions, counters, idempotency keys and event history")
     }
 
     /// Prunes once an hour until `stop` changes; `window` is the login counters'.

@@ -7,6 +7,7 @@
 //! lane locks on Postgres, array-less deletes on SQLite. The pools are private:
 //! nothing outside this module knows which backend it talks to.
 
+mod admin;
 mod dialect;
 mod idempotency;
 mod keys;
@@ -19,6 +20,7 @@ mod sqlite;
 mod user_changes;
 mod users;
 
+pub use admin::{AdminUser, HistoryEvent};
 pub use idempotency::{Claimed, HeldKey, KeyLease, StoredResponse};
 pub use keys::StoredKey;
 pub use outbox::{lane_of, Claim, PendingEvent, LANES, OUTBOX_CHANNEL};
@@ -46,6 +48,9 @@ pub struct Store {
     wake: Arc<Notify>,
     /// CloudEvents `source` of the events this store writes.
     event_source: Arc<str>,
+    /// How long published events stay in `event_history` (the admin API reads
+    /// it); zero: they are dropped once published.
+    history_retention: std::time::Duration,
 }
 
 #[derive(Clone)]
@@ -69,7 +74,14 @@ impl Store {
             backend,
             wake: Arc::new(Notify::new()),
             event_source: "authd".into(),
+            history_retention: std::time::Duration::from_secs(90 * 86_400),
         })
+    }
+
+    /// The same store, keeping published events in `event_history` this long.
+    pub fn with_event_history(mut self, retention: std::time::Duration) -> Self {
+        self.history_retention = retention;
+        self
     }
 
     /// The same store, writing events with CloudEvents `source` = `source`.

@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use tokio::sync::{watch, Notify};
 use uuid::Uuid;
 
-use super::dialect::on_pool;
+use super::dialect::{on_pool, Dialect};
 use rand::seq::SliceRandom;
 
 use super::{Backend, Store};
@@ -82,6 +82,8 @@ pub struct Claim {
     /// Lanes with waiting rows that another relay held: worth another look soon.
     pub contended: bool,
     inner: ClaimInner,
+    /// Move the delivered events to `event_history` instead of dropping them.
+    keep: bool,
 }
 
 enum ClaimInner {
@@ -101,6 +103,7 @@ impl Store {
                     events,
                     contended,
                     inner: ClaimInner::Postgres(tx),
+                    keep: !self.history_retention.is_zero(),
                 })
             }
             // One relay per SQLite file (one process): no lanes to share.
@@ -108,6 +111,7 @@ impl Store {
                 events: head_sqlite(pool, limit).await.context("outbox: read")?,
                 contended: false,
                 inner: ClaimInner::Sqlite(pool.clone()),
+                keep: !self.history_retention.is_zero(),
             }),
         }
     }
@@ -167,15 +171,20 @@ impl Store {
 }
 
 impl Claim {
-    /// The broker acknowledged every event of the claim: delete them and commit.
+    /// The broker acknowledged every event of the claim: delete them (into
+    /// `event_history`, when kept) and commit.
     pub async fn delivered(self) -> anyhow::Result<()> {
         let seqs: Vec<i64> = self.events.iter().map(|e| e.seq).collect();
+        // When the broker acknowledged: real time, as the relay runs on.
+        let now = crate::clock::Clock::now(&crate::clock::SystemClock);
         match self.inner {
             ClaimInner::Postgres(mut tx) => {
-                delete_pg(&mut tx, &seqs).await?;
+                delete_pg(&mut tx, &seqs, self.keep.then_some(now)).await?;
                 tx.commit().await?;
             }
-            ClaimInner::Sqlite(pool) => delete_sqlite(&pool, &seqs).await?,
+            ClaimInner::Sqlite(pool) => {
+                delete_sqlite(&pool, &seqs, self.keep.then_some(now)).await?
+            }
         }
         Ok(())
     }
@@ -229,11 +238,25 @@ async fn claim_pg(
     Ok((events, contended))
 }
 
-async fn delete_pg(tx: &mut sqlx::PgConnection, seqs: &[i64]) -> sqlx::Result<()> {
-    sqlx::query("DELETE FROM outbox WHERE seq = ANY($1)")
+async fn delete_pg(
+    tx: &mut sqlx::PgConnection,
+    seqs: &[i64],
+    keep: Option<DateTime<Utc>>,
+) -> sqlx::Result<()> {
+    let query = match keep {
+        Some(published_at) => sqlx::query(
+            "WITH gone AS (DELETE FROM outbox WHERE seq = ANY($1) \
+                 RETURNING id, aggregate_id, event_type, payload, created_at) \
+             INSERT INTO event_history \
+                 (id, aggregate_id, event_type, payload, created_at, published_at) \
+             SELECT id, aggregate_id, event_type, payload, created_at, $2 FROM gone \
+             ON CONFLICT (id) DO NOTHING",
+        )
         .bind(seqs)
-        .execute(tx)
-        .await?;
+        .bind(published_at),
+        None => sqlx::query("DELETE FROM outbox WHERE seq = ANY($1)").bind(seqs),
+    };
+    query.execute(tx).await?;
     Ok(())
 }
 
@@ -251,10 +274,27 @@ async fn head_sqlite(pool: &sqlx::SqlitePool, limit: i64) -> sqlx::Result<Vec<Pe
 }
 
 /// SQLite has no arrays: the seqs go in chunks of bound parameters.
-async fn delete_sqlite(pool: &sqlx::SqlitePool, seqs: &[i64]) -> sqlx::Result<()> {
+async fn delete_sqlite(
+    pool: &sqlx::SqlitePool,
+    seqs: &[i64],
+    keep: Option<DateTime<Utc>>,
+) -> sqlx::Result<()> {
     let mut tx = pool.begin().await?;
     for chunk in seqs.chunks(500) {
         let marks = vec!["?"; chunk.len()].join(",");
+        if let Some(published_at) = keep {
+            let sql = format!(
+                "INSERT INTO event_history \
+                     (id, aggregate_id, event_type, payload, created_at, published_at) \
+                 SELECT id, aggregate_id, event_type, payload, created_at, ? FROM outbox \
+                 WHERE seq IN ({marks}) ON CONFLICT (id) DO NOTHING"
+            );
+            let mut query = sqlx::query(&sql).bind(pool.time(published_at));
+            for seq in chunk {
+                query = query.bind(seq);
+            }
+            query.execute(&mut *tx).await?;
+        }
         let sql = format!("DELETE FROM outbox WHERE seq IN ({marks})");
         let mut query = sqlx::query(&sql);
         for seq in chunk {

@@ -14,9 +14,10 @@ const INSERT_TOKEN: &str = "INSERT INTO refresh_tokens (token_hash, family_id, i
 
 /// In transaction `$tx` of `$pool`: ends every live session that `$filter` selects
 /// (SQL over refresh_families whose own binds start at `$3`), each with its
-/// `authd.session.revoked` event. Evaluates to the ended session ids.
+/// `authd.session.revoked` event (done by `$actor`, an `Option<&str>`). Evaluates
+/// to the ended session ids.
 macro_rules! revoke_sessions {
-    ($store:expr, $pool:ident, $tx:ident, $reason:expr, $now:expr, $filter:expr $(, $bind:expr)*) => {{
+    ($store:expr, $pool:ident, $tx:ident, $reason:expr, $now:expr, $actor:expr, $filter:expr $(, $bind:expr)*) => {{
         let sql = format!(
             "UPDATE refresh_families SET revoked_at = $1, revoked_reason = $2 \
              WHERE revoked_at IS NULL AND {} RETURNING CAST(id AS TEXT), CAST(user_id AS TEXT)",
@@ -32,8 +33,11 @@ macro_rules! revoke_sessions {
         let mut ids = Vec::with_capacity(ended.len());
         for (session, user) in ended {
             let (session, user) = ($crate::store::dialect::uuid(&session)?, $crate::store::dialect::uuid(&user)?);
-            let event = $crate::events::envelope::session_revoked(
-                session, user, reason, &$store.event_source, $now,
+            let event = $crate::events::envelope::done_by(
+                $crate::events::envelope::session_revoked(
+                    session, user, reason, &$store.event_source, $now,
+                ),
+                $actor,
             );
             $crate::store::outbox::insert_event!($pool, $tx, &event);
             ids.push(session);
@@ -131,7 +135,8 @@ impl Store {
             let spent: Option<String> = sqlx::query_scalar(
                 "UPDATE refresh_tokens SET rotated_at = $2 \
                  WHERE token_hash = $1 AND rotated_at IS NULL AND expires_at > $2 \
-                   AND family_id IN (SELECT id FROM refresh_families WHERE revoked_at IS NULL) \
+                   AND family_id IN (SELECT f.id FROM refresh_families f JOIN users u \
+                       ON u.id = f.user_id WHERE f.revoked_at IS NULL AND u.locked_at IS NULL) \
                  RETURNING CAST(family_id AS TEXT)",
             )
             .bind(old_hash)
@@ -168,7 +173,7 @@ impl Store {
                 return Ok(Rotation::Invalid);
             };
             let family_id = uuid(&family)?;
-            revoke_sessions!(self, pool, tx, RevokeReason::Reuse, now, "id = $3", pool.id(family_id));
+            revoke_sessions!(self, pool, tx, RevokeReason::Reuse, now, None, "id = $3", pool.id(family_id));
             tx.commit().await?;
             Ok(Rotation::Reused { family_id })
         }.await);
@@ -179,8 +184,8 @@ impl Store {
         Ok(rotation)
     }
 
-    /// Whether session `id` of `user` is live, and an access token of it issued at
-    /// `issued_at` is not older than the user's `not_before`.
+    /// Whether session `id` of `user` is live, the user not locked, and an access
+    /// token of it issued at `issued_at` not older than the user's `not_before`.
     pub async fn session_live(
         &self,
         id: Uuid,
@@ -189,7 +194,7 @@ impl Store {
     ) -> anyhow::Result<bool> {
         let sql = "SELECT COUNT(*) FROM refresh_families f JOIN users u ON u.id = f.user_id \
                    WHERE f.id = $1 AND f.user_id = $2 AND f.revoked_at IS NULL \
-                     AND (u.not_before IS NULL OR u.not_before <= $3)";
+                     AND u.locked_at IS NULL AND (u.not_before IS NULL OR u.not_before <= $3)";
         let live: i64 = on_pool!(self, pool => {
             sqlx::query_scalar(sql)
                 .bind(pool.id(id)).bind(pool.id(user)).bind(pool.time(issued_at))
@@ -233,6 +238,7 @@ impl Store {
         self.revoke_where(
             RevokeReason::Logout,
             now,
+            None,
             RevokeFilter::TokenFamily(token_hash),
         )
         .await
@@ -248,26 +254,27 @@ impl Store {
         reason: RevokeReason,
         now: DateTime<Utc>,
     ) -> anyhow::Result<bool> {
-        self.revoke_where(reason, now, RevokeFilter::One { user, id })
+        self.revoke_where(reason, now, None, RevokeFilter::One { user, id })
             .await
             .map(|ended| !ended.is_empty())
             .context("revoking the session")
     }
 
-    /// Ends every live session of `user` but `keep` (all of them when `None`);
-    /// returns how many ended.
+    /// Ends every live session of `user` but `keep` (all of them when `None`), done
+    /// by `actor` (None: the user); returns how many ended.
     pub async fn revoke_sessions_of(
         &self,
         user: Uuid,
         keep: Option<Uuid>,
         reason: RevokeReason,
         now: DateTime<Utc>,
+        actor: Option<&str>,
     ) -> anyhow::Result<usize> {
         let filter = match keep {
             Some(keep) => RevokeFilter::AllBut { user, keep },
             None => RevokeFilter::All { user },
         };
-        self.revoke_where(reason, now, filter)
+        self.revoke_where(reason, now, actor, filter)
             .await
             .map(|ended| ended.len())
             .context("revoking the sessions")
@@ -277,18 +284,19 @@ impl Store {
         &self,
         reason: RevokeReason,
         now: DateTime<Utc>,
+        actor: Option<&str>,
         filter: RevokeFilter<'_>,
     ) -> sqlx::Result<Vec<Uuid>> {
         let ended = on_pool!(self, pool => async {
             let mut tx = pool.begin().await?;
             let ended = match filter {
-                RevokeFilter::TokenFamily(hash) => revoke_sessions!(self, pool, tx, reason, now,
+                RevokeFilter::TokenFamily(hash) => revoke_sessions!(self, pool, tx, reason, now, actor,
                     "id = (SELECT family_id FROM refresh_tokens WHERE token_hash = $3)", hash),
-                RevokeFilter::One { user, id } => revoke_sessions!(self, pool, tx, reason, now,
+                RevokeFilter::One { user, id } => revoke_sessions!(self, pool, tx, reason, now, actor,
                     "id = $3 AND user_id = $4", pool.id(id), pool.id(user)),
-                RevokeFilter::AllBut { user, keep } => revoke_sessions!(self, pool, tx, reason, now,
+                RevokeFilter::AllBut { user, keep } => revoke_sessions!(self, pool, tx, reason, now, actor,
                     "user_id = $3 AND id <> $4", pool.id(user), pool.id(keep)),
-                RevokeFilter::All { user } => revoke_sessions!(self, pool, tx, reason, now,
+                RevokeFilter::All { user } => revoke_sessions!(self, pool, tx, reason, now, actor,
                     "user_id = $3", pool.id(user)),
             };
             tx.commit().await?;

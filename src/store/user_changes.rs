@@ -10,7 +10,7 @@ use super::sessions::{not_before, revoke_sessions};
 use super::users::{account, AccountRow, NewUser, WriteError, ACCOUNT_COLUMNS, INSERT_USER};
 use super::{Backend, Store};
 use crate::domain::{Email, PublicUser, Username};
-use crate::events::envelope::{user_event, OutboxEvent, RevokeReason, UserEventKind};
+use crate::events::envelope::{done_by, user_event, OutboxEvent, RevokeReason, UserEventKind};
 
 const KEEP_ANSWER: &str = "UPDATE idempotency_keys SET status = $1, response_headers = $2, \
                            response_body = $3, lease_until = NULL \
@@ -38,25 +38,33 @@ pub enum UserChange<'a> {
     /// The user and its sessions (by cascade), if the hash is still `expected`:
     /// `authd.user.deleted`.
     Delete { id: Uuid, expected: &'a str },
+    /// The user and its sessions, whatever its hash (the admin API):
+    /// `authd.user.deleted`.
+    Remove { id: Uuid },
+    /// No login, no refresh; every session ends and older access tokens are void
+    /// (`not_before`): `authd.user.locked`. Nothing when already locked.
+    Lock { id: Uuid },
+    /// `authd.user.unlocked`. Nothing when not locked.
+    Unlock { id: Uuid },
 }
 
 /// In one transaction of `$pool`: `$before` (with `$tx`), `$query` (an UPDATE or
 /// DELETE that returns the account row), then `$then` (with `$tx`), then the event
-/// of `$kind`. Returns early with `Ok(None)` (nothing kept) when no row matched.
+/// of `$kind` done by `$actor`. Returns early with `Ok(None)` (nothing kept) when no row matched.
 macro_rules! change {
-    ($store:ident, $pool:ident, $tx:ident, $kind:expr, $now:expr, before $before:block, $query:expr, $then:block) => {{
+    ($store:ident, $pool:ident, $tx:ident, $kind:expr, $now:expr, $actor:expr, before $before:block, $query:expr, $then:block) => {{
         let mut $tx = $pool.begin().await?;
         $before
         let row: Option<AccountRow> = $query.fetch_optional(&mut *$tx).await?;
         let Some(row) = row else { return Ok(None) };
         let user = account(row)?.user;
         $then
-        insert_event!($pool, $tx, &$store.event($kind, &user, $now));
+        insert_event!($pool, $tx, &done_by($store.event($kind, &user, $now), $actor));
         $tx.commit().await?;
         Ok::<_, WriteError>(Some(user))
     }};
-    ($store:ident, $pool:ident, $tx:ident, $kind:expr, $now:expr, $query:expr, $then:block) => {
-        change!($store, $pool, $tx, $kind, $now, before {}, $query, $then)
+    ($store:ident, $pool:ident, $tx:ident, $kind:expr, $now:expr, $actor:expr, $query:expr, $then:block) => {
+        change!($store, $pool, $tx, $kind, $now, $actor, before {}, $query, $then)
     };
 }
 
@@ -69,8 +77,18 @@ impl Store {
         change: UserChange<'_>,
         now: DateTime<Utc>,
     ) -> Result<Option<PublicUser>, WriteError> {
+        self.apply_as(change, now, None).await
+    }
+
+    /// `apply`, done by `actor` (`admin:<name>`), which every event it writes names.
+    pub async fn apply_as(
+        &self,
+        change: UserChange<'_>,
+        now: DateTime<Utc>,
+        actor: Option<&str>,
+    ) -> Result<Option<PublicUser>, WriteError> {
         let written = match change {
-            UserChange::Create(user) => self.create(user).await.map(Some),
+            UserChange::Create(user) => self.create(user, actor).await.map(Some),
             UserChange::Update {
                 id,
                 username,
@@ -81,7 +99,7 @@ impl Store {
                      email = COALESCE($3, email), updated_at = $4 \
                      WHERE id = $1 RETURNING {ACCOUNT_COLUMNS}"
                 );
-                on_pool!(self, pool => change!(self, pool, tx, UserEventKind::Updated, now,
+                on_pool!(self, pool => change!(self, pool, tx, UserEventKind::Updated, now, actor,
                     sqlx::query_as(&sql)
                         .bind(pool.id(id))
                         .bind(username.map(Username::as_str))
@@ -98,7 +116,7 @@ impl Store {
                     "UPDATE users SET password_hash = $3, updated_at = $4, not_before = $5 \
                      WHERE id = $1 AND password_hash = $2 RETURNING {ACCOUNT_COLUMNS}"
                 );
-                on_pool!(self, pool => change!(self, pool, tx, UserEventKind::PasswordChanged, now,
+                on_pool!(self, pool => change!(self, pool, tx, UserEventKind::PasswordChanged, now, actor,
                 sqlx::query_as(&sql)
                     .bind(pool.id(id))
                     .bind(expected)
@@ -106,7 +124,7 @@ impl Store {
                     .bind(pool.time(now))
                     .bind(pool.time(not_before(now))),
                 {
-                    revoke_sessions!(self, pool, tx, RevokeReason::PasswordChange, now,
+                    revoke_sessions!(self, pool, tx, RevokeReason::PasswordChange, now, actor,
                         "user_id = $3", pool.id(id));
                 }))
             }
@@ -117,12 +135,46 @@ impl Store {
                 );
                 // The sessions end (and say so) before the rows go by cascade; if the
                 // hash no longer matches, the transaction and its events roll back.
-                on_pool!(self, pool => change!(self, pool, tx, UserEventKind::Deleted, now,
+                on_pool!(self, pool => change!(self, pool, tx, UserEventKind::Deleted, now, actor,
                     before {
-                        revoke_sessions!(self, pool, tx, RevokeReason::Delete, now,
+                        revoke_sessions!(self, pool, tx, RevokeReason::Delete, now, actor,
                             "user_id = $3", pool.id(id));
                     },
                     sqlx::query_as(&sql).bind(pool.id(id)).bind(expected),
+                    {}))
+            }
+            UserChange::Remove { id } => {
+                let sql = format!("DELETE FROM users WHERE id = $1 RETURNING {ACCOUNT_COLUMNS}");
+                on_pool!(self, pool => change!(self, pool, tx, UserEventKind::Deleted, now, actor,
+                    before {
+                        revoke_sessions!(self, pool, tx, RevokeReason::Delete, now, actor,
+                            "user_id = $3", pool.id(id));
+                    },
+                    sqlx::query_as(&sql).bind(pool.id(id)),
+                    {}))
+            }
+            UserChange::Lock { id } => {
+                let sql = format!(
+                    "UPDATE users SET locked_at = $2, not_before = $3, updated_at = $2 \
+                     WHERE id = $1 AND locked_at IS NULL RETURNING {ACCOUNT_COLUMNS}"
+                );
+                on_pool!(self, pool => change!(self, pool, tx, UserEventKind::Locked, now, actor,
+                sqlx::query_as(&sql)
+                    .bind(pool.id(id))
+                    .bind(pool.time(now))
+                    .bind(pool.time(not_before(now))),
+                {
+                    revoke_sessions!(self, pool, tx, RevokeReason::Admin, now, actor,
+                        "user_id = $3", pool.id(id));
+                }))
+            }
+            UserChange::Unlock { id } => {
+                let sql = format!(
+                    "UPDATE users SET locked_at = NULL, updated_at = $2 \
+                     WHERE id = $1 AND locked_at IS NOT NULL RETURNING {ACCOUNT_COLUMNS}"
+                );
+                on_pool!(self, pool => change!(self, pool, tx, UserEventKind::Unlocked, now, actor,
+                    sqlx::query_as(&sql).bind(pool.id(id)).bind(pool.time(now)),
                     {}))
             }
         }?;
@@ -132,9 +184,12 @@ impl Store {
         Ok(written)
     }
 
-    async fn create(&self, user: NewUser) -> Result<PublicUser, WriteError> {
+    async fn create(&self, user: NewUser, actor: Option<&str>) -> Result<PublicUser, WriteError> {
         let public = user.public();
-        let event = self.event(UserEventKind::Created, &public, user.created_at);
+        let event = done_by(
+            self.event(UserEventKind::Created, &public, user.created_at),
+            actor,
+        );
         let (held, answer) = user.answer.unzip();
         let answer_headers = answer
             .as_ref()
@@ -185,29 +240,40 @@ impl Store {
                 .await?;
             }
             // SQLite has no INSERT inside WITH: statements in a transaction.
+            // Statements of their own rather than sqlx's transaction: COMMIT may
+            // fail (a full disk) and leave the transaction open with its write
+            // lock, which must end here, not whenever the connection is next used.
             Backend::Sqlite(pool) => {
-                let mut tx = pool.begin().await?;
-                sqlx::query(INSERT_USER)
-                    .bind(pool.id(user.id))
-                    .bind(user.username.as_str())
-                    .bind(user.email.as_str())
-                    .bind(&user.password_hash)
-                    .bind(pool.time(user.created_at))
-                    .execute(&mut *tx)
-                    .await?;
-                insert_event!(pool, tx, &event);
-                if claim.is_some() {
-                    sqlx::query(KEEP_ANSWER)
-                        .bind(status)
-                        .bind(&answer_headers)
-                        .bind(&body)
-                        .bind(&scope)
-                        .bind(&key)
-                        .bind(&claim)
+                let mut tx = pool.acquire().await?;
+                sqlx::query("BEGIN IMMEDIATE").execute(&mut *tx).await?;
+                let written: sqlx::Result<()> = async {
+                    sqlx::query(INSERT_USER)
+                        .bind(pool.id(user.id))
+                        .bind(user.username.as_str())
+                        .bind(user.email.as_str())
+                        .bind(&user.password_hash)
+                        .bind(pool.time(user.created_at))
                         .execute(&mut *tx)
                         .await?;
+                    insert_event!(pool, tx, &event);
+                    if claim.is_some() {
+                        sqlx::query(KEEP_ANSWER)
+                            .bind(status)
+                            .bind(&answer_headers)
+                            .bind(&body)
+                            .bind(&scope)
+                            .bind(&key)
+                            .bind(&claim)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                    sqlx::query("COMMIT").execute(&mut *tx).await.map(drop)
                 }
-                tx.commit().await?;
+                .await;
+                if let Err(err) = written {
+                    let _ = sqlx::query("ROLLBACK").execute(&mut *tx).await;
+                    return Err(err.into());
+                }
             }
         }
         Ok(public)

@@ -40,6 +40,8 @@ impl NewUser {
 pub struct Account {
     pub user: PublicUser,
     pub password_hash: String,
+    /// Set while an administrator has locked the account.
+    pub locked_at: Option<DateTime<Utc>>,
 }
 
 impl std::fmt::Debug for Account {
@@ -47,6 +49,7 @@ impl std::fmt::Debug for Account {
         f.debug_struct("Account")
             .field("user", &self.user)
             .field("password_hash", &"<redacted>")
+            .field("locked_at", &self.locked_at)
             .finish()
     }
 }
@@ -106,12 +109,19 @@ pub(super) const INSERT_USER: &str =
      VALUES ($1, $2, $3, $4, $5, $5)";
 
 pub(super) const ACCOUNT_COLUMNS: &str =
-    "CAST(id AS TEXT), username, email, created_at, password_hash";
+    "CAST(id AS TEXT), username, email, created_at, password_hash, locked_at";
 
-pub(super) type AccountRow = (String, String, String, DateTime<Utc>, String);
+pub(super) type AccountRow = (
+    String,
+    String,
+    String,
+    DateTime<Utc>,
+    String,
+    Option<DateTime<Utc>>,
+);
 
 pub(super) fn account(row: AccountRow) -> sqlx::Result<Account> {
-    let (id, username, email, created_at, password_hash) = row;
+    let (id, username, email, created_at, password_hash, locked_at) = row;
     Ok(Account {
         user: PublicUser {
             id: uuid(&id)?,
@@ -120,6 +130,7 @@ pub(super) fn account(row: AccountRow) -> sqlx::Result<Account> {
             created_at,
         },
         password_hash,
+        locked_at,
     })
 }
 

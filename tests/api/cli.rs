@@ -169,6 +169,7 @@ async fn migrate_applies_the_schema_once_and_is_idempotent() {
         tables,
         [
             "_sqlx_migrations",
+            "event_history",
             "idempotency_keys",
             "login_throttle",
             "outbox",

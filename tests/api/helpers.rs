@@ -67,6 +67,8 @@ impl Db {
 
 pub struct TestApp {
     pub addr: SocketAddr,
+    /// The admin API's address, when the config has one.
+    pub admin_addr: Option<SocketAddr>,
     /// A pool of the test's own on the application's database, for assertions.
     pub store: Db,
     pub store_config: StoreConfig,
@@ -139,6 +141,7 @@ impl TestApp {
             .await
             .expect("build the application");
         let addr = app.local_addr();
+        let admin_addr = app.admin_addr();
         let state = app.state().clone();
         let (tx, rx) = oneshot::channel::<()>();
         let server = tokio::spawn(app.run_until_stopped(async {
@@ -146,6 +149,7 @@ impl TestApp {
         }));
         TestApp {
             addr,
+            admin_addr,
             store,
             store_config,
             state,

@@ -1,6 +1,7 @@
 //! Black-box tests: the real application over real stores (SQLite and a Postgres 15
 //! started here), through HTTP. One binary, so the Postgres template is made once.
 
+mod admin;
 mod broker;
 mod cli;
 mod deploy_files;

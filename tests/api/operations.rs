@@ -170,6 +170,23 @@ fn validator() -> PathBuf {
     path
 }
 
+/// Fails unless openapi-spec-validator accepts `doc`.
+pub fn assert_valid_openapi(doc: &Value) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("openapi.json");
+    std::fs::write(&file, serde_json::to_vec_pretty(doc).unwrap()).unwrap();
+    let out = std::process::Command::new(validator())
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "openapi-spec-validator: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// `(METHOD, path)` of every row of the README's endpoint table.
 fn readme_endpoints() -> BTreeSet<(String, String)> {
     let readme = std::fs::read_to_string(PathBuf::from(ROOT).join("README.md")).unwrap();
@@ -198,19 +215,7 @@ async fn the_openapi_document_is_valid_and_lists_every_route() {
     let doc: Value = response.json().await.unwrap();
     assert_eq!(doc["openapi"], "3.1.0");
 
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("openapi.json");
-    std::fs::write(&file, serde_json::to_vec_pretty(&doc).unwrap()).unwrap();
-    let out = std::process::Command::new(validator())
-        .arg(&file)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "openapi-spec-validator: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_valid_openapi(&doc);
 
     let mut documented = BTreeSet::new();
     for (path, ops) in doc["paths"].as_object().unwrap() {

@@ -116,6 +116,7 @@ pub(crate) fn too_many(wait: Duration) -> ApiError {
         (status = 200, description = "Tokens (Cache-Control: no-store)", body = TokenResponse),
         (status = 400, description = "Malformed JSON"),
         (status = 401, description = "Wrong login or password (one answer for both)"),
+        (status = 403, description = "The password matched, but an administrator locked the account"),
         (status = 415, description = "Not a JSON content type"),
         (status = 422, description = "Missing or mistyped fields"),
         (status = 429, description = "Too many failed logins for the account or address; Retry-After"),
@@ -149,6 +150,11 @@ async fn login(
         return Err(ApiError::InvalidCredentials);
     };
     throttle.succeeded(&keys).await?;
+    // Only once the password matched: a locked account is not revealed to guessers.
+    if account.locked_at.is_some() {
+        tracing::info!(user_id = %account.user.id, "login refused: the account is locked");
+        return Err(ApiError::Locked);
+    }
     rehash_if_outdated(&state, &account, password).await;
     tracing::info!(user_id = %account.user.id, "logged in");
     let (client_address, agent) = (client.to_string(), user_agent(&headers));

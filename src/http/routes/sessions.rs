@@ -118,7 +118,13 @@ async fn end_others(
     let now = state.clock.now();
     let ended = state
         .store
-        .revoke_sessions_of(account.user.id, bearer.0.sid, RevokeReason::Logout, now)
+        .revoke_sessions_of(
+            account.user.id,
+            bearer.0.sid,
+            RevokeReason::Logout,
+            now,
+            None,
+        )
         .await?;
     tracing::info!(user_id = %account.user.id, ended, "other sessions ended");
     Ok(Json(Ended { ended }))

@@ -1,0 +1,124 @@
+//! The admin API, on its own listener (`AUTHD_ADMIN_LISTEN`), never behind nginx:
+//! users by prefix and cursor, one user, create (a password or an argon2id hash),
+//! lock, unlock, end every session, delete, a user's sessions and event history.
+//! Every call needs `Authorization: Bearer <token>` of a `name:token` line of
+//! `AUTHD_ADMIN_TOKENS_FILE`; every event an admin causes says `admin:<name>` in
+//! its `authdactor` attribute. Its own OpenAPI document: GET /admin/openapi.json.
+
+mod users;
+
+use axum::extract::FromRequestParts;
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+use axum::response::IntoResponse;
+use axum::{middleware, Router};
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::http::error::{ApiError, Problem, ProblemField};
+use crate::http::openapi::ProblemResponses;
+use crate::http::request_id;
+use crate::http::state::AppState;
+
+/// An administrator, by the name its token is listed under.
+pub struct Admin(pub String);
+
+impl Admin {
+    /// What the events it causes say: `admin:<name>`.
+    pub fn actor(&self) -> String {
+        format!("admin:{}", self.0)
+    }
+}
+
+impl FromRequestParts<AppState> for Admin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let credentials = state.admin.as_ref().ok_or(ApiError::Unauthorized(Some(
+            "the admin API is not configured",
+        )))?;
+        let token = parts
+            .headers
+            .get(AUTHORIZATION)
+            .ok_or(ApiError::Unauthorized(None))?
+            .to_str()
+            .ok()
+            .and_then(|h| {
+                let (scheme, token) = h.split_once(' ')?;
+                scheme
+                    .eq_ignore_ascii_case("bearer")
+                    .then_some(token.trim())
+            })
+            .ok_or(ApiError::Unauthorized(Some(
+                "expected: Bearer <admin token>",
+            )))?;
+        match credentials.verify(token) {
+            Some(name) => Ok(Admin(name.to_string())),
+            None => {
+                tracing::warn!("admin API: a request with an unknown token");
+                Err(ApiError::Unauthorized(Some("not an admin token")))
+            }
+        }
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "authd admin API",
+        description = "Served only on AUTHD_ADMIN_LISTEN, never through the gateway. Every \
+                       operation needs Authorization: Bearer <admin token> (AUTHD_ADMIN_TOKENS_FILE). \
+                       Every error is application/problem+json (RFC 9457)."
+    ),
+    modifiers(&AdminAuth),
+    components(schemas(Problem, ProblemField)),
+    tags((name = "admin", description = "Users, locks, sessions and event history")),
+    security(("admin" = []))
+)]
+struct AdminDoc;
+
+struct AdminAuth;
+
+impl Modify for AdminAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "admin",
+            SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+        );
+    }
+}
+
+fn api() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(AdminDoc::openapi()).merge(users::router())
+}
+
+/// The admin API's OpenAPI 3.1 document, as JSON.
+pub fn openapi_json() -> String {
+    let mut document = api().split_for_parts().1;
+    ProblemResponses.modify(&mut document);
+    document
+        .to_pretty_json()
+        .expect("the admin OpenAPI document serializes")
+}
+
+/// The admin listener's routes.
+pub fn router(state: AppState) -> Router {
+    let (routes, _) = api().split_for_parts();
+    let document = openapi_json();
+    routes
+        .route(
+            "/admin/openapi.json",
+            axum::routing::get(move || async move {
+                ([("content-type", "application/json")], document).into_response()
+            }),
+        )
+        .fallback(|| async { ApiError::NotFound })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            request_id::trace,
+        ))
+        .with_state(state)
+}

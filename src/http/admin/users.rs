@@ -1,0 +1,488 @@
+//! /admin/users: what an operator does without SQL.
+
+use axum::extract::{Path, Query, State};
+use axum::http::{header, StatusCode};
+use axum::response::IntoResponse;
+use axum::Json;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use uuid::Uuid;
+
+use super::Admin;
+use crate::domain::{Email, Password, Username};
+use crate::hashing::phc_params;
+use crate::http::error::ApiError;
+use crate::http::extract::{Body, Fields};
+use crate::http::state::AppState;
+use crate::store::{AdminUser, HistoryEvent, NewUser, UserChange};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(read, remove))
+        .routes(routes!(lock))
+        .routes(routes!(unlock))
+        .routes(routes!(logout))
+        .routes(routes!(sessions))
+        .routes(routes!(events))
+}
+
+const DEFAULT_PAGE: u32 = 50;
+const MAX_PAGE: u32 = 500;
+
+/// A user as an administrator sees it: never a password or its hash.
+#[derive(Serialize, ToSchema)]
+pub struct AdminUserView {
+    id: Uuid,
+    username: String,
+    email: String,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+    /// Set while the account is locked.
+    #[schema(required = true)]
+    locked_at: Option<DateTime<Utc>>,
+}
+
+impl From<AdminUser> for AdminUserView {
+    fn from(u: AdminUser) -> Self {
+        AdminUserView {
+            id: u.id,
+            username: u.username,
+            email: u.email,
+            created_at: u.created_at,
+            updated_at: u.updated_at,
+            locked_at: u.locked_at,
+        }
+    }
+}
+
+/// One user, with its live sessions counted.
+#[derive(Serialize, ToSchema)]
+pub struct AdminUserDetail {
+    #[serde(flatten)]
+    user: AdminUserView,
+    live_sessions: i64,
+}
+
+/// A page of users; `next` is the cursor of the following page (absent at the end).
+#[derive(Serialize, ToSchema)]
+pub struct UserPage {
+    users: Vec<AdminUserView>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next: Option<String>,
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListParams {
+    /// Users whose username or email starts with this (any case).
+    #[param(min_length = 1, max_length = 320)]
+    q: Option<String>,
+    /// The `next` of the previous page.
+    after: Option<String>,
+    /// Users per page, 1 to 500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
+    limit: Option<String>,
+}
+
+fn user_id(
+    id: Result<Path<Uuid>, axum::extract::rejection::PathRejection>,
+) -> Result<Uuid, ApiError> {
+    id.map(|Path(id)| id)
+        .map_err(|_| ApiError::BadPath("the user id must be a UUID".into()))
+}
+
+type IdPath = Result<Path<Uuid>, axum::extract::rejection::PathRejection>;
+
+#[utoipa::path(get, path = "/admin/users", tag = "admin", params(ListParams),
+    responses(
+        (status = 200, description = "Users in sign-up order (UUIDv7 ids); a page read with `after` never repeats or skips a user, whatever signs up meanwhile", body = UserPage),
+        (status = 400, description = "A malformed query string"),
+        (status = 401, description = "No admin token, or not one of AUTHD_ADMIN_TOKENS_FILE"),
+        (status = 422, description = "An invalid q, after or limit, all reported"),
+        (status = 503, description = "The database is unavailable or full; Retry-After"),
+    ))]
+#[tracing::instrument(skip_all)]
+async fn list(
+    State(state): State<AppState>,
+    _admin: Admin,
+    params: Result<Query<ListParams>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<UserPage>, ApiError> {
+    let Query(params) =
+        params.map_err(|_| ApiError::BadRequest("a malformed query string".into()))?;
+    let mut fields = Fields::default();
+    let q = match params.q {
+        Some(q) if q.is_empty() || q.chars().count() > 320 => {
+            fields.refuse("q", "must be 1 to 320 characters")
+        }
+        q => q,
+    };
+    let after = match params.after.as_deref().map(Uuid::parse_str) {
+        Some(Err(_)) => fields.refuse("after", "must be the next of a previous page"),
+        Some(Ok(after)) => Some(after),
+        None => None,
+    };
+    let limit = match params.limit.as_deref().map(str::parse::<u32>) {
+        None => DEFAULT_PAGE,
+        Some(Ok(n)) if (1..=MAX_PAGE).contains(&n) => n,
+        Some(_) => fields
+            .refuse(
+                "limit",
+                format!("must be a whole number from 1 to {MAX_PAGE}"),
+            )
+            .unwrap_or(DEFAULT_PAGE),
+    };
+    let refused = fields.into_error();
+    if matches!(&refused, ApiError::Invalid(errors) if !errors.is_empty()) {
+        return Err(refused);
+    }
+    let users = state
+        .store
+        .list_users(q.as_deref(), after, i64::from(limit))
+        .await?;
+    let next = (users.len() == limit as usize)
+        .then(|| users.last().map(|u| u.id.to_string()))
+        .flatten();
+    Ok(Json(UserPage {
+        users: users.into_iter().map(AdminUserView::from).collect(),
+        next,
+    }))
+}
+
+#[utoipa::path(get, path = "/admin/users/{id}", tag = "admin",
+    params(("id" = Uuid, Path, description = "The user id")),
+    responses(
+        (status = 200, description = "The user", body = AdminUserDetail),
+        (status = 400, description = "The id is not a UUID"),
+        (status = 401, description = "No admin token, or not one of AUTHD_ADMIN_TOKENS_FILE"),
+        (status = 404, description = "No such user"),
+        (status = 503, description = "The database is unavailable or full; Retry-After"),
+    ))]
+#[tracing::instrument(skip_all)]
+async fn read(
+    State(state): State<AppState>,
+    _admin: Admin,
+    id: IdPath,
+) -> Result<Json<AdminUserDetail>, ApiError> {
+    let (user, live_sessions) = state
+        .store
+        .admin_user(user_id(id)?)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    Ok(Json(AdminUserDetail {
+        user: user.into(),
+        live_sessions,
+    }))
+}
+
+/// POST /admin/users: a user with a password, or with an argon2id hash made
+/// elsewhere (an import; rehashed with the configured parameters at its first login).
+#[derive(Deserialize, ToSchema)]
+pub struct CreateUserRequest {
+    #[schema(value_type = String, required = true, min_length = 3, max_length = 32, pattern = "^[A-Za-z0-9_.-]+$")]
+    username: Option<Value>,
+    #[schema(value_type = String, required = true, format = "email", max_length = 254)]
+    email: Option<Value>,
+    /// 8 to 1024 characters; or give `password_hash`.
+    #[schema(value_type = Option<String>, min_length = 8, max_length = 1024)]
+    password: Option<Value>,
+    /// An argon2id PHC string (`$argon2id$v=19$m=...,t=...,p=...$salt$hash`); or give `password`.
+    #[schema(value_type = Option<String>, max_length = 1024)]
+    password_hash: Option<Value>,
+}
+
+#[utoipa::path(post, path = "/admin/users", tag = "admin",
+    request_body = CreateUserRequest,
+    responses(
+        (status = 201, description = "Created; authd.user.created says who created it", body = AdminUserView,
+            headers(("location" = String, description = "/admin/users/{id}"))),
+        (status = 401, description = "No admin token, or not one of AUTHD_ADMIN_TOKENS_FILE"),
+        (status = 409, description = "The username or email is taken"),
+        (status = 422, description = "Invalid fields, or not exactly one of password and password_hash"),
+        (status = 503, description = "The hashing queue is full, or the database is unavailable or full; Retry-After"),
+    ))]
+#[tracing::instrument(skip_all)]
+async fn create(
+    State(state): State<AppState>,
+    admin: Admin,
+    Body(body): Body<CreateUserRequest>,
+) -> Result<impl IntoResponse, ApiError> {
+    let mut fields = Fields::default();
+    let username = fields.required("username", body.username, |s| Username::parse(&s));
+    let email = fields.required("email", body.email, |s| Email::parse(&s));
+    let password = fields.optional("password", body.password, Password::parse);
+    let hash = fields.optional("password_hash", body.password_hash, |s| {
+        if s.len() <= 1024 && phc_params(&s).is_some() {
+            Ok(s)
+        } else {
+            Err("must be an argon2id PHC string".to_string())
+        }
+    });
+    let secret = match (password, hash) {
+        (Some(Some(p)), Some(None)) => Some(Ok(p)),
+        (Some(None), Some(Some(h))) => Some(Err(h)),
+        (Some(Some(_)), Some(Some(_))) => {
+            fields.refuse::<()>("password_hash", "give password or password_hash, not both");
+            None
+        }
+        (Some(None), Some(None)) => {
+            fields.refuse::<()>("password", "give password or password_hash");
+            None
+        }
+        _ => None,
+    };
+    let (Some(username), Some(email), Some(secret)) = (username, email, secret) else {
+        return Err(fields.into_error());
+    };
+    if let Some(taken) = state.store.taken(&username, &email).await? {
+        return Err(ApiError::Conflict(taken));
+    }
+    let password_hash = match secret {
+        Ok(password) => state.hasher.hash(password).await?,
+        Err(hash) => hash,
+    };
+    let now = state.clock.now();
+    let user = NewUser {
+        id: Uuid::now_v7(),
+        username,
+        email,
+        password_hash,
+        created_at: now,
+        answer: None,
+    };
+    let id = user.id;
+    let actor = admin.actor();
+    state
+        .store
+        .apply_as(UserChange::Create(user), now, Some(&actor))
+        .await?;
+    tracing::info!(user_id = %id, admin = admin.0, "admin created a user");
+    let (user, _) = state
+        .store
+        .admin_user(id)
+        .await?
+        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("the created user is gone")))?;
+    Ok((
+        StatusCode::CREATED,
+        [(header::LOCATION, format!("/admin/users/{id}"))],
+        Json(AdminUserView::from(user)),
+    ))
+}
+
+#[utoipa::path(delete, path = "/admin/users/{id}", tag = "admin",
+    params(("id" = Uuid, Path, description = "The user id")),
+    responses(
+        (status = 204, description = "Deleted with its sessions: authd.session.revoked (reason delete) for each live one, then authd.user.deleted, all saying who"),
+        (status = 400, description = "The id is not a UUID"),
+        (status = 401, description = "No admin token, or not one of AUTHD_ADMIN_TOKENS_FILE"),
+        (status = 404, description = "No such user"),
+        (status = 503, description = "The database is unavailable or full; Retry-After"),
+    ))]
+#[tracing::instrument(skip_all)]
+async fn remove(
+    State(state): State<AppState>,
+    admin: Admin,
+    id: IdPath,
+) -> Result<StatusCode, ApiError> {
+    let id = user_id(id)?;
+    let actor = admin.actor();
+    state
+        .store
+        .apply_as(UserChange::Remove { id }, state.clock.now(), Some(&actor))
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    tracing::info!(user_id = %id, admin = admin.0, "admin deleted a user");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(post, path = "/admin/users/{id}/lock", tag = "admin",
+    params(("id" = Uuid, Path, description = "The user id")),
+    responses(
+        (status = 200, description = "Locked (already locked: unchanged, no event). Login and refresh are refused at once on every replica, every session ends (authd.session.revoked, reason admin) and access tokens issued until now are void (not_before); authd.user.locked", body = AdminUserView),
+        (status = 400, description = "The id is not a UUID"),
+        (status = 401, description = "No admin token, or not one of AUTHD_ADMIN_TOKENS_FILE"),
+        (status = 404, description = "No such user"),
+        (status = 503, description = "The database is unavailable or full; Retry-After"),
+    ))]
+#[tracing::instrument(skip_all)]
+async fn lock(
+    State(state): State<AppState>,
+    admin: Admin,
+    id: IdPath,
+) -> Result<Json<AdminUserView>, ApiError> {
+    let id = user_id(id)?;
+    change_lock(&state, &admin, UserChange::Lock { id }, id).await
+}
+
+#[utoipa::path(post, path = "/admin/users/{id}/unlock", tag = "admin",
+    params(("id" = Uuid, Path, description = "The user id")),
+    responses(
+        (status = 200, description = "Unlocked (not locked: unchanged, no event); authd.user.unlocked. Sessions ended by the lock stay ended", body = AdminUserView),
+        (status = 400, description = "The id is not a UUID"),
+        (status = 401, description = "No admin token, or not one of AUTHD_ADMIN_TOKENS_FILE"),
+        (status = 404, description = "No such user"),
+        (status = 503, description = "The database is unavailable or full; Retry-After"),
+    ))]
+#[tracing::instrument(skip_all)]
+async fn unlock(
+    State(state): State<AppState>,
+    admin: Admin,
+    id: IdPath,
+) -> Result<Json<AdminUserView>, ApiError> {
+    let id = user_id(id)?;
+    change_lock(&state, &admin, UserChange::Unlock { id }, id).await
+}
+
+async fn change_lock(
+    state: &AppState,
+    admin: &Admin,
+    change: UserChange<'_>,
+    id: Uuid,
+) -> Result<Json<AdminUserView>, ApiError> {
+    let actor = admin.actor();
+    let locking = matches!(change, UserChange::Lock { .. });
+    let changed = state
+        .store
+        .apply_as(change, state.clock.now(), Some(&actor))
+        .await?
+        .is_some();
+    let (user, _) = state
+        .store
+        .admin_user(id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    if changed {
+        let what = if locking { "locked" } else { "unlocked" };
+        tracing::info!(user_id = %id, admin = admin.0, what, "admin changed a lock");
+    }
+    Ok(Json(user.into()))
+}
+
+/// How many sessions ended.
+#[derive(Serialize, ToSchema)]
+pub struct EndedSessions {
+    ended: usize,
+}
+
+#[utoipa::path(post, path = "/admin/users/{id}/logout", tag = "admin",
+    params(("id" = Uuid, Path, description = "The user id")),
+    responses(
+        (status = 200, description = "Every session ended (authd.session.revoked, reason admin, each) and access tokens issued until now are void (not_before)", body = EndedSessions),
+        (status = 400, description = "The id is not a UUID"),
+        (status = 401, description = "No admin token, or not one of AUTHD_ADMIN_TOKENS_FILE"),
+        (status = 404, description = "No such user"),
+        (status = 503, description = "The database is unavailable or full; Retry-After"),
+    ))]
+#[tracing::instrument(skip_all)]
+async fn logout(
+    State(state): State<AppState>,
+    admin: Admin,
+    id: IdPath,
+) -> Result<Json<EndedSessions>, ApiError> {
+    let id = user_id(id)?;
+    let ended = state
+        .store
+        .end_all_sessions(id, &admin.actor(), state.clock.now())
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    tracing::info!(user_id = %id, admin = admin.0, ended, "admin ended a user's sessions");
+    Ok(Json(EndedSessions { ended }))
+}
+
+/// A live session of a user.
+#[derive(Serialize, ToSchema)]
+pub struct AdminSession {
+    id: Uuid,
+    created_at: DateTime<Utc>,
+    last_used_at: DateTime<Utc>,
+    #[schema(required = true)]
+    client_address: Option<String>,
+    #[schema(required = true)]
+    user_agent: Option<String>,
+}
+
+#[utoipa::path(get, path = "/admin/users/{id}/sessions", tag = "admin",
+    params(("id" = Uuid, Path, description = "The user id")),
+    responses(
+        (status = 200, description = "The user's live sessions, newest first", body = [AdminSession]),
+        (status = 400, description = "The id is not a UUID"),
+        (status = 401, description = "No admin token, or not one of AUTHD_ADMIN_TOKENS_FILE"),
+        (status = 404, description = "No such user"),
+        (status = 503, description = "The database is unavailable or full; Retry-After"),
+    ))]
+#[tracing::instrument(skip_all)]
+async fn sessions(
+    State(state): State<AppState>,
+    _admin: Admin,
+    id: IdPath,
+) -> Result<Json<Vec<AdminSession>>, ApiError> {
+    let id = user_id(id)?;
+    state
+        .store
+        .admin_user(id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    let sessions = state.store.sessions_of(id).await?;
+    Ok(Json(
+        sessions
+            .into_iter()
+            .map(|s| AdminSession {
+                id: s.id,
+                created_at: s.created_at,
+                last_used_at: s.last_used_at,
+                client_address: s.client_address,
+                user_agent: s.user_agent,
+            })
+            .collect(),
+    ))
+}
+
+/// An event written for the user.
+#[derive(Serialize, ToSchema)]
+pub struct HistoryEntry {
+    id: Uuid,
+    #[serde(rename = "type")]
+    event_type: String,
+    created_at: DateTime<Utc>,
+    /// When the broker acknowledged it; null while it waits in the outbox.
+    #[schema(required = true)]
+    published_at: Option<DateTime<Utc>>,
+    /// The CloudEvents envelope, as consumers get it.
+    #[schema(value_type = Object)]
+    event: Value,
+}
+
+impl From<HistoryEvent> for HistoryEntry {
+    fn from(e: HistoryEvent) -> Self {
+        HistoryEntry {
+            id: e.id,
+            event_type: e.event_type,
+            created_at: e.created_at,
+            published_at: e.published_at,
+            event: e.payload,
+        }
+    }
+}
+
+#[utoipa::path(get, path = "/admin/users/{id}/events", tag = "admin",
+    params(("id" = Uuid, Path, description = "The user id (a deleted user's too)")),
+    responses(
+        (status = 200, description = "Every event written for the user, oldest first: those waiting in the outbox and those published within AUTHD_EVENT_HISTORY_DAYS", body = [HistoryEntry]),
+        (status = 400, description = "The id is not a UUID"),
+        (status = 401, description = "No admin token, or not one of AUTHD_ADMIN_TOKENS_FILE"),
+        (status = 503, description = "The database is unavailable or full; Retry-After"),
+    ))]
+#[tracing::instrument(skip_all)]
+async fn events(
+    State(state): State<AppState>,
+    _admin: Admin,
+    id: IdPath,
+) -> Result<Json<Vec<HistoryEntry>>, ApiError> {
+    let id = user_id(id)?;
+    let events = state.store.history_of(id).await?;
+    Ok(Json(events.into_iter().map(HistoryEntry::from).collect()))
+}
