@@ -80,19 +80,39 @@ impl Store {
         limit: i64,
     ) -> anyhow::Result<Vec<AdminUser>> {
         let pattern = prefix.map(like_prefix);
+        // Only the conditions asked for, so that the plan can walk the primary key
+        // (no filter) or the prefix indexes (a filter) instead of the whole table.
+        let mut conditions = Vec::new();
+        if after.is_some() {
+            conditions.push(format!("id > ${}", conditions.len() + 1));
+        }
+        if pattern.is_some() {
+            let n = conditions.len() + 1;
+            conditions.push(format!(
+                "(username LIKE ${n} ESCAPE '\\' OR email LIKE ${n} ESCAPE '\\')"
+            ));
+        }
+        let filter = if conditions.is_empty() {
+            String::new()
+        } else {
+            format!("WHERE {}", conditions.join(" AND "))
+        };
+        // `users.id`: a bare `id` would name the output column, the id cast to text,
+        // and sort the whole table by it. The limit is written in, not bound: with LIMIT $n a generic plan cannot
+        // tell a page from the table and sorts every row (30 ms at 100,000 users).
         let sql = format!(
-            "SELECT {ADMIN_USER_COLUMNS} FROM users \
-             WHERE ($1 IS NULL OR id > $1) \
-               AND ($2 IS NULL OR username LIKE $2 ESCAPE '\\' OR email LIKE $2 ESCAPE '\\') \
-             ORDER BY id LIMIT $3"
+            "SELECT {ADMIN_USER_COLUMNS} FROM users {filter} ORDER BY users.id LIMIT {}",
+            limit.clamp(1, 10_000)
         );
         let rows: Vec<AdminUserRow> = on_pool!(self, pool => {
-            sqlx::query_as(&sql)
-                .bind(after.map(|a| pool.id(a)))
-                .bind(&pattern)
-                .bind(limit)
-                .fetch_all(pool)
-                .await
+            let mut query = sqlx::query_as(&sql);
+            if let Some(after) = after {
+                query = query.bind(pool.id(after));
+            }
+            if let Some(pattern) = &pattern {
+                query = query.bind(pattern.clone());
+            }
+            query.fetch_all(pool).await
         })
         .context("listing users")?;
         Ok(rows

@@ -24,3 +24,4 @@ mod sessions;
 mod signup;
 mod throttle;
 mod tokens;
+mod verify;
