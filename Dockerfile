@@ -12,19 +12,22 @@ WORKDIR /src
 # changes, not on every source edit.
 COPY Cargo.toml Cargo.lock build.rs ./
 COPY crates/authd-load/Cargo.toml crates/authd-load/
-RUN mkdir -p src crates/authd-load/src \
+COPY crates/authd-verify/Cargo.toml crates/authd-verify/
+RUN mkdir -p src crates/authd-load/src crates/authd-verify/src crates/authd-verify/examples \
  && echo 'fn main() {}' > src/main.rs \
- && touch src/lib.rs \
+ && touch src/lib.rs crates/authd-verify/src/lib.rs \
  && echo 'fn main() {}' > crates/authd-load/src/main.rs \
+ && echo 'fn main() {}' > crates/authd-verify/examples/protected.rs \
  && cargo build --release --locked --bin authd \
- && rm -rf src
+ && rm -rf src crates/authd-verify/src
 # migrations/ is embedded into the binary at compile time.
 COPY migrations migrations
+COPY crates/authd-verify/src crates/authd-verify/src
 COPY src src
 # .git is not in the build context: pass the commit for authd_build_info, e.g.
 #   docker build --build-arg GIT_SHA=$(git rev-parse --short=12 HEAD) .
 ARG GIT_SHA=unknown
-RUN touch src/main.rs src/lib.rs \
+RUN touch src/main.rs src/lib.rs crates/authd-verify/src/lib.rs \
  && cargo build --release --locked --bin authd \
  && cp target/release/authd /usr/local/bin/authd
 
