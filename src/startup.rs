@@ -134,6 +134,7 @@ impl Application {
             openapi: Arc::new(openapi_json(config.metrics_listen.is_none())),
             draining: Arc::new(AtomicBool::new(false)),
             body_timeout: config.body_timeout,
+            public_url: config.public_url.as_deref().map(Arc::from),
             admin: config
                 .admin
                 .as_ref()

@@ -48,6 +48,8 @@ pub struct Config {
     pub max_connections: usize,
     /// The admin API, when configured.
     pub admin: Option<AdminConfig>,
+    /// Where clients reach authd, e.g. `https://auth.example.com`.
+    pub public_url: Option<String>,
     /// How long published events stay in the event history (zero: not kept).
     pub event_history: Duration,
 }
@@ -116,8 +118,26 @@ impl Settings {
             body_timeout: Duration::from_millis(self.body_timeout_ms),
             max_connections: self.max_connections as usize,
             admin: self.admin()?,
+            public_url: self.public_url()?,
             event_history: Duration::from_secs(u64::from(self.event_history_days) * 86_400),
         })
+    }
+
+    fn public_url(&self) -> Result<Option<String>, String> {
+        let Some(url) = &self.public_url else {
+            return Ok(None);
+        };
+        let url = url.trim().trim_end_matches('/');
+        let ok = (url.starts_with("https://") || url.starts_with("http://"))
+            && url.bytes().all(|b| b.is_ascii_graphic())
+            && url.split("://").nth(1).is_some_and(|rest| !rest.is_empty());
+        if ok {
+            Ok(Some(url.to_string()))
+        } else {
+            Err(format!(
+                "AUTHD_PUBLIC_URL must be an http(s) URL, not {url:?}"
+            ))
+        }
     }
 
     fn admin(&self) -> Result<Option<AdminConfig>, String> {

@@ -193,6 +193,11 @@ pub struct Settings {
     #[arg(long, env = "AUTHD_METRICS_LISTEN", global = true)]
     pub metrics_listen: Option<SocketAddr>,
 
+    /// Where clients reach authd (e.g. https://auth.example.com), for the jwks_uri
+    /// of /.well-known/openid-configuration. Unset: taken from each request's Host.
+    #[arg(long, env = "AUTHD_PUBLIC_URL", global = true)]
+    pub public_url: Option<String>,
+
     /// Serve the admin API (users, locks, sessions, event history; /admin/...) on
     /// this separate address, which nginx never exposes. Unset: no admin API.
     /// Needs AUTHD_ADMIN_TOKENS_FILE.

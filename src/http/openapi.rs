@@ -46,6 +46,11 @@ const BODY_ANSWERS: [(u16, &str); 4] = [
     (415, "Not a JSON content type"),
 ];
 
+/// Any operation: the request line and headers over 16 KiB. hyper answers it
+/// before routing, with no body.
+const HEAD_TOO_LARGE: &str =
+    "The request line and headers are over 16 KiB (answered before routing, no body)";
+
 /// Request bodies that refuse fields they do not know and need at least one field
 /// (422), so the document says `additionalProperties: false, minProperties: 1`.
 const CLOSED_BODIES: [&str; 1] = ["PatchUserRequest"];
@@ -71,6 +76,11 @@ impl Modify for ProblemResponses {
                 &mut item.patch,
             ];
             for operation in operations.into_iter().flatten() {
+                operation
+                    .responses
+                    .responses
+                    .entry("431".to_string())
+                    .or_insert_with(|| RefOr::T(Response::new(HEAD_TOO_LARGE)));
                 if operation.request_body.is_some() {
                     for (status, description) in BODY_ANSWERS {
                         operation
@@ -82,7 +92,8 @@ impl Modify for ProblemResponses {
                 }
                 for (status, response) in operation.responses.responses.iter_mut() {
                     let error = status.starts_with('4') || status.starts_with('5');
-                    if let (true, RefOr::T(response)) = (error, response) {
+                    // 431 comes from the HTTP layer, before any route: no body.
+                    if let (true, false, RefOr::T(response)) = (error, status == "431", response) {
                         response
                             .content
                             .insert("application/problem+json".into(), problem.clone());

@@ -37,6 +37,8 @@ pub struct AppState {
     pub draining: Arc<AtomicBool>,
     /// The longest a request body may take to arrive (408 past it).
     pub body_timeout: std::time::Duration,
+    /// `AUTHD_PUBLIC_URL`: where clients reach authd (discovery's jwks_uri).
+    pub public_url: Option<Arc<str>>,
     /// The admin API's credentials (only its own listener serves it).
     pub admin: Option<Arc<AdminCredentials>>,
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-pub use jwt::{Claims, TokenError};
+pub use jwt::{Claims, TokenError, ALG};
 pub use keys::{Jwk, Keys};
 
 use crate::store::Store;

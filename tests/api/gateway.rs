@@ -211,13 +211,15 @@ async fn two_replicas_behind_nginx_share_the_work_and_the_state() {
     let id = made.headers()["x-request-id"].to_str().unwrap();
     assert_eq!(id.len(), 32, "nginx's $request_id: {id}");
 
-    // only the public routes are exposed
-    let hidden = client.get(gateway.url("/metrics")).send().await.unwrap();
-    assert_eq!(hidden.status().as_u16(), 404);
-    assert!(
-        hidden.headers().get("x-authd-instance").is_none(),
-        "answered by nginx itself"
-    );
+    // only the public routes are exposed: not /metrics, not the admin API
+    for path in ["/metrics", "/admin/users", "/admin/openapi.json"] {
+        let hidden = client.get(gateway.url(path)).send().await.unwrap();
+        assert_eq!(hidden.status().as_u16(), 404, "{path}");
+        assert!(
+            hidden.headers().get("x-authd-instance").is_none(),
+            "{path} answered by nginx itself"
+        );
+    }
     let too_big = client
         .post(gateway.url("/auth/user"))
         .header("content-type", "application/json")

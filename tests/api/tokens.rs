@@ -246,3 +246,52 @@ async fn a_token_from_one_replica_is_accepted_by_another_and_survives_key_rotati
     assert_eq!(jwks["keys"].as_array().unwrap().len(), 1);
     assert_eq!(jwks["keys"][0]["kid"], new_kid);
 }
+
+/// JWT middleware finds the issuer, the keys and the algorithm from the issuer's
+/// discovery document.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn discovery_names_the_issuer_the_keys_and_the_algorithm() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let doc: Value = app
+        .get("/.well-known/openid-configuration")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(doc["issuer"], app.state.tokens.config.issuer.as_str());
+    assert_eq!(
+        doc["id_token_signing_alg_values_supported"],
+        json!(["EdDSA"])
+    );
+    let jwks_uri = doc["jwks_uri"].as_str().unwrap();
+    assert_eq!(jwks_uri, app.url("/.well-known/jwks.json"));
+    let jwks: Value = app
+        .client
+        .get(jwks_uri)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let t = {
+        app.create_user("discovered").await;
+        app.tokens("discovered", "correct horse battery").await
+    };
+    assert!(verify_with_jwks(&t.access_token, &jwks));
+
+    let public = TestApp::spawn_with(Backend::Sqlite, |c| {
+        c.public_url = Some("https://auth.example.com".into());
+    })
+    .await;
+    let doc: Value = public
+        .get("/.well-known/openid-configuration")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        doc["jwks_uri"],
+        "https://auth.example.com/.well-known/jwks.json"
+    );
+}

@@ -1,10 +1,12 @@
 //! The public signing keys, for services that verify access tokens themselves.
 
 use axum::extract::State;
-use axum::http::{header, HeaderValue};
+use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::IntoResponse;
 use axum::Json;
+use serde::Serialize;
 use serde_json::json;
+use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -15,7 +17,9 @@ use crate::http::state::AppState;
 const CACHE_CONTROL: HeaderValue = HeaderValue::from_static("public, max-age=300");
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(jwks))
+    OpenApiRouter::new()
+        .routes(routes!(jwks))
+        .routes(routes!(discovery))
 }
 
 #[utoipa::path(get, path = "/.well-known/jwks.json", tag = "keys",
@@ -26,5 +30,54 @@ async fn jwks(State(state): State<AppState>) -> impl IntoResponse {
     (
         [(header::CACHE_CONTROL, CACHE_CONTROL)],
         Json(json!({ "keys": keys })),
+    )
+}
+
+/// What JWT middleware reads to configure itself from the issuer: where the keys
+/// are and which algorithm signs. authd is not an OpenID Provider (no authorize
+/// endpoint, no ID tokens); this is the discovery subset token verifiers use.
+#[derive(Serialize, ToSchema)]
+pub struct Discovery {
+    /// `AUTHD_TOKEN_ISSUER`: the `iss` of every access token.
+    issuer: String,
+    /// Absolute: from `AUTHD_PUBLIC_URL`, else from the request's Host (and
+    /// X-Forwarded-Proto when a trusted proxy sent it).
+    jwks_uri: String,
+    id_token_signing_alg_values_supported: [&'static str; 1],
+    /// The algorithms of the access tokens (RFC 9068's name for the field).
+    access_token_signing_alg_values_supported: [&'static str; 1],
+    subject_types_supported: [&'static str; 1],
+}
+
+#[utoipa::path(get, path = "/.well-known/openid-configuration", tag = "keys",
+    responses((status = 200, description = "issuer, jwks_uri and the signing algorithm, \
+        for JWT middleware that discovers its settings from the issuer \
+        (Cache-Control: public, max-age=300)", body = Discovery)))]
+async fn discovery(State(state): State<AppState>, headers: HeaderMap) -> impl IntoResponse {
+    let base = match &state.public_url {
+        Some(url) => url.trim_end_matches('/').to_string(),
+        None => {
+            let host = headers
+                .get(header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .filter(|h| h.bytes().all(|b| b.is_ascii_graphic()))
+                .unwrap_or("localhost");
+            let scheme = headers
+                .get("x-forwarded-proto")
+                .and_then(|h| h.to_str().ok())
+                .filter(|p| *p == "https")
+                .unwrap_or("http");
+            format!("{scheme}://{host}")
+        }
+    };
+    (
+        [(header::CACHE_CONTROL, CACHE_CONTROL)],
+        Json(Discovery {
+            issuer: state.tokens.config.issuer.clone(),
+            jwks_uri: format!("{base}/.well-known/jwks.json"),
+            id_token_signing_alg_values_supported: [crate::tokens::ALG],
+            access_token_signing_alg_values_supported: [crate::tokens::ALG],
+            subject_types_supported: ["public"],
+        }),
     )
 }
