@@ -1,4 +1,4 @@
-//! The command line: `authd [serve|migrate|events|keys|healthcheck]`.
+//! The command line: `authd [serve|migrate|events|keys|users|healthcheck]`.
 
 use clap::{Parser, Subcommand};
 
@@ -36,6 +36,11 @@ pub enum Command {
         #[command(subcommand)]
         action: KeysAction,
     },
+    /// Bring users from another system.
+    Users {
+        #[command(subcommand)]
+        action: UsersAction,
+    },
     /// Exit 0 when GET <URL>/readyz answers 200 (for container health checks).
     Healthcheck {
         /// Base URL of the replica, e.g. http://127.0.0.1:8080
@@ -43,6 +48,25 @@ pub enum Command {
         /// Seconds to wait for the answer.
         #[arg(long, default_value_t = 3)]
         timeout: u64,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UsersAction {
+    /// Import users from FILE, JSON lines of {id?, username, email, email_verified?,
+    /// created_at?, password_hash}; the hash is bcrypt ($2a$/$2b$/$2y$), scrypt
+    /// (passlib), PBKDF2-SHA256 (passlib or Django) or argon2, kept as it is and
+    /// rehashed to argon2id at the user's first login. Every line is checked on its
+    /// own: bad ones are listed on stderr by number and the others imported. A user
+    /// already there (same id, or same username and email) is skipped, so a re-run imports nothing twice. Each
+    /// imported user writes authd.user.imported. Prints a JSON summary; exits 1 when
+    /// a line was refused.
+    Import {
+        /// The JSON-lines file ("-": standard input).
+        file: std::path::PathBuf,
+        /// Rows per transaction.
+        #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+        batch: u64,
     },
 }
 

@@ -8,6 +8,7 @@ pub mod events;
 pub mod hashing;
 pub mod healthcheck;
 pub mod http;
+pub mod import;
 pub mod metrics;
 pub mod startup;
 pub mod store;

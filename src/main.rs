@@ -5,7 +5,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Parser;
 
-use authd::cli::{Cli, Command, EventsAction, KeysAction};
+use authd::cli::{Cli, Command, EventsAction, KeysAction, UsersAction};
 use authd::clock::{Clock, SystemClock};
 use authd::config::{LogFormat, Settings};
 use authd::events::kafka;
@@ -34,6 +34,9 @@ async fn main() -> ExitCode {
         Command::Serve => serve(&cli.settings).await,
         Command::Migrate => migrate(&cli.settings).await,
         Command::Keys { action } => keys(&cli.settings, action).await,
+        Command::Users {
+            action: UsersAction::Import { file, batch },
+        } => import_users(&cli.settings, &file, batch as usize).await,
         Command::Events {
             action: None,
             limit,
@@ -103,6 +106,43 @@ async fn keys(settings: &Settings, action: KeysAction) -> anyhow::Result<()> {
         }
     }
     store.close().await;
+    Ok(())
+}
+
+async fn import_users(
+    settings: &Settings,
+    file: &std::path::Path,
+    batch: usize,
+) -> anyhow::Result<()> {
+    let config = settings.validate().map_err(anyhow::Error::msg)?;
+    let text = if file == std::path::Path::new("-") {
+        std::io::read_to_string(std::io::stdin())?
+    } else {
+        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?
+    };
+    let store = Store::connect(&config.store, 2)
+        .await?
+        .with_event_source(&config.event_source);
+    store.migrate().await?;
+    let started = std::time::Instant::now();
+    let report = authd::import::import(&store, &text, batch, None, SystemClock.now()).await?;
+    let seconds = started.elapsed().as_secs_f64();
+    store.close().await;
+    for refused in &report.refused {
+        eprintln!("line {}: {}", refused.line, refused.reason);
+    }
+    let rows = report.imported + report.skipped + report.refused.len();
+    println!(
+        "{}",
+        serde_json::json!({
+            "imported": report.imported, "skipped": report.skipped,
+            "refused": report.refused.len(), "seconds": (seconds * 1000.0).round() / 1000.0,
+            "rows_per_second": (rows as f64 / seconds.max(1e-9)).round(),
+        })
+    );
+    if !report.refused.is_empty() {
+        std::process::exit(1);
+    }
     Ok(())
 }
 

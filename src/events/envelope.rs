@@ -8,6 +8,8 @@ use crate::domain::PublicUser;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UserEventKind {
     Created,
+    /// Brought by an import (`authd users import`), with its password hash.
+    Imported,
     /// An administrator locked the account: no login, no refresh.
     Locked,
     Unlocked,
@@ -21,6 +23,7 @@ impl UserEventKind {
     pub fn event_type(self) -> &'static str {
         match self {
             UserEventKind::Created => "authd.user.created",
+            UserEventKind::Imported => "authd.user.imported",
             UserEventKind::Locked => "authd.user.locked",
             UserEventKind::Unlocked => "authd.user.unlocked",
             UserEventKind::Updated => "authd.user.updated",

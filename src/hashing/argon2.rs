@@ -88,6 +88,10 @@ pub fn hash_blocking(params: HashParams, password: &str) -> Result<String, HashE
 /// argon2 hashes are recomputed in the thread's reused memory (as `hash_blocking`
 /// does) and compared in constant time by `Output`'s `Eq`.
 pub fn verify_phc(password: &str, phc: &str) -> Result<bool, HashError> {
+    // An imported bcrypt, scrypt or PBKDF2 hash (rehashed after a successful login).
+    if let Some(matches) = super::imported::verify(password, phc) {
+        return Ok(matches);
+    }
     let failed = |e: password_hash::Error| HashError::Failed(e.to_string());
     let parsed = PasswordHash::new(phc).map_err(failed)?;
     let (Ok(algorithm), Some(expected), Some(salt)) = (

@@ -1,7 +1,10 @@
-//! Password hashing: argon2 (`argon2`) on a bounded pool of OS threads (`pool`).
+//! Password hashing: argon2 (`argon2`) on a bounded pool of OS threads (`pool`), and
+//! the verification of hashes brought by an import (`imported`).
 
 mod argon2;
+mod imported;
 mod pool;
 
 pub use self::argon2::{hash_blocking, phc_params, verify_phc, HashError, HashParams};
+pub use self::imported::Format as ImportedFormat;
 pub use self::pool::{queue_bound_for, Calibration, Hasher, PoolConfig};

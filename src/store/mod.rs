@@ -10,6 +10,7 @@
 mod admin;
 mod dialect;
 mod idempotency;
+mod import;
 mod keys;
 mod login_counters;
 mod maintenance;
@@ -22,6 +23,7 @@ mod users;
 
 pub use admin::{AdminUser, HistoryEvent};
 pub use idempotency::{Claimed, HeldKey, KeyLease, StoredResponse};
+pub use import::{ImportOutcome, ImportRow};
 pub use keys::StoredKey;
 pub use outbox::{lane_of, Claim, PendingEvent, LANES, OUTBOX_CHANNEL};
 pub use sessions::{Rotation, SessionInfo, SessionOrigin};

@@ -422,3 +422,56 @@ async fn the_history_keeps_published_events() {
     assert!(history.iter().all(|e| e["published_at"].is_string()));
     assert_eq!(history[2]["type"], "authd.user.locked");
 }
+
+/// The bulk import of the admin API: the same checks as `authd users import`, and
+/// every imported user's event names the admin.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bulk_import_reports_bad_lines_and_names_its_admin() {
+    let app = admin_app(Backend::Sqlite).await;
+    let hash = hash_blocking(TEST_HASH, "bulk password").unwrap();
+    let body = format!(
+        "{}\n{{\"username\":\"x\",\"email\":\"bad\"}}\n",
+        json!({ "username": "bulk", "email": "bulk@example.com", "password_hash": hash })
+    );
+    let url = format!("http://{}/admin/users/import", app.admin_addr.unwrap());
+    let send = || {
+        app.client
+            .post(&url)
+            .bearer_auth(TOKEN)
+            .header("content-type", "application/x-ndjson")
+            .body(body.clone())
+            .send()
+    };
+    let report = ok_json(send().await.unwrap(), 200).await;
+    assert_eq!(report["imported"], 1);
+    assert_eq!(report["refused"][0]["line"], 2);
+    let again = ok_json(send().await.unwrap(), 200).await;
+    assert_eq!(
+        (again["imported"].clone(), again["skipped"].clone()),
+        (json!(0), json!(1))
+    );
+    app.tokens("bulk", "bulk password").await;
+    let events = app
+        .scalar("SELECT COUNT(*) FROM outbox WHERE event_type = 'authd.user.imported'")
+        .await;
+    assert_eq!(events, 1);
+    let id = app
+        .text(
+            "SELECT CAST(id AS TEXT) FROM users WHERE username = $1",
+            "bulk",
+        )
+        .await
+        .unwrap();
+    let first = app.events_of(&id).await.remove(0);
+    assert_eq!(first["authdactor"], "admin:ops");
+    problem(
+        app.client
+            .post(&url)
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap(),
+        401,
+    )
+    .await;
+}

@@ -13,6 +13,7 @@ mod health;
 mod helpers;
 mod hostile;
 mod idempotency;
+mod import;
 mod lifecycle;
 mod load;
 mod operations;

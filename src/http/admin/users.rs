@@ -1,6 +1,7 @@
 //! /admin/users: what an operator does without SQL.
 
-use axum::extract::{Path, Query, State};
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::Json;
@@ -14,7 +15,7 @@ use uuid::Uuid;
 
 use super::Admin;
 use crate::domain::{Email, Password, Username};
-use crate::hashing::phc_params;
+use crate::hashing::ImportedFormat;
 use crate::http::error::ApiError;
 use crate::http::extract::{Body, Fields};
 use crate::http::state::AppState;
@@ -29,7 +30,15 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(logout))
         .routes(routes!(sessions))
         .routes(routes!(events))
+        .merge(
+            OpenApiRouter::new()
+                .routes(routes!(import))
+                .layer(DefaultBodyLimit::max(IMPORT_LIMIT)),
+        )
 }
+
+/// The largest import body: about 50,000 users a request.
+const IMPORT_LIMIT: usize = 16 * 1024 * 1024;
 
 const DEFAULT_PAGE: u32 = 50;
 const MAX_PAGE: u32 = 500;
@@ -179,8 +188,8 @@ async fn read(
     }))
 }
 
-/// POST /admin/users: a user with a password, or with an argon2id hash made
-/// elsewhere (an import; rehashed with the configured parameters at its first login).
+/// POST /admin/users: a user with a password, or with a hash made elsewhere (an
+/// import; rehashed with the configured parameters at its first login).
 #[derive(Deserialize, ToSchema)]
 pub struct CreateUserRequest {
     #[schema(value_type = String, required = true, min_length = 3, max_length = 32, pattern = "^[A-Za-z0-9_.-]+$")]
@@ -190,7 +199,8 @@ pub struct CreateUserRequest {
     /// 8 to 1024 characters; or give `password_hash`.
     #[schema(value_type = Option<String>, min_length = 8, max_length = 1024)]
     password: Option<Value>,
-    /// An argon2id PHC string (`$argon2id$v=19$m=...,t=...,p=...$salt$hash`); or give `password`.
+    /// A hash made elsewhere: bcrypt, scrypt or PBKDF2-SHA256 (passlib, Django) or
+    /// argon2 (PHC); verified at login, then rehashed to argon2id. Or give `password`.
     #[schema(value_type = Option<String>, max_length = 1024)]
     password_hash: Option<Value>,
 }
@@ -216,10 +226,13 @@ async fn create(
     let email = fields.required("email", body.email, |s| Email::parse(&s));
     let password = fields.optional("password", body.password, Password::parse);
     let hash = fields.optional("password_hash", body.password_hash, |s| {
-        if s.len() <= 1024 && phc_params(&s).is_some() {
+        if ImportedFormat::of(&s).is_some() {
             Ok(s)
         } else {
-            Err("must be an argon2id PHC string".to_string())
+            Err(
+                "must be a bcrypt, scrypt, PBKDF2-SHA256 or argon2 hash authd can verify"
+                    .to_string(),
+            )
         }
     });
     let secret = match (password, hash) {
@@ -485,4 +498,53 @@ async fn events(
     let id = user_id(id)?;
     let events = state.store.history_of(id).await?;
     Ok(Json(events.into_iter().map(HistoryEntry::from).collect()))
+}
+
+/// What an import did: `refused` lists each bad line with its number and reason.
+#[derive(Serialize, ToSchema)]
+pub struct ImportReport {
+    imported: usize,
+    skipped: usize,
+    #[schema(value_type = Vec<Object>)]
+    refused: Vec<crate::import::Refused>,
+}
+
+#[utoipa::path(post, path = "/admin/users/import", tag = "admin",
+    request_body(content = String, content_type = "application/x-ndjson",
+        description = "JSON lines of {id?, username, email, email_verified?, created_at?, password_hash}, as `authd users import` reads them; 16 MiB at most"),
+    responses(
+        (status = 200, description = "Every line checked on its own: imported (authd.user.imported each, saying who), skipped (a user with its id is there: a re-run imports nothing twice), or refused with its line and reason", body = ImportReport),
+        (status = 401, description = "No admin token, or not one of AUTHD_ADMIN_TOKENS_FILE"),
+        (status = 413, description = "The body is over 16 MiB"),
+        (status = 415, description = "Not UTF-8 text"),
+        (status = 503, description = "The database is unavailable or full; Retry-After"),
+    ))]
+#[tracing::instrument(skip_all)]
+async fn import(
+    State(state): State<AppState>,
+    admin: Admin,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> Result<Json<ImportReport>, ApiError> {
+    let body = body.map_err(|_| ApiError::PayloadTooLarge)?;
+    let text = std::str::from_utf8(&body).map_err(|_| ApiError::UnsupportedMediaType)?;
+    let report = crate::import::import(
+        &state.store,
+        text,
+        500,
+        Some(&admin.actor()),
+        state.clock.now(),
+    )
+    .await?;
+    tracing::info!(
+        admin = admin.0,
+        imported = report.imported,
+        skipped = report.skipped,
+        refused = report.refused.len(),
+        "admin imported users"
+    );
+    Ok(Json(ImportReport {
+        imported: report.imported,
+        skipped: report.skipped,
+        refused: report.refused,
+    }))
 }

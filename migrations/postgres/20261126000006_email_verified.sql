@@ -1,0 +1,2 @@
+-- When the user's email was verified (imports carry it; NULL: not verified).
+ALTER TABLE users ADD COLUMN email_verified_at timestamptz;
