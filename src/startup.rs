@@ -135,6 +135,7 @@ impl Application {
             draining: Arc::new(AtomicBool::new(false)),
             body_timeout: config.body_timeout,
             public_url: config.public_url.as_deref().map(Arc::from),
+            denylist: Arc::clone(&config.denylist),
             admin: config
                 .admin
                 .as_ref()

@@ -13,6 +13,7 @@ use std::time::Duration;
 use clap::{Args, Command, FromArgMatches};
 use ipnet::IpNet;
 
+use crate::domain::Denylist;
 use crate::events::kafka::KafkaConfig;
 use crate::events::relay::RelayConfig;
 use crate::hashing::{HashParams, PoolConfig};
@@ -50,6 +51,8 @@ pub struct Config {
     pub admin: Option<AdminConfig>,
     /// Where clients reach authd, e.g. `https://auth.example.com`.
     pub public_url: Option<String>,
+    /// Passwords refused when set.
+    pub denylist: std::sync::Arc<Denylist>,
     /// How long published events stay in the event history (zero: not kept).
     pub event_history: Duration,
 }
@@ -119,8 +122,19 @@ impl Settings {
             max_connections: self.max_connections as usize,
             admin: self.admin()?,
             public_url: self.public_url()?,
+            denylist: std::sync::Arc::new(self.denylist()?),
             event_history: Duration::from_secs(u64::from(self.event_history_days) * 86_400),
         })
+    }
+
+    fn denylist(&self) -> Result<Denylist, String> {
+        match self.password_denylist.trim() {
+            "builtin" => Ok(Denylist::built_in()),
+            "off" => Ok(Denylist::default()),
+            path => std::fs::read_to_string(path)
+                .map(|text| Denylist::parse(&text))
+                .map_err(|e| format!("AUTHD_PASSWORD_DENYLIST {path}: {e}")),
+        }
     }
 
     fn public_url(&self) -> Result<Option<String>, String> {

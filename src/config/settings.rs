@@ -193,6 +193,17 @@ pub struct Settings {
     #[arg(long, env = "AUTHD_METRICS_LISTEN", global = true)]
     pub metrics_listen: Option<SocketAddr>,
 
+    /// Passwords refused at sign-up, password change and admin create: `builtin`
+    /// (common passwords), `off`, or a file of plain passwords and/or SHA-1 hashes in
+    /// the Have I Been Pwned download format (`HEX40[:COUNT]` lines), read at start.
+    #[arg(
+        long,
+        env = "AUTHD_PASSWORD_DENYLIST",
+        default_value = "builtin",
+        global = true
+    )]
+    pub password_denylist: String,
+
     /// Where clients reach authd (e.g. https://auth.example.com), for the jwks_uri
     /// of /.well-known/openid-configuration. Unset: taken from each request's Host.
     #[arg(long, env = "AUTHD_PUBLIC_URL", global = true)]

@@ -1,10 +1,12 @@
 //! Parse, don't validate: values that reach the store have passed these types.
 
+mod denylist;
 mod email;
 mod password;
 mod user;
 mod username;
 
+pub use denylist::Denylist;
 pub use email::Email;
 pub use password::Password;
 pub use user::PublicUser;

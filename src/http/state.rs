@@ -9,6 +9,7 @@ use metrics_exporter_prometheus::PrometheusHandle;
 
 use crate::clock::Clock;
 use crate::config::AdminCredentials;
+use crate::domain::Denylist;
 use crate::hashing::Hasher;
 use crate::store::Store;
 use crate::throttle::ThrottleConfig;
@@ -37,6 +38,8 @@ pub struct AppState {
     pub draining: Arc<AtomicBool>,
     /// The longest a request body may take to arrive (408 past it).
     pub body_timeout: std::time::Duration,
+    /// Passwords refused (AUTHD_PASSWORD_DENYLIST).
+    pub denylist: Arc<Denylist>,
     /// `AUTHD_PUBLIC_URL`: where clients reach authd (discovery's jwks_uri).
     pub public_url: Option<Arc<str>>,
     /// The admin API's credentials (only its own listener serves it).

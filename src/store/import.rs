@@ -1,13 +1,14 @@
 //! Imported users: each batch is one transaction, each row its user and its
-//! `authd.user.imported` event, or nothing when it is already there.
+//! `authd.user.imported` event, or nothing when it is already there. On Postgres a
+//! batch is a few statements over arrays; on SQLite (in-process) a row at a time.
 
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::dialect::{on_pool, Dialect};
-use super::outbox::insert_event;
-use super::Store;
+use super::outbox::{insert_event, lane_of, OUTBOX_CHANNEL};
+use super::{Backend, Store};
 use crate::domain::{Email, PublicUser, Username};
 use crate::events::envelope::{done_by, user_event, UserEventKind};
 
@@ -36,6 +37,116 @@ pub enum ImportOutcome {
 }
 
 impl Store {
+    /// Postgres: a batch in four round trips (users, events, wake-up, and what was
+    /// there already) instead of three per row.
+    async fn import_pg(
+        &self,
+        pool: &sqlx::PgPool,
+        rows: &[ImportRow],
+        actor: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> sqlx::Result<Vec<(usize, ImportOutcome)>> {
+        let mut tx = pool.begin().await?;
+        let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
+        let usernames: Vec<&str> = rows.iter().map(|r| r.username.as_str()).collect();
+        let emails: Vec<&str> = rows.iter().map(|r| r.email.as_str()).collect();
+        let hashes: Vec<&str> = rows.iter().map(|r| r.password_hash.as_str()).collect();
+        let created: Vec<DateTime<Utc>> = rows.iter().map(|r| r.created_at).collect();
+        let verified: Vec<Option<DateTime<Utc>>> =
+            rows.iter().map(|r| r.email_verified_at).collect();
+        let inserted: Vec<Uuid> = sqlx::query_scalar(
+            "INSERT INTO users (id, username, email, password_hash, created_at, updated_at, \
+                                email_verified_at) \
+             SELECT i, u, e, h, c, $6, v FROM UNNEST($1::uuid[], $2::text[], $3::text[], \
+                 $4::text[], $5::timestamptz[], $7::timestamptz[]) AS t(i, u, e, h, c, v) \
+             ON CONFLICT DO NOTHING RETURNING id",
+        )
+        .bind(&ids)
+        .bind(&usernames)
+        .bind(&emails)
+        .bind(&hashes)
+        .bind(&created)
+        .bind(now)
+        .bind(&verified)
+        .fetch_all(&mut *tx)
+        .await?;
+        let inserted: std::collections::HashSet<Uuid> = inserted.into_iter().collect();
+        let events: Vec<_> = rows
+            .iter()
+            .filter(|r| inserted.contains(&r.id))
+            .map(|row| {
+                let user = PublicUser {
+                    id: row.id,
+                    username: row.username.to_string(),
+                    email: row.email.to_string(),
+                    created_at: row.created_at,
+                };
+                done_by(
+                    user_event(UserEventKind::Imported, &user, &self.event_source, now),
+                    actor,
+                )
+            })
+            .collect();
+        if !events.is_empty() {
+            sqlx::query(
+                "INSERT INTO outbox (id, aggregate_id, lane, event_type, payload, created_at) \
+                 SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::smallint[], $4::text[], \
+                     $5::jsonb[], $6::timestamptz[])",
+            )
+            .bind(events.iter().map(|e| e.id).collect::<Vec<_>>())
+            .bind(events.iter().map(|e| e.aggregate_id).collect::<Vec<_>>())
+            .bind(
+                events
+                    .iter()
+                    .map(|e| lane_of(e.aggregate_id))
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                events
+                    .iter()
+                    .map(|e| e.event_type.as_str())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(events.iter().map(|e| e.payload.clone()).collect::<Vec<_>>())
+            .bind(events.iter().map(|e| e.created_at).collect::<Vec<_>>())
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query("SELECT pg_notify($1, '')")
+                .bind(OUTBOX_CHANNEL)
+                .execute(&mut *tx)
+                .await?;
+        }
+        // What the rows not inserted ran into: the same user (skip) or another.
+        let there: Vec<(Uuid, String, String)> = if inserted.len() < rows.len() {
+            sqlx::query_as(
+                "SELECT id, username, email FROM users WHERE id = ANY($1) OR username = ANY($2)",
+            )
+            .bind(&ids)
+            .bind(&usernames)
+            .fetch_all(&mut *tx)
+            .await?
+        } else {
+            Vec::new()
+        };
+        tx.commit().await?;
+        Ok(rows
+            .iter()
+            .map(|row| {
+                let outcome = if inserted.contains(&row.id) {
+                    ImportOutcome::Imported
+                } else if there.iter().any(|(id, username, email)| {
+                    *id == row.id
+                        || (username == row.username.as_str() && email == row.email.as_str())
+                }) {
+                    ImportOutcome::Skipped
+                } else {
+                    ImportOutcome::Taken
+                };
+                (row.line, outcome)
+            })
+            .collect())
+    }
+
     /// Imports `rows` in one transaction; the outcome of each, by line.
     pub async fn import_users(
         &self,
@@ -43,6 +154,16 @@ impl Store {
         actor: Option<&str>,
         now: DateTime<Utc>,
     ) -> anyhow::Result<Vec<(usize, ImportOutcome)>> {
+        if let Backend::Postgres(pool) = &self.backend {
+            let outcomes = self
+                .import_pg(pool, rows, actor, now)
+                .await
+                .context("importing users")?;
+            if outcomes.iter().any(|(_, o)| *o == ImportOutcome::Imported) {
+                self.wake.notify_one();
+            }
+            return Ok(outcomes);
+        }
         let insert = "INSERT INTO users (id, username, email, password_hash, created_at, \
                       updated_at, email_verified_at) VALUES ($1, $2, $3, $4, $5, $6, $7) \
                       ON CONFLICT DO NOTHING";

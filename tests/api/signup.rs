@@ -317,3 +317,43 @@ async fn shutdown_drains_a_sign_up_in_flight(backend: Backend) {
         "a stopped server accepts nothing"
     );
 }
+
+/// Breached and common passwords are a field error at sign-up and password change,
+/// unless the denylist is off.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_common_password_is_refused_unless_the_denylist_is_off() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let body = serde_json::json!({
+        "username": "common", "email": "common@example.com", "password": "Password123"
+    });
+    let refused = problem(app.post_json("/auth/user", &body).await, 422).await;
+    assert_eq!(refused["errors"][0]["field"], "password");
+    assert!(
+        refused["errors"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("breached or common"),
+        "{refused}"
+    );
+    assert_eq!(app.users().await, 0);
+    let id = app.create_user("careful").await;
+    let t = app.tokens("careful", "correct horse battery").await;
+    let change = serde_json::json!({
+        "current_password": "correct horse battery", "new_password": "qwertyuiop"
+    });
+    let path = format!("/auth/user/{id}/password");
+    let refused = app
+        .authed(reqwest::Method::PUT, &path, &t.access_token, Some(change))
+        .await;
+    let refused = problem(refused, 422).await;
+    assert_eq!(refused["errors"][0]["field"], "new_password");
+
+    let open = TestApp::spawn_with(Backend::Sqlite, |c| {
+        c.denylist = std::sync::Arc::new(authd::domain::Denylist::default());
+    })
+    .await;
+    assert_eq!(
+        open.post_json("/auth/user", &body).await.status().as_u16(),
+        201
+    );
+}

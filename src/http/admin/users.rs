@@ -224,7 +224,9 @@ async fn create(
     let mut fields = Fields::default();
     let username = fields.required("username", body.username, |s| Username::parse(&s));
     let email = fields.required("email", body.email, |s| Email::parse(&s));
-    let password = fields.optional("password", body.password, Password::parse);
+    let password = fields.optional("password", body.password, |s| {
+        Password::parse(s).and_then(|p| state.denylist.check(p))
+    });
     let hash = fields.optional("password_hash", body.password_hash, |s| {
         if ImportedFormat::of(&s).is_some() {
             Ok(s)

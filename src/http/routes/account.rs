@@ -198,7 +198,9 @@ async fn change_password(
         body.current_password,
         Password::presented,
     );
-    let new = fields.required("new_password", body.new_password, Password::parse);
+    let new = fields.required("new_password", body.new_password, |s| {
+        Password::parse(s).and_then(|p| state.denylist.check(p))
+    });
     let (Some(current), Some(new)) = (current, new) else {
         return Err(fields.into_error());
     };

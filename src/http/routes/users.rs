@@ -11,7 +11,7 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::domain::PublicUser;
-use crate::domain::{Email, Password, Username};
+use crate::domain::{Denylist, Email, Password, Username};
 use crate::http::error::ApiError;
 use crate::http::extract::{Body, Fields};
 use crate::http::idempotency::stored_response;
@@ -34,7 +34,8 @@ pub struct SignUpRequest {
     /// An ASCII address, stored lower-cased.
     #[schema(value_type = String, required = true, format = "email", max_length = 254)]
     email: Option<Value>,
-    /// 8 to 1024 characters (no composition rules).
+    /// 8 to 1024 characters (no composition rules), not on the denylist of
+    /// breached and common passwords (AUTHD_PASSWORD_DENYLIST).
     #[schema(value_type = String, required = true, min_length = 8, max_length = 1024)]
     password: Option<Value>,
 }
@@ -47,11 +48,13 @@ struct SignUp {
 
 impl SignUpRequest {
     /// Parses every field and reports every problem at once.
-    fn parse(self) -> Result<SignUp, ApiError> {
+    fn parse(self, denylist: &Denylist) -> Result<SignUp, ApiError> {
         let mut fields = Fields::default();
         let username = fields.required("username", self.username, |s| Username::parse(&s));
         let email = fields.required("email", self.email, |s| Email::parse(&s));
-        let password = fields.required("password", self.password, Password::parse);
+        let password = fields.required("password", self.password, |s| {
+            Password::parse(s).and_then(|p| denylist.check(p))
+        });
         match (username, email, password) {
             (Some(username), Some(email), Some(password)) => Ok(SignUp {
                 username,
@@ -84,7 +87,7 @@ async fn sign_up(
     held: Option<Extension<HeldKey>>,
     Body(body): Body<SignUpRequest>,
 ) -> Result<Response, ApiError> {
-    let form = body.parse()?;
+    let form = body.parse(&state.denylist)?;
     if let Some(taken) = state.store.taken(&form.username, &form.email).await? {
         return Err(ApiError::Conflict(taken));
     }
