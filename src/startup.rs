@@ -223,34 +223,12 @@ impl Application {
         ));
         let separate = self.metrics_listener.is_some();
         if let Some(listener) = self.metrics_listener {
-            let admin = metrics_router().with_state(self.state.clone());
-            let mut stop = stop_rx.clone();
-            background.spawn(async move {
-                let stopped = async move {
-                    let _ = stop.changed().await;
-                };
-                if let Err(err) = axum::serve(listener, admin)
-                    .with_graceful_shutdown(stopped)
-                    .await
-                {
-                    tracing::error!(error = %err, "the metrics listener failed");
-                }
-            });
+            let metrics = metrics_router().with_state(self.state.clone());
+            background.spawn(serve_until(listener, metrics, stop_rx.clone(), "metrics"));
         }
         if let Some(listener) = self.admin_listener {
             let admin = crate::http::admin::router(self.state.clone());
-            let mut stop = stop_rx.clone();
-            background.spawn(async move {
-                let stopped = async move {
-                    let _ = stop.changed().await;
-                };
-                if let Err(err) = axum::serve(listener, admin)
-                    .with_graceful_shutdown(stopped)
-                    .await
-                {
-                    tracing::error!(error = %err, "the admin listener failed");
-                }
-            });
+            background.spawn(serve_until(listener, admin, stop_rx.clone(), "admin"));
         }
         let draining = Arc::clone(&self.state.draining);
         let (drain_tx, drain_rx) = watch::channel(false);
@@ -276,6 +254,24 @@ impl Application {
         store.close().await;
         tracing::info!("authd stopped");
         Ok(())
+    }
+}
+
+/// Serves a side listener (metrics, admin) until `stop` changes.
+async fn serve_until(
+    listener: TcpListener,
+    router: Router,
+    mut stop: watch::Receiver<bool>,
+    name: &'static str,
+) {
+    let stopped = async move {
+        let _ = stop.changed().await;
+    };
+    if let Err(err) = axum::serve(listener, router)
+        .with_graceful_shutdown(stopped)
+        .await
+    {
+        tracing::error!(error = %err, listener = name, "a listener failed");
     }
 }
 

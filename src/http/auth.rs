@@ -17,20 +17,7 @@ impl FromRequestParts<AppState> for Bearer {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let header = parts
-            .headers
-            .get(AUTHORIZATION)
-            .ok_or(ApiError::Unauthorized(None))?;
-        let token = header
-            .to_str()
-            .ok()
-            .and_then(|h| {
-                let (scheme, token) = h.split_once(' ')?;
-                scheme
-                    .eq_ignore_ascii_case("bearer")
-                    .then_some(token.trim())
-            })
-            .ok_or(ApiError::Unauthorized(Some("expected: Bearer <token>")))?;
+        let token = bearer_token(parts, "expected: Bearer <token>")?;
         let claims = state
             .tokens
             .verify(token, state.clock.now())
@@ -38,6 +25,24 @@ impl FromRequestParts<AppState> for Bearer {
             .map_err(|e| ApiError::Unauthorized(Some(reason(e))))?;
         Ok(Bearer(claims))
     }
+}
+
+/// The token of `Authorization: Bearer <token>`; `malformed` says what a header
+/// of another shape gets.
+pub fn bearer_token<'a>(parts: &'a Parts, malformed: &'static str) -> Result<&'a str, ApiError> {
+    parts
+        .headers
+        .get(AUTHORIZATION)
+        .ok_or(ApiError::Unauthorized(None))?
+        .to_str()
+        .ok()
+        .and_then(|h| {
+            let (scheme, token) = h.split_once(' ')?;
+            scheme
+                .eq_ignore_ascii_case("bearer")
+                .then_some(token.trim())
+        })
+        .ok_or(ApiError::Unauthorized(Some(malformed)))
 }
 
 fn reason(err: TokenError) -> &'static str {

@@ -221,6 +221,15 @@ impl TestApp {
         self.client.get(self.url(path)).send().await.unwrap()
     }
 
+    /// GET `url` (anywhere, with an optional bearer token) and its JSON body.
+    pub async fn json_at(&self, url: &str, token: Option<&str>) -> Value {
+        let mut request = self.client.get(url);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send().await.unwrap().json().await.unwrap()
+    }
+
     pub async fn login(&self, login: &str, password: &str) -> reqwest::Response {
         self.post_json(
             "/auth/login",

@@ -265,15 +265,7 @@ async fn discovery_names_the_issuer_the_keys_and_the_algorithm() {
     );
     let jwks_uri = doc["jwks_uri"].as_str().unwrap();
     assert_eq!(jwks_uri, app.url("/.well-known/jwks.json"));
-    let jwks: Value = app
-        .client
-        .get(jwks_uri)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jwks = app.json_at(jwks_uri, None).await;
     let t = {
         app.create_user("discovered").await;
         app.tokens("discovered", "correct horse battery").await

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use serde_json::{json, Value};
+use serde_json::json;
 
 use crate::broker::Broker;
 use crate::helpers::{Backend, TestApp};
@@ -127,16 +127,9 @@ async fn a_service_refuses_a_token_soon_after_logout_without_calling_authd() {
             200,
             "a live token"
         );
-        let body: Value = app
-            .client
-            .get(format!("{}/hello", protected.url))
-            .bearer_auth(&t.access_token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let body = app
+            .json_at(&format!("{}/hello", protected.url), Some(&t.access_token))
+            .await;
         assert!(body["session"].is_string());
         let started = Instant::now();
         logout(t.refresh_token.clone()).await;
@@ -154,15 +147,7 @@ async fn a_service_refuses_a_token_soon_after_logout_without_calling_authd() {
     }
     // Never called: authd served no JWKS meanwhile, and the service fetched once.
     assert_eq!(jwks_served(&app).await, served_before);
-    let stats: Value = app
-        .client
-        .get(format!("{}/stats", protected.url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let stats = app.json_at(&format!("{}/stats", protected.url), None).await;
     assert_eq!(stats["jwks_fetches"], 1);
 
     delays.sort();

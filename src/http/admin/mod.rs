@@ -8,7 +8,6 @@
 mod users;
 
 use axum::extract::FromRequestParts;
-use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use axum::response::IntoResponse;
 use axum::{middleware, Router};
@@ -16,6 +15,7 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 
+use crate::http::auth::bearer_token;
 use crate::http::error::{ApiError, Problem, ProblemField};
 use crate::http::openapi::ProblemResponses;
 use crate::http::request_id;
@@ -38,21 +38,7 @@ impl FromRequestParts<AppState> for Admin {
         let credentials = state.admin.as_ref().ok_or(ApiError::Unauthorized(Some(
             "the admin API is not configured",
         )))?;
-        let token = parts
-            .headers
-            .get(AUTHORIZATION)
-            .ok_or(ApiError::Unauthorized(None))?
-            .to_str()
-            .ok()
-            .and_then(|h| {
-                let (scheme, token) = h.split_once(' ')?;
-                scheme
-                    .eq_ignore_ascii_case("bearer")
-                    .then_some(token.trim())
-            })
-            .ok_or(ApiError::Unauthorized(Some(
-                "expected: Bearer <admin token>",
-            )))?;
+        let token = bearer_token(parts, "expected: Bearer <admin token>")?;
         match credentials.verify(token) {
             Some(name) => Ok(Admin(name.to_string())),
             None => {
