@@ -1,6 +1,7 @@
 //! authd-verify's example service (crates/authd-verify/examples/protected.rs) with a
 //! real broker: it accepts a live token, and refuses it shortly after a logout at
-//! authd, without calling authd (its JWKS fetches stay at the one at start).
+//! authd, without calling authd (its JWKS fetches stay at the one at start); after
+//! a key rotation it fetches the JWKS once more, and not for a made-up kid.
 //! AUTHD_REVOCATION_ROUNDS=N (default 5) measures N logouts and prints the delays:
 //! scripts/bench-revocation runs it with 100.
 
@@ -9,6 +10,8 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
 use serde_json::json;
 
 use crate::broker::Broker;
@@ -94,7 +97,13 @@ async fn jwks_served(app: &TestApp) -> f64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_service_refuses_a_token_soon_after_logout_without_calling_authd() {
     let broker = Broker::start();
-    let app = TestApp::spawn_with(Backend::Postgres, relay_to(&broker, 100)).await;
+    let relay = relay_to(&broker, 100);
+    let app = TestApp::spawn_with(Backend::Postgres, |c| {
+        relay(c);
+        // Sign with a rotated key at once (see the end).
+        c.tokens.keys_refresh = Default::default();
+    })
+    .await;
     app.create_user("carol").await;
     // A revocation from before the service started is known once it serves.
     let early = app.tokens("carol", PASSWORD).await;
@@ -149,6 +158,29 @@ async fn a_service_refuses_a_token_soon_after_logout_without_calling_authd() {
     assert_eq!(jwks_served(&app).await, served_before);
     let stats = app.json_at(&format!("{}/stats", protected.url), None).await;
     assert_eq!(stats["jwks_fetches"], 1);
+
+    // A key rotation: the first token of the new key makes the service fetch the
+    // JWKS again, once; a made-up kid right after fetches nothing more.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_authd"))
+        .args(["keys", "rotate"])
+        .env("DATABASE_URL", &app.pg.as_ref().unwrap().url)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rotated = app.tokens("carol", PASSWORD).await;
+    assert_eq!(hello(&app, &protected, &rotated.access_token).await, 200);
+    let made_up = {
+        let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"EdDSA","typ":"JWT","kid":"made-up"}"#);
+        let rest = rotated.access_token.split_once('.').unwrap().1;
+        format!("{header}.{rest}")
+    };
+    assert_eq!(hello(&app, &protected, &made_up).await, 401);
+    let stats = app.json_at(&format!("{}/stats", protected.url), None).await;
+    assert_eq!(stats["jwks_fetches"], 2);
 
     delays.sort();
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
