@@ -152,13 +152,17 @@ impl Store {
     }
 
     /// Forgets `key` held by `claim`: its request failed in a way worth retrying.
+    /// A key whose answer is kept stays: a sign-up keeps its answer in its own
+    /// transaction, and a commit that succeeded while its client saw an error (the
+    /// database went away at that moment) must be replayed, not redone.
     pub async fn release_idempotency_key(
         &self,
         scope: &str,
         key: &str,
         claim: &str,
     ) -> anyhow::Result<()> {
-        let sql = "DELETE FROM idempotency_keys WHERE scope = $1 AND key = $2 AND claim = $3";
+        let sql = "DELETE FROM idempotency_keys \
+                   WHERE scope = $1 AND key = $2 AND claim = $3 AND status IS NULL";
         on_pool!(self, pool => {
             sqlx::query(sql).bind(scope).bind(key).bind(claim).execute(pool).await.map(drop)
         })

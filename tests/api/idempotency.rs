@@ -16,6 +16,7 @@ both_stores!(
     a_repeat_while_the_first_runs_is_409_then_gets_the_answer,
     a_server_error_releases_the_key_so_a_retry_does_the_work,
     a_key_whose_lease_ran_out_unfinished_is_taken_over,
+    a_release_after_an_ambiguous_commit_keeps_the_answer,
 );
 
 fn sign_up_body(name: &str) -> Value {
@@ -193,6 +194,64 @@ async fn a_key_whose_lease_ran_out_unfinished_is_taken_over(backend: Backend) {
     let replayed = post_keyed(&app, "orphan", &sign_up_body("orphan")).await;
     assert_eq!(replayed.headers()["idempotent-replayed"], "true");
     assert_eq!(app.users().await, 1);
+}
+
+/// A sign-up keeps its answer in its own transaction. When the commit succeeds but
+/// the replica sees an error (the database went away at that moment), it answers
+/// 503 and releases the key: the release must leave the kept answer, so that the
+/// client's retry is replayed its 201 instead of redoing the sign-up (409 "taken"
+/// for its own user, as a Postgres restart under load once showed in CI).
+async fn a_release_after_an_ambiguous_commit_keeps_the_answer(backend: Backend) {
+    use authd::clock::Clock;
+    use authd::store::{Claimed, KeyLease, Store};
+    let app = TestApp::spawn(backend).await;
+    let store = Store::connect(&app.store_config, 1).await.unwrap();
+    let now = app.clock.now();
+    let lease = KeyLease {
+        claim: "first".into(),
+        until: now + chrono::Duration::seconds(15),
+    };
+    let claim = |lease| {
+        let store = store.clone();
+        async move {
+            store
+                .claim_idempotency_key(
+                    "client",
+                    "k",
+                    b"fp",
+                    now,
+                    now + chrono::Duration::hours(24),
+                    &lease,
+                )
+                .await
+                .unwrap()
+        }
+    };
+    assert!(matches!(claim(lease.clone()).await, Claimed::Started));
+    // What the sign-up's transaction wrote before the connection broke.
+    app.execute("UPDATE idempotency_keys SET status = 201, response_headers = '[]'")
+        .await;
+    store
+        .release_idempotency_key("client", "k", "first")
+        .await
+        .unwrap();
+    let retry = KeyLease {
+        claim: "retry".into(),
+        ..lease.clone()
+    };
+    match claim(retry).await {
+        Claimed::Done(answer) => assert_eq!(answer.status, 201),
+        other => panic!("the kept answer was released: {other:?}"),
+    }
+    // A key without an answer is released as before.
+    app.execute("DELETE FROM idempotency_keys").await;
+    assert!(matches!(claim(lease.clone()).await, Claimed::Started));
+    store
+        .release_idempotency_key("client", "k", "first")
+        .await
+        .unwrap();
+    assert_eq!(app.scalar("SELECT COUNT(*) FROM idempotency_keys").await, 0);
+    store.close().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
