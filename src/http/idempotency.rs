@@ -174,7 +174,7 @@ async fn finish(
     };
     if parts.status.is_server_error() {
         release(state, scope, key, claim).await;
-    } else {
+    } else if parts.extensions.remove::<AnswerKept>().is_none() {
         let stored = stored_response(parts.status, &parts.headers, body.to_vec());
         // The work is done: its answer goes to the client now, and is kept with the
         // key as soon as the database takes it (it may just have gone away).
@@ -183,6 +183,11 @@ async fn finish(
     parts.headers.remove(REPLAYED);
     Ok(Response::from_parts(parts, Body::from(body)))
 }
+
+/// On a response whose route kept it with its key in its own transaction (a
+/// sign-up): the middleware does not store it again.
+#[derive(Debug, Clone, Copy)]
+pub struct AnswerKept;
 
 /// The answer as it is kept with its key.
 pub fn stored_response(status: StatusCode, headers: &HeaderMap, body: Vec<u8>) -> StoredResponse {

@@ -18,6 +18,7 @@ use crate::domain::{Email, Password, Username};
 use crate::hashing::ImportedFormat;
 use crate::http::error::ApiError;
 use crate::http::extract::{Body, Fields};
+use crate::http::routes::sessions::SessionView;
 use crate::http::state::AppState;
 use crate::store::{AdminUser, HistoryEvent, NewUser, UserChange};
 
@@ -408,22 +409,10 @@ async fn logout(
     Ok(Json(EndedSessions { ended }))
 }
 
-/// A live session of a user.
-#[derive(Serialize, ToSchema)]
-pub struct AdminSession {
-    id: Uuid,
-    created_at: DateTime<Utc>,
-    last_used_at: DateTime<Utc>,
-    #[schema(required = true)]
-    client_address: Option<String>,
-    #[schema(required = true)]
-    user_agent: Option<String>,
-}
-
 #[utoipa::path(get, path = "/admin/users/{id}/sessions", tag = "admin",
     params(("id" = Uuid, Path, description = "The user id")),
     responses(
-        (status = 200, description = "The user's live sessions, newest first", body = [AdminSession]),
+        (status = 200, description = "The user's live sessions, newest first", body = [SessionView]),
         (status = 400, description = "The id is not a UUID"),
         (status = 401, description = "No admin token, or not one of AUTHD_ADMIN_TOKENS_FILE"),
         (status = 404, description = "No such user"),
@@ -434,7 +423,7 @@ async fn sessions(
     State(state): State<AppState>,
     _admin: Admin,
     id: IdPath,
-) -> Result<Json<Vec<AdminSession>>, ApiError> {
+) -> Result<Json<Vec<SessionView>>, ApiError> {
     let id = user_id(id)?;
     state
         .store
@@ -442,18 +431,7 @@ async fn sessions(
         .await?
         .ok_or(ApiError::NotFound)?;
     let sessions = state.store.sessions_of(id).await?;
-    Ok(Json(
-        sessions
-            .into_iter()
-            .map(|s| AdminSession {
-                id: s.id,
-                created_at: s.created_at,
-                last_used_at: s.last_used_at,
-                client_address: s.client_address,
-                user_agent: s.user_agent,
-            })
-            .collect(),
-    ))
+    Ok(Json(sessions.into_iter().map(SessionView::from).collect()))
 }
 
 /// An event written for the user.

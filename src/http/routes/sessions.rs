@@ -15,6 +15,7 @@ use crate::events::envelope::RevokeReason;
 use crate::http::auth::Bearer;
 use crate::http::error::ApiError;
 use crate::http::state::AppState;
+use crate::store::SessionInfo;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -22,9 +23,10 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(end_one))
 }
 
-/// A live session (one login and its refreshes).
+/// A live session (one login and its refreshes), as its user and the admin API
+/// show it.
 #[derive(Serialize, ToSchema)]
-pub struct Session {
+pub struct SessionView {
     id: Uuid,
     created_at: DateTime<Utc>,
     /// The last refresh (the login, before any).
@@ -35,6 +37,25 @@ pub struct Session {
     /// The User-Agent at login, 256 characters at most.
     #[schema(required = true)]
     user_agent: Option<String>,
+}
+
+impl From<SessionInfo> for SessionView {
+    fn from(s: SessionInfo) -> Self {
+        SessionView {
+            id: s.id,
+            created_at: s.created_at,
+            last_used_at: s.last_used_at,
+            client_address: s.client_address,
+            user_agent: s.user_agent,
+        }
+    }
+}
+
+/// A live session of the caller.
+#[derive(Serialize, ToSchema)]
+pub struct Session {
+    #[serde(flatten)]
+    session: SessionView,
     /// Whether this is the session of the token that asked.
     current: bool,
 }
@@ -58,11 +79,7 @@ async fn list(
             .into_iter()
             .map(|s| Session {
                 current: Some(s.id) == current,
-                id: s.id,
-                created_at: s.created_at,
-                last_used_at: s.last_used_at,
-                client_address: s.client_address,
-                user_agent: s.user_agent,
+                session: s.into(),
             })
             .collect(),
     ))

@@ -14,7 +14,7 @@ use crate::domain::PublicUser;
 use crate::domain::{Denylist, Email, Password, Username};
 use crate::http::error::ApiError;
 use crate::http::extract::{Body, Fields};
-use crate::http::idempotency::stored_response;
+use crate::http::idempotency::{stored_response, AnswerKept};
 use crate::http::state::AppState;
 use crate::http::BODY_LIMIT;
 use crate::store::{HeldKey, NewUser, UserChange};
@@ -109,7 +109,7 @@ async fn sign_up(
         Json(&public),
     )
         .into_response();
-    let (parts, body) = response.into_parts();
+    let (mut parts, body) = response.into_parts();
     let body = to_bytes(body, usize::MAX)
         .await
         .map_err(|err| ApiError::Internal(anyhow::anyhow!("writing the answer: {err}")))?;
@@ -120,7 +120,11 @@ async fn sign_up(
             stored_response(parts.status, &parts.headers, body.to_vec()),
         )
     });
+    let kept = user.answer.is_some();
     state.store.apply(UserChange::Create(user), now).await?;
+    if kept {
+        parts.extensions.insert(AnswerKept);
+    }
     tracing::info!(user_id = %public.id, "user signed up");
     Ok(Response::from_parts(parts, body.into()))
 }
