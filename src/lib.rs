@@ -9,6 +9,7 @@ pub mod hashing;
 pub mod healthcheck;
 pub mod http;
 pub mod import;
+pub mod mail;
 pub mod metrics;
 pub mod startup;
 pub mod store;

@@ -29,6 +29,13 @@ pub const PUBLISHED_TOTAL: &str = "authd_outbox_published_total";
 pub const PUBLISH_ERRORS_TOTAL: &str = "authd_outbox_publish_errors_total";
 /// Seconds of one relay pass that delivered events: claim, produce, acks, delete.
 pub const BATCH_SECONDS: &str = "authd_relay_batch_seconds";
+/// Mails queued and not yet accepted by the mail server (read at scrape time).
+pub const MAIL_WAITING: &str = "authd_mail_waiting";
+/// Mails the mail server accepted, by `kind`.
+pub const MAIL_SENT_TOTAL: &str = "authd_mail_sent_total";
+/// Attempts that failed: `permanent="false"` waits and is tried again,
+/// `permanent="true"` (refused for good) is dropped.
+pub const MAIL_FAILED_TOTAL: &str = "authd_mail_failed_total";
 
 /// Every metric authd exports (the dashboard and the alerts may use only these).
 pub const ALL: &[&str] = &[
@@ -47,6 +54,9 @@ pub const ALL: &[&str] = &[
     PUBLISHED_TOTAL,
     PUBLISH_ERRORS_TOTAL,
     BATCH_SECONDS,
+    MAIL_WAITING,
+    MAIL_SENT_TOTAL,
+    MAIL_FAILED_TOTAL,
 ];
 
 /// Seconds, from 0.5 ms to 10 s: hashes sit around 10-20 ms, requests up to ~2 s.
@@ -135,6 +145,15 @@ fn describe() {
         BATCH_SECONDS,
         Unit::Seconds,
         "one relay pass: claim, produce, await acks, delete"
+    );
+    describe_gauge!(
+        MAIL_WAITING,
+        "mails queued and not yet accepted by the mail server"
+    );
+    describe_counter!(MAIL_SENT_TOTAL, "mails the mail server accepted, by kind");
+    describe_counter!(
+        MAIL_FAILED_TOTAL,
+        "failed mail attempts: permanent=false are retried, permanent=true dropped"
     );
 }
 

@@ -26,6 +26,7 @@ use crate::http::routes;
 use crate::http::serve::{self, Limits};
 use crate::http::state::AppState;
 use crate::http::{idempotency, request_id};
+use crate::mail::{MailConfig, Sender};
 use crate::store::Store;
 use crate::tokens::Tokens;
 
@@ -38,6 +39,7 @@ fn api(metrics: bool) -> OpenApiRouter<AppState> {
         .merge(routes::account::router())
         .merge(routes::session::router())
         .merge(routes::sessions::router())
+        .merge(routes::recovery::router())
         .merge(routes::keys::router())
         .merge(routes::operations::router(metrics))
 }
@@ -82,6 +84,7 @@ pub struct Application {
     admin_listener: Option<TcpListener>,
     state: AppState,
     relay: Option<RelayConfig>,
+    mail: MailConfig,
     drain: Duration,
     limits: Limits,
 }
@@ -136,6 +139,7 @@ impl Application {
             body_timeout: config.body_timeout,
             public_url: config.public_url.as_deref().map(Arc::from),
             denylist: Arc::clone(&config.denylist),
+            verification: config.mail.verification,
             admin: config
                 .admin
                 .as_ref()
@@ -165,6 +169,7 @@ impl Application {
             admin_listener,
             state,
             relay: config.relay,
+            mail: config.mail,
             drain: config.shutdown_drain,
             limits: Limits {
                 header_timeout: config.header_timeout,
@@ -215,6 +220,11 @@ impl Application {
             let wake = store.outbox_wakeups();
             background.spawn(Relay::new(store.clone(), config, wake).run(stop_rx.clone()));
         }
+        crate::mail::announce(&self.mail);
+        background.spawn(
+            Sender::new(store.clone(), Arc::clone(&self.state.clock), self.mail)
+                .run(stop_rx.clone()),
+        );
         background.spawn(crate::metrics::probe_pool(store.clone(), stop_rx.clone()));
         background.spawn(store.clone().prune_periodically(
             Arc::clone(&self.state.clock),

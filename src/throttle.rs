@@ -42,6 +42,16 @@ impl AttemptKeys {
             client: format!("client:{client}"),
         }
     }
+
+    /// The keys of a request that sends mail to `email` (a reset, a resend):
+    /// counted per address whether or not an account has it, so the answer and
+    /// the throttle reveal nothing, and per client like failed logins.
+    pub fn mail(email: &str, client: std::net::IpAddr) -> Self {
+        Self {
+            account: format!("mail:{}", email.to_lowercase()),
+            client: format!("client:{client}"),
+        }
+    }
 }
 
 /// How long a key with `failures` failures stays locked, if at all.

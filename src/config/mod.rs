@@ -17,6 +17,7 @@ use crate::domain::Denylist;
 use crate::events::kafka::KafkaConfig;
 use crate::events::relay::RelayConfig;
 use crate::hashing::{HashParams, PoolConfig};
+use crate::mail::{Delivery, MailConfig, Templates};
 pub use crate::store::StoreConfig;
 use crate::throttle::ThrottleConfig;
 use crate::tokens::TokenConfig;
@@ -55,6 +56,7 @@ pub struct Config {
     pub denylist: std::sync::Arc<Denylist>,
     /// How long published events stay in the event history (zero: not kept).
     pub event_history: Duration,
+    pub mail: MailConfig,
 }
 
 /// The admin API's listener and credentials.
@@ -76,6 +78,12 @@ impl Config {
             .expect("no arguments parse")
             .validate()
             .expect("the defaults are valid");
+        // Development mail goes beside the store, as with --data-dir.
+        let mail_dir = match &store {
+            StoreConfig::Sqlite { path } => path.with_file_name("mail"),
+            StoreConfig::Postgres { .. } => std::env::temp_dir().join("authd-mail"),
+        };
+        config.mail.delivery = Delivery::Files { dir: mail_dir };
         config.store = store;
         config
     }
@@ -124,7 +132,46 @@ impl Settings {
             public_url: self.public_url()?,
             denylist: std::sync::Arc::new(self.denylist()?),
             event_history: Duration::from_secs(u64::from(self.event_history_days) * 86_400),
+            mail: self.mail()?,
         })
+    }
+
+    fn mail(&self) -> Result<MailConfig, String> {
+        let delivery = match self.smtp_url.as_deref().map(str::trim) {
+            None | Some("") => Delivery::Files {
+                dir: self
+                    .mail_dir
+                    .clone()
+                    .unwrap_or_else(|| self.data_dir.join("mail")),
+            },
+            Some(url) if url.starts_with("smtp://") || url.starts_with("smtps://") => {
+                Delivery::Smtp { url: url.into() }
+            }
+            // Never echo the URL: it may hold a password.
+            Some(_) => return Err("AUTHD_SMTP_URL must start with smtp:// or smtps://".into()),
+        };
+        let from = self
+            .mail_from
+            .parse()
+            .map_err(|e| format!("AUTHD_MAIL_FROM {:?}: {e}", self.mail_from))?;
+        let app_url = match &self.app_url {
+            Some(url) => http_url("AUTHD_APP_URL", url)?,
+            None => match self.public_url()? {
+                Some(url) => url,
+                None => format!("http://{}", self.listen),
+            },
+        };
+        let config = MailConfig {
+            delivery,
+            from,
+            app_url,
+            templates: std::sync::Arc::new(Templates::load(self.mail_templates.as_deref())?),
+            verification: self.email_verification,
+            verify_ttl: Duration::from_secs(self.verify_token_ttl_secs),
+            reset_ttl: Duration::from_secs(self.reset_token_ttl_secs),
+        };
+        crate::mail::check(&config).map_err(|e| format!("{e:#}"))?;
+        Ok(config)
     }
 
     fn denylist(&self) -> Result<Denylist, String> {
@@ -141,17 +188,7 @@ impl Settings {
         let Some(url) = &self.public_url else {
             return Ok(None);
         };
-        let url = url.trim().trim_end_matches('/');
-        let ok = (url.starts_with("https://") || url.starts_with("http://"))
-            && url.bytes().all(|b| b.is_ascii_graphic())
-            && url.split("://").nth(1).is_some_and(|rest| !rest.is_empty());
-        if ok {
-            Ok(Some(url.to_string()))
-        } else {
-            Err(format!(
-                "AUTHD_PUBLIC_URL must be an http(s) URL, not {url:?}"
-            ))
-        }
+        http_url("AUTHD_PUBLIC_URL", url).map(Some)
     }
 
     fn admin(&self) -> Result<Option<AdminConfig>, String> {
@@ -262,6 +299,19 @@ impl Settings {
 }
 
 /// `host-pid`: unique on a machine, and the container id under Docker.
+/// `url` without its trailing slashes, if it is an http(s) URL.
+fn http_url(name: &str, url: &str) -> Result<String, String> {
+    let url = url.trim().trim_end_matches('/');
+    let ok = (url.starts_with("https://") || url.starts_with("http://"))
+        && url.bytes().all(|b| b.is_ascii_graphic())
+        && url.split("://").nth(1).is_some_and(|rest| !rest.is_empty());
+    if ok {
+        Ok(url.to_string())
+    } else {
+        Err(format!("{name} must be an http(s) URL, not {url:?}"))
+    }
+}
+
 pub fn default_instance_id() -> String {
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|h| h.trim().to_string())

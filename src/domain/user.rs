@@ -8,5 +8,8 @@ pub struct PublicUser {
     pub id: Uuid,
     pub username: String,
     pub email: String,
+    /// Whether the user proved to own `email` (a verification link, a password
+    /// reset, or an import that said so).
+    pub email_verified: bool,
     pub created_at: DateTime<Utc>,
 }

@@ -16,6 +16,12 @@ pub enum UserEventKind {
     /// Username and/or email changed.
     Updated,
     PasswordChanged,
+    /// The password was set with a reset link (every session ended).
+    PasswordReset,
+    /// The user confirmed its email with a verification link.
+    Verified,
+    /// The user confirmed a new email with the link sent to it.
+    EmailChanged,
     Deleted,
 }
 
@@ -28,6 +34,9 @@ impl UserEventKind {
             UserEventKind::Unlocked => "authd.user.unlocked",
             UserEventKind::Updated => "authd.user.updated",
             UserEventKind::PasswordChanged => "authd.user.password_changed",
+            UserEventKind::PasswordReset => "authd.user.password_reset",
+            UserEventKind::Verified => "authd.user.verified",
+            UserEventKind::EmailChanged => "authd.user.email_changed",
             UserEventKind::Deleted => "authd.user.deleted",
         }
     }
@@ -41,6 +50,8 @@ pub enum RevokeReason {
     /// A spent refresh token was presented again: someone else holds a copy.
     Reuse,
     PasswordChange,
+    /// The password was set with a reset link.
+    PasswordReset,
     /// An administrator locked the account or logged the user out.
     Admin,
     /// The user was deleted.
@@ -53,6 +64,7 @@ impl RevokeReason {
             RevokeReason::Logout => "logout",
             RevokeReason::Reuse => "reuse",
             RevokeReason::PasswordChange => "password_change",
+            RevokeReason::PasswordReset => "password_reset",
             RevokeReason::Admin => "admin",
             RevokeReason::Delete => "delete",
         }
@@ -152,6 +164,7 @@ mod tests {
             id: Uuid::now_v7(),
             username: "alice".into(),
             email: "alice@example.com".into(),
+            email_verified: false,
             created_at: SystemClock.now(),
         }
     }
@@ -182,7 +195,10 @@ mod tests {
             .cloned()
             .collect();
         keys.sort();
-        assert_eq!(keys, ["created_at", "email", "id", "username"]);
+        assert_eq!(
+            keys,
+            ["created_at", "email", "email_verified", "id", "username"]
+        );
     }
 
     #[test]

@@ -55,6 +55,10 @@ pub enum ApiError {
     WrongPassword,
     #[error("the account is locked")]
     Locked,
+    #[error("the email is not verified")]
+    EmailNotVerified,
+    #[error("invalid account token")]
+    InvalidAccountToken,
     #[error("not found")]
     NotFound,
     #[error("method not allowed")]
@@ -114,9 +118,12 @@ impl ApiError {
             | ApiError::InvalidRefreshToken
             | ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::Forbidden | ApiError::WrongPassword | ApiError::Locked => {
-                StatusCode::FORBIDDEN
-            }
+            ApiError::Forbidden
+            | ApiError::WrongPassword
+            | ApiError::Locked
+            | ApiError::EmailNotVerified => StatusCode::FORBIDDEN,
+            // Like an invalid refresh token: a credential that proves nothing.
+            ApiError::InvalidAccountToken => StatusCode::UNAUTHORIZED,
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -166,6 +173,12 @@ impl ApiError {
             ApiError::Forbidden => ("urn:authd:problem:forbidden", "Forbidden"),
             ApiError::WrongPassword => ("urn:authd:problem:wrong-password", "Wrong password"),
             ApiError::Locked => ("urn:authd:problem:account-locked", "Account locked"),
+            ApiError::EmailNotVerified => {
+                ("urn:authd:problem:email-not-verified", "Email not verified")
+            }
+            ApiError::InvalidAccountToken => {
+                ("urn:authd:problem:invalid-token", "Invalid or expired link")
+            }
             ApiError::NotFound => ("about:blank", "Not Found"),
             ApiError::MethodNotAllowed => ("about:blank", "Method Not Allowed"),
             ApiError::NotReady(_) => ("urn:authd:problem:not-ready", "Not ready"),
@@ -206,7 +219,7 @@ impl ApiError {
             }
             ApiError::InvalidCredentials => "the login or the password is wrong".into(),
             ApiError::TooManyAttempts { retry_after_secs } => format!(
-                "too many failed logins for this account or address; retry in {retry_after_secs} s"
+                "too many failed logins or mail requests for this account or address; retry in {retry_after_secs} s"
             ),
             ApiError::InvalidRefreshToken => {
                 "the refresh token is unknown, expired, revoked or already used".into()
@@ -218,6 +231,12 @@ impl ApiError {
             ApiError::Forbidden => "an access token may act only on its own user".into(),
             ApiError::WrongPassword => "the current password does not match".into(),
             ApiError::Locked => "an administrator locked this account".into(),
+            ApiError::EmailNotVerified => "confirm your email address with the link mailed to it \
+                 (POST /auth/verify/resend sends another)"
+                .into(),
+            ApiError::InvalidAccountToken => {
+                "the token is unknown, expired, already used or replaced by a newer one".into()
+            }
             ApiError::NotFound => "no such resource".into(),
             ApiError::MethodNotAllowed => "this resource does not support the method".into(),
             ApiError::NotReady(why) => why.clone(),

@@ -23,6 +23,7 @@ use crate::http::error::{Problem, ProblemField};
     tags(
         (name = "users", description = "Sign-up and the account lifecycle"),
         (name = "session", description = "Login, refresh, logout"),
+        (name = "recovery", description = "Email verification and password recovery, by mailed single-use tokens"),
         (name = "keys", description = "Public keys for verifying access tokens"),
         (name = "operations", description = "Health, metrics and this document"),
     )

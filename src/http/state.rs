@@ -42,6 +42,9 @@ pub struct AppState {
     pub denylist: Arc<Denylist>,
     /// `AUTHD_PUBLIC_URL`: where clients reach authd (discovery's jwks_uri).
     pub public_url: Option<Arc<str>>,
+    /// AUTHD_EMAIL_VERIFICATION: whether sign-up queues a verification mail and
+    /// login waits for it.
+    pub verification: crate::mail::Verification,
     /// The admin API's credentials (only its own listener serves it).
     pub admin: Option<Arc<AdminCredentials>>,
 }

@@ -19,6 +19,8 @@ pub struct AdminUser {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub locked_at: Option<DateTime<Utc>>,
+    /// When the user confirmed its email (`None`: not verified).
+    pub email_verified_at: Option<DateTime<Utc>>,
 }
 
 /// One event written for a user: still waiting in the outbox, or published.
@@ -39,13 +41,14 @@ type AdminUserRow = (
     DateTime<Utc>,
     DateTime<Utc>,
     Option<DateTime<Utc>>,
+    Option<DateTime<Utc>>,
 );
 
 const ADMIN_USER_COLUMNS: &str =
-    "CAST(id AS TEXT), username, email, created_at, updated_at, locked_at";
+    "CAST(id AS TEXT), username, email, created_at, updated_at, locked_at, email_verified_at";
 
 fn admin_user(row: AdminUserRow) -> sqlx::Result<AdminUser> {
-    let (id, username, email, created_at, updated_at, locked_at) = row;
+    let (id, username, email, created_at, updated_at, locked_at, email_verified_at) = row;
     Ok(AdminUser {
         id: uuid(&id)?,
         username,
@@ -53,6 +56,7 @@ fn admin_user(row: AdminUserRow) -> sqlx::Result<AdminUser> {
         created_at,
         updated_at,
         locked_at,
+        email_verified_at,
     })
 }
 
@@ -136,6 +140,7 @@ impl Store {
             DateTime<Utc>,
             DateTime<Utc>,
             Option<DateTime<Utc>>,
+            Option<DateTime<Utc>>,
             i64,
         );
         let row: Option<Row> = on_pool!(self, pool => {
@@ -144,9 +149,17 @@ impl Store {
         .context("reading the user")?;
         Ok(row
             .map(
-                |(id, username, email, created_at, updated_at, locked_at, live)| {
-                    admin_user((id, username, email, created_at, updated_at, locked_at))
-                        .map(|u| (u, live))
+                |(id, username, email, created_at, updated_at, locked_at, verified_at, live)| {
+                    let row = (
+                        id,
+                        username,
+                        email,
+                        created_at,
+                        updated_at,
+                        locked_at,
+                        verified_at,
+                    );
+                    admin_user(row).map(|u| (u, live))
                 },
             )
             .transpose()?)

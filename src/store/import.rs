@@ -79,6 +79,7 @@ impl Store {
                     id: row.id,
                     username: row.username.to_string(),
                     email: row.email.to_string(),
+                    email_verified: row.email_verified_at.is_some(),
                     created_at: row.created_at,
                 };
                 done_by(
@@ -192,6 +193,7 @@ impl Store {
                         id: row.id,
                         username: row.username.to_string(),
                         email: row.email.to_string(),
+                        email_verified: row.email_verified_at.is_some(),
                         created_at: row.created_at,
                     };
                     let event = done_by(

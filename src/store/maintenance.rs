@@ -16,9 +16,10 @@ const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 
 impl Store {
     /// Deletes what can no longer decide anything: expired refresh tokens, families
-    /// left without tokens, login counters whose window and lock have passed, and
-    /// expired idempotency keys. Spent tokens that have not expired stay: they detect
-    /// reuse. Idempotent, so every replica may run it. Returns the rows deleted.
+    /// left without tokens, login counters whose window and lock have passed,
+    /// expired idempotency keys, and expired verification and reset tokens. Spent
+    /// refresh tokens that have not expired stay: they detect reuse. Idempotent, so
+    /// every replica may run it. Returns the rows deleted.
     pub async fn prune(&self, now: DateTime<Utc>, window_ms: i64) -> anyhow::Result<u64> {
         let now_ms = now.timestamp_millis();
         let deleted: sqlx::Result<u64> = on_pool!(self, pool => async {
@@ -57,7 +58,12 @@ impl Store {
                 .execute(pool)
                 .await?
                 .rows_affected();
-            Ok(tokens + families + counters + keys + history)
+            let account_tokens = sqlx::query("DELETE FROM account_tokens WHERE expires_at <= $1")
+                .bind(pool.time(now))
+                .execute(pool)
+                .await?
+                .rows_affected();
+            Ok(tokens + families + counters + keys + history + account_tokens)
         }.await);
         deleted.context("pruning expired sessions, counters, idempotency keys and event history")
     }

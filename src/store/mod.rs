@@ -13,6 +13,7 @@ mod idempotency;
 mod import;
 mod keys;
 mod login_counters;
+pub(crate) mod mail;
 mod maintenance;
 mod outbox;
 mod postgres;
@@ -25,6 +26,7 @@ pub use admin::{AdminUser, HistoryEvent};
 pub use idempotency::{Claimed, HeldKey, KeyLease, StoredResponse};
 pub use import::{ImportOutcome, ImportRow};
 pub use keys::StoredKey;
+pub use mail::{MailKind, NewMail, QueuedMail, TokenPurpose, Verified};
 pub use outbox::{lane_of, Claim, PendingEvent, LANES, OUTBOX_CHANNEL};
 pub use sessions::{Rotation, SessionInfo, SessionOrigin};
 pub use user_changes::UserChange;
@@ -48,6 +50,8 @@ pub struct Store {
     backend: Backend,
     /// Notified after a commit wrote to the outbox (the relay waits on it).
     wake: Arc<Notify>,
+    /// Notified after a commit queued a mail (the sender waits on it).
+    mail_wake: Arc<Notify>,
     /// CloudEvents `source` of the events this store writes.
     event_source: Arc<str>,
     /// How long published events stay in `event_history` (the admin API reads
@@ -75,6 +79,7 @@ impl Store {
         Ok(Self {
             backend,
             wake: Arc::new(Notify::new()),
+            mail_wake: Arc::new(Notify::new()),
             event_source: "authd".into(),
             history_retention: std::time::Duration::from_secs(90 * 86_400),
         })

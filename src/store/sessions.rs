@@ -51,7 +51,12 @@ pub(super) use revoke_sessions;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Rotation {
     /// The token was live: it is now spent and the new one is stored.
-    Rotated { user_id: Uuid, family_id: Uuid },
+    Rotated {
+        user_id: Uuid,
+        family_id: Uuid,
+        /// Whether the user's email is verified now (the new access token says it).
+        email_verified: bool,
+    },
     /// The token had already been rotated: its whole family is now revoked.
     Reused { family_id: Uuid },
     /// Unknown, expired or revoked.
@@ -145,9 +150,10 @@ impl Store {
             .await?;
             if let Some(family) = spent {
                 let family_id = uuid(&family)?;
-                let user: String = sqlx::query_scalar(
+                let (user, email_verified): (String, bool) = sqlx::query_as(
                     "UPDATE refresh_families SET last_used_at = $2 WHERE id = $1 \
-                     RETURNING CAST(user_id AS TEXT)",
+                     RETURNING CAST(user_id AS TEXT), (SELECT u.email_verified_at IS NOT NULL \
+                         FROM users u WHERE u.id = refresh_families.user_id)",
                 )
                 .bind(pool.id(family_id))
                 .bind(pool.time(now))
@@ -161,7 +167,7 @@ impl Store {
                     .execute(&mut *tx)
                     .await?;
                 tx.commit().await?;
-                return Ok(Rotation::Rotated { user_id: uuid(&user)?, family_id });
+                return Ok(Rotation::Rotated { user_id: uuid(&user)?, family_id, email_verified });
             }
             let known: Option<(String, Option<DateTime<Utc>>)> = sqlx::query_as(
                 "SELECT CAST(family_id AS TEXT), rotated_at FROM refresh_tokens WHERE token_hash = $1",

@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::dialect::{on_pool, Dialect};
+use super::mail::{insert_mail, MailKind, NewMail};
 use super::outbox::{insert_event, lane_of, OUTBOX_CHANNEL};
 use super::sessions::{not_before, revoke_sessions};
 use super::users::{account, AccountRow, NewUser, WriteError, ACCOUNT_COLUMNS, INSERT_USER};
@@ -96,7 +97,8 @@ impl Store {
             } => {
                 let sql = format!(
                     "UPDATE users SET username = COALESCE($2, username), \
-                     email = COALESCE($3, email), updated_at = $4 \
+                     email = COALESCE($3, email), updated_at = $4, \
+                     email_verified_at = CASE WHEN $3 IS NULL THEN email_verified_at END \
                      WHERE id = $1 RETURNING {ACCOUNT_COLUMNS}"
                 );
                 on_pool!(self, pool => change!(self, pool, tx, UserEventKind::Updated, now, actor,
@@ -217,7 +219,10 @@ impl Store {
                      kept AS ( \
                          UPDATE idempotency_keys SET status = $11, response_headers = $12, \
                                 response_body = $13, lease_until = NULL \
-                         WHERE scope = $14 AND key = $15 AND claim = $16) \
+                         WHERE scope = $14 AND key = $15 AND claim = $16), \
+                     new_mail AS ( \
+                         INSERT INTO mail_outbox (id, kind, user_id, recipient, next_attempt_at, created_at) \
+                         SELECT $17, $18, $1, $3, $5, $5 WHERE $19) \
                      SELECT pg_notify($10, '')",
                 )
                 .bind(user.id)
@@ -236,6 +241,9 @@ impl Store {
                 .bind(&scope)
                 .bind(&key)
                 .bind(&claim)
+                .bind(Uuid::now_v7())
+                .bind(MailKind::Verify.as_str())
+                .bind(user.send_verification)
                 .execute(pool)
                 .await?;
             }
@@ -256,6 +264,15 @@ impl Store {
                         .execute(&mut *tx)
                         .await?;
                     insert_event!(pool, tx, &event);
+                    if user.send_verification {
+                        let mail = NewMail {
+                            kind: MailKind::Verify,
+                            user_id: Some(user.id),
+                            recipient: Some(user.email.to_string()),
+                            new_email: None,
+                        };
+                        insert_mail!(pool, tx, &mail, user.created_at);
+                    }
                     if claim.is_some() {
                         sqlx::query(KEEP_ANSWER)
                             .bind(status)
@@ -276,10 +293,18 @@ impl Store {
                 }
             }
         }
+        if user.send_verification {
+            self.mail_wake.notify_one();
+        }
         Ok(public)
     }
 
-    fn event(&self, kind: UserEventKind, user: &PublicUser, now: DateTime<Utc>) -> OutboxEvent {
+    pub(super) fn event(
+        &self,
+        kind: UserEventKind,
+        user: &PublicUser,
+        now: DateTime<Utc>,
+    ) -> OutboxEvent {
         user_event(kind, user, &self.event_source, now)
     }
 }

@@ -21,6 +21,8 @@ pub struct NewUser {
     /// transaction as the user, so that a replica killed right after the commit
     /// leaves the answer for the client's retry, not a key to take over.
     pub answer: Option<(HeldKey, StoredResponse)>,
+    /// Queue a verification mail in the same transaction (AUTHD_EMAIL_VERIFICATION).
+    pub send_verification: bool,
 }
 
 impl NewUser {
@@ -30,6 +32,7 @@ impl NewUser {
             id: self.id,
             username: self.username.to_string(),
             email: self.email.to_string(),
+            email_verified: false,
             created_at: self.created_at,
         }
     }
@@ -109,7 +112,7 @@ pub(super) const INSERT_USER: &str =
      VALUES ($1, $2, $3, $4, $5, $5)";
 
 pub(super) const ACCOUNT_COLUMNS: &str =
-    "CAST(id AS TEXT), username, email, created_at, password_hash, locked_at";
+    "CAST(id AS TEXT), username, email, created_at, password_hash, locked_at, email_verified_at";
 
 pub(super) type AccountRow = (
     String,
@@ -118,15 +121,17 @@ pub(super) type AccountRow = (
     DateTime<Utc>,
     String,
     Option<DateTime<Utc>>,
+    Option<DateTime<Utc>>,
 );
 
 pub(super) fn account(row: AccountRow) -> sqlx::Result<Account> {
-    let (id, username, email, created_at, password_hash, locked_at) = row;
+    let (id, username, email, created_at, password_hash, locked_at, verified_at) = row;
     Ok(Account {
         user: PublicUser {
             id: uuid(&id)?,
             username,
             email,
+            email_verified: verified_at.is_some(),
             created_at,
         },
         password_hash,

@@ -47,7 +47,13 @@ impl Tokens {
     }
 
     /// A signed access token for `user` in session `sid`, and its lifetime in seconds.
-    pub async fn issue(&self, user: Uuid, sid: Uuid, now: DateTime<Utc>) -> (String, u64) {
+    pub async fn issue(
+        &self,
+        user: Uuid,
+        sid: Uuid,
+        email_verified: bool,
+        now: DateTime<Utc>,
+    ) -> (String, u64) {
         let ttl = self.config.access_ttl.as_secs();
         let claims = Claims {
             iss: self.config.issuer.clone(),
@@ -58,6 +64,7 @@ impl Tokens {
             jti: Uuid::new_v4(),
             nbf: None,
             sid: Some(sid),
+            email_verified: Some(email_verified),
         };
         let ring = self.keys.ring(now).await;
         (jwt::sign(&ring.signer, &ring.kid, &claims), ttl)

@@ -104,6 +104,16 @@ fn a_bad_setting_stops_start_up_with_a_reason() {
     let out = run(authd(dir.path()).env("AUTHD_ARGON2_MEMORY_KIB", "1"));
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("argon2"));
+    // The mail server's URL may hold a password: refused without being echoed.
+    let out =
+        run(authd(dir.path()).env("AUTHD_SMTP_URL", "http://mailer:hunter2@smtp.example.com"));
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("AUTHD_SMTP_URL"), "{stderr}");
+    assert!(!stderr.contains("hunter2"), "{stderr}");
+    let out = run(authd(dir.path()).env("AUTHD_EMAIL_VERIFICATION", "sometimes"));
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--email-verification"));
     assert!(
         !dir.path().join("authd-data").exists(),
         "a refused start writes nothing"
@@ -169,9 +179,11 @@ async fn migrate_applies_the_schema_once_and_is_idempotent() {
         tables,
         [
             "_sqlx_migrations",
+            "account_tokens",
             "event_history",
             "idempotency_keys",
             "login_throttle",
+            "mail_outbox",
             "outbox",
             "refresh_families",
             "refresh_tokens",

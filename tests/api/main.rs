@@ -16,6 +16,7 @@ mod idempotency;
 mod import;
 mod lifecycle;
 mod load;
+mod mail;
 mod operations;
 mod pg;
 mod relay;

@@ -52,7 +52,11 @@ async fn sign_up_answers_201_with_location_and_the_public_user(backend: Backend)
     assert!(chrono::DateTime::parse_from_rfc3339(body["created_at"].as_str().unwrap()).is_ok());
     let mut keys: Vec<_> = body.as_object().unwrap().keys().cloned().collect();
     keys.sort();
-    assert_eq!(keys, ["created_at", "email", "id", "username"]);
+    assert_eq!(
+        keys,
+        ["created_at", "email", "email_verified", "id", "username"]
+    );
+    assert_eq!(body["email_verified"], false);
     assert_eq!(app.users().await, 1);
 }
 

@@ -39,6 +39,9 @@ pub struct Claims {
     /// endpoints refuse the token once the session is revoked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sid: Option<Uuid>,
+    /// Whether the user confirmed its email address when the token was issued.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email_verified: Option<bool>,
 }
 
 /// RFC 7519 allows one audience or several.
@@ -180,6 +183,7 @@ mod tests {
             jti: Uuid::new_v4(),
             nbf: None,
             sid: None,
+            email_verified: None,
         }
     }
 

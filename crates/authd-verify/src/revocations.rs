@@ -12,8 +12,9 @@ use uuid::Uuid;
 use crate::jws::Claims;
 
 /// The types that void every token of a user issued before the event.
-const USER_WIDE: [&str; 3] = [
+const USER_WIDE: [&str; 4] = [
     "authd.user.password_changed",
+    "authd.user.password_reset",
     "authd.user.locked",
     "authd.user.deleted",
 ];
@@ -132,6 +133,7 @@ mod tests {
             exp: iat + 900,
             jti: Uuid::new_v4(),
             nbf: None,
+            email_verified: None,
             sid: Some(sid),
         }
     }

@@ -55,6 +55,9 @@ pub struct AdminUserView {
     /// Set while the account is locked.
     #[schema(required = true)]
     locked_at: Option<DateTime<Utc>>,
+    /// When the user confirmed its email; null: not verified.
+    #[schema(required = true)]
+    email_verified_at: Option<DateTime<Utc>>,
 }
 
 impl From<AdminUser> for AdminUserView {
@@ -66,6 +69,7 @@ impl From<AdminUser> for AdminUserView {
             created_at: u.created_at,
             updated_at: u.updated_at,
             locked_at: u.locked_at,
+            email_verified_at: u.email_verified_at,
         }
     }
 }
@@ -269,6 +273,8 @@ async fn create(
         password_hash,
         created_at: now,
         answer: None,
+        // An administrator vouches for the address, or sends a reset link later.
+        send_verification: false,
     };
     let id = user.id;
     let actor = admin.actor();

@@ -20,7 +20,8 @@ use crate::http::extract::{Body, Fields, UserId};
 use crate::http::routes::session::too_many;
 use crate::http::state::AppState;
 use crate::http::BODY_LIMIT;
-use crate::store::{Account, UserChange};
+use crate::mail::Verification;
+use crate::store::{Account, MailKind, NewMail, Taken, UserChange};
 use crate::throttle::{AttemptKeys, Throttle};
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -84,7 +85,8 @@ async fn read(
 #[utoipa::path(patch, path = "/auth/user/{id}", tag = "users", security(("bearer" = [])), params(("id" = uuid::Uuid, Path, description = "The user id (the token's sub)"), ("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255, pattern = "^[!-~]+$", description = "Optional, 1 to 255 printable ASCII characters, one per request: a repeat within 24 h gets the first answer (Idempotent-Replayed: true) without the work being done again")),
     request_body = PatchUserRequest,
     responses(
-        (status = 200, description = "The updated user; authd.user.updated written when something changed", body = PublicUser),
+        (status = 200, description = "The updated user; authd.user.updated written when something changed. With AUTHD_EMAIL_VERIFICATION=off a new email applies at once (and is unverified)", body = PublicUser),
+        (status = 202, description = "AUTHD_EMAIL_VERIFICATION is optional or required and the email changes: the user as it is now (a new username applied), still with the old email; a confirmation mail goes to the new address, which replaces the old one once POST /auth/verify confirms it", body = PublicUser),
         (status = 401, description = "Missing, invalid, expired or revoked access token (WWW-Authenticate: Bearer)"),
         (status = 400, description = "The id is not a UUID, malformed JSON, or a malformed Idempotency-Key"),
         (status = 403, description = "The token belongs to another user"),
@@ -98,7 +100,7 @@ async fn update(
     bearer: Bearer,
     UserId(id): UserId,
     Body(body): Body<PatchUserRequest>,
-) -> Result<Json<PublicUser>, ApiError> {
+) -> Result<(StatusCode, Json<PublicUser>), ApiError> {
     let account = bearer.own(&state, id).await?;
     let mut fields = Fields::default();
     let username = fields.optional("username", body.username, |s| Username::parse(&s));
@@ -125,20 +127,46 @@ async fn update(
     let username = username.filter(|u| u.as_str() != current.username);
     let email = email.filter(|e| e.as_str() != current.email);
     if username.is_none() && email.is_none() {
-        return Ok(Json(account.user));
+        return Ok((StatusCode::OK, Json(account.user)));
     }
-    let change = UserChange::Update {
-        id,
-        username: username.as_ref(),
-        email: email.as_ref(),
+    // With verification on, the new address must confirm before it replaces the
+    // old one: only a mail is queued for it now.
+    let (email, confirm) = match email {
+        Some(new) if state.verification != Verification::Off => {
+            if state.store.account_by_email(new.as_str()).await?.is_some() {
+                return Err(ApiError::Conflict(Taken::Email));
+            }
+            (None, Some(new))
+        }
+        email => (email, None),
     };
-    let user = state
-        .store
-        .apply(change, state.clock.now())
-        .await?
-        .ok_or(ApiError::Unauthorized(Some("the user no longer exists")))?;
-    tracing::info!(user_id = %id, "user updated");
-    Ok(Json(user))
+    let mut user = account.user;
+    let now = state.clock.now();
+    if username.is_some() || email.is_some() {
+        let change = UserChange::Update {
+            id,
+            username: username.as_ref(),
+            email: email.as_ref(),
+        };
+        user = state
+            .store
+            .apply(change, now)
+            .await?
+            .ok_or(ApiError::Unauthorized(Some("the user no longer exists")))?;
+        tracing::info!(user_id = %id, "user updated");
+    }
+    let Some(new_email) = confirm else {
+        return Ok((StatusCode::OK, Json(user)));
+    };
+    let mail = NewMail {
+        kind: MailKind::EmailChange,
+        user_id: Some(id),
+        recipient: None,
+        new_email: Some(new_email.to_string()),
+    };
+    state.store.queue_mail(&mail, now).await?;
+    tracing::info!(user_id = %id, "email change waits for the new address to confirm");
+    Ok((StatusCode::ACCEPTED, Json(user)))
 }
 
 /// Checks `password` against the account, counted like a login: guessing the

@@ -3,6 +3,7 @@
 pub mod account;
 pub mod keys;
 pub mod operations;
+pub mod recovery;
 pub mod session;
 pub mod sessions;
 pub mod users;

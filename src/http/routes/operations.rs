@@ -14,7 +14,8 @@ use utoipa_axum::routes;
 use crate::http::error::ApiError;
 use crate::http::state::AppState;
 use crate::metrics::{
-    BUILD_INFO, DB_POOL_CONNECTIONS, HASH_QUEUE_DEPTH, OUTBOX_OLDEST_AGE, OUTBOX_WAITING,
+    BUILD_INFO, DB_POOL_CONNECTIONS, HASH_QUEUE_DEPTH, MAIL_WAITING, OUTBOX_OLDEST_AGE,
+    OUTBOX_WAITING,
 };
 
 /// Health, readiness and this document; with `metrics` also GET /metrics (when it
@@ -85,6 +86,13 @@ async fn render(state: &AppState) -> String {
         Err(err) => tracing::warn!(
             error = format!("{err:#}"),
             "reading the outbox for /metrics"
+        ),
+    }
+    match state.store.mail_stats().await {
+        Ok((waiting, _)) => gauge!(MAIL_WAITING).set(waiting as f64),
+        Err(err) => tracing::warn!(
+            error = format!("{err:#}"),
+            "reading the mail outbox for /metrics"
         ),
     }
     let (size, idle, max) = state.store.pool_status();

@@ -23,6 +23,7 @@ use crate::http::error::ApiError;
 use crate::http::extract::{Body, Fields};
 use crate::http::state::AppState;
 use crate::http::BODY_LIMIT;
+use crate::mail::Verification;
 use crate::store::{Account, Rotation, SessionOrigin};
 use crate::throttle::{AttemptKeys, Throttle};
 use crate::tokens::refresh;
@@ -116,7 +117,7 @@ pub(crate) fn too_many(wait: Duration) -> ApiError {
         (status = 200, description = "Tokens (Cache-Control: no-store)", body = TokenResponse),
         (status = 400, description = "Malformed JSON"),
         (status = 401, description = "Wrong login or password (one answer for both)"),
-        (status = 403, description = "The password matched, but an administrator locked the account"),
+        (status = 403, description = "The password matched, but an administrator locked the account (account-locked), or AUTHD_EMAIL_VERIFICATION=required and the email is not verified yet (email-not-verified)"),
         (status = 415, description = "Not a JSON content type"),
         (status = 422, description = "Missing or mistyped fields"),
         (status = 429, description = "Too many failed logins for the account or address; Retry-After"),
@@ -155,6 +156,10 @@ async fn login(
         tracing::info!(user_id = %account.user.id, "login refused: the account is locked");
         return Err(ApiError::Locked);
     }
+    if state.verification == Verification::Required && !account.user.email_verified {
+        tracing::info!(user_id = %account.user.id, "login refused: the email is not verified");
+        return Err(ApiError::EmailNotVerified);
+    }
     rehash_if_outdated(&state, &account, password).await;
     tracing::info!(user_id = %account.user.id, "logged in");
     let (client_address, agent) = (client.to_string(), user_agent(&headers));
@@ -162,7 +167,7 @@ async fn login(
         client_address: &client_address,
         user_agent: agent.as_deref(),
     };
-    start_session(&state, account.user.id, now, &origin).await
+    start_session(&state, &account.user, now, &origin).await
 }
 
 /// The client's User-Agent as the sessions list shows it: printable, 256
@@ -202,7 +207,7 @@ async fn rehash_if_outdated(state: &AppState, account: &Account, password: Passw
 /// A new refresh-token family and an access token.
 async fn start_session(
     state: &AppState,
-    user: Uuid,
+    user: &PublicUser,
     now: DateTime<Utc>,
     origin: &SessionOrigin<'_>,
 ) -> Result<TokenResponse, ApiError> {
@@ -211,9 +216,12 @@ async fn start_session(
     let session = Uuid::now_v7();
     state
         .store
-        .start_session(user, session, &hash, now, expires, origin)
+        .start_session(user.id, session, &hash, now, expires, origin)
         .await?;
-    let (access_token, expires_in) = state.tokens.issue(user, session, now).await;
+    let (access_token, expires_in) = state
+        .tokens
+        .issue(user.id, session, user.email_verified, now)
+        .await;
     Ok(TokenResponse {
         access_token,
         token_type: "Bearer",
@@ -247,8 +255,15 @@ async fn refresh_tokens(
     let (refresh_token, new) = refresh::new_token();
     let expires = refresh_expiry(&state, now)?;
     match state.store.rotate_refresh(&old, &new, now, expires).await? {
-        Rotation::Rotated { user_id, family_id } => {
-            let (access_token, expires_in) = state.tokens.issue(user_id, family_id, now).await;
+        Rotation::Rotated {
+            user_id,
+            family_id,
+            email_verified,
+        } => {
+            let (access_token, expires_in) = state
+                .tokens
+                .issue(user_id, family_id, email_verified, now)
+                .await;
             Ok(TokenResponse {
                 access_token,
                 token_type: "Bearer",

@@ -17,6 +17,7 @@ use crate::http::extract::{Body, Fields};
 use crate::http::idempotency::{stored_response, AnswerKept};
 use crate::http::state::AppState;
 use crate::http::BODY_LIMIT;
+use crate::mail::Verification;
 use crate::store::{HeldKey, NewUser, UserChange};
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -100,6 +101,7 @@ async fn sign_up(
         password_hash,
         created_at: now,
         answer: None,
+        send_verification: state.verification != Verification::Off,
     };
     let public = user.public();
     let location = format!("/auth/user/{}", public.id);
