@@ -189,14 +189,23 @@ impl Sender {
 
     /// Sends until `stop` turns true (the mail in hand is finished first).
     pub async fn run(self, mut stop: watch::Receiver<bool>) {
-        let transport = match Transport::new(&self.config.delivery) {
-            Ok(t) => t,
-            Err(err) => {
-                tracing::error!(error = format!("{err:#}"), "mail sender cannot start");
-                return;
+        // A directory that cannot be made (a read-only file system): mails wait in
+        // the outbox, and the sender tries again.
+        let mut backoff = RETRY_MIN;
+        let transport = loop {
+            match Transport::new(&self.config.delivery) {
+                Ok(t) => break t,
+                Err(err) => {
+                    tracing::error!(error = format!("{err:#}"), retry_in = ?backoff, "mail sender cannot start; mails wait in the outbox");
+                    tokio::select! {
+                        _ = tokio::time::sleep(backoff) => {}
+                        _ = stop.changed() => return,
+                    }
+                    backoff = (backoff * 2).min(RETRY_MAX);
+                }
             }
         };
-        let mut backoff = RETRY_MIN;
+        backoff = RETRY_MIN;
         while !*stop.borrow() {
             let wait = match self.pass(&transport).await {
                 Ok(0) => POLL,
