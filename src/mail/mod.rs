@@ -78,8 +78,9 @@ impl std::fmt::Debug for MailConfig {
     }
 }
 
-/// Mails claimed per pass.
-const BATCH: i64 = 32;
+/// Mails claimed per pass, and sent at once (over up to lettre's pool of 10 SMTP
+/// connections): one at a time, a mail server's round trips bound the rate.
+const BATCH: i64 = 16;
 /// How long a claimed mail is this sender's; past it another sender may take it.
 const LEASE: Duration = Duration::from_secs(120);
 /// A look at the outbox when no wake-up came (mails of other replicas, retries).
@@ -187,14 +188,15 @@ impl Sender {
         }
     }
 
-    /// Sends until `stop` turns true (the mail in hand is finished first).
+    /// Sends until `stop` turns true (the mails in hand are finished first).
     pub async fn run(self, mut stop: watch::Receiver<bool>) {
+        let this = Arc::new(self);
         // A directory that cannot be made (a read-only file system): mails wait in
         // the outbox, and the sender tries again.
         let mut backoff = RETRY_MIN;
         let transport = loop {
-            match Transport::new(&self.config.delivery) {
-                Ok(t) => break t,
+            match Transport::new(&this.config.delivery) {
+                Ok(t) => break Arc::new(t),
                 Err(err) => {
                     tracing::error!(error = format!("{err:#}"), retry_in = ?backoff, "mail sender cannot start; mails wait in the outbox");
                     tokio::select! {
@@ -207,7 +209,7 @@ impl Sender {
         };
         backoff = RETRY_MIN;
         while !*stop.borrow() {
-            let wait = match self.pass(&transport).await {
+            let wait = match this.pass(&transport).await {
                 Ok(0) => POLL,
                 Ok(_) => {
                     backoff = RETRY_MIN;
@@ -221,7 +223,7 @@ impl Sender {
                 }
             };
             tokio::select! {
-                _ = self.wake.notified() => {}
+                _ = this.wake.notified() => {}
                 _ = tokio::time::sleep(wait) => {}
                 _ = stop.changed() => {}
             }
@@ -230,14 +232,26 @@ impl Sender {
     }
 
     /// Claims the due mails and sends each; returns how many it claimed.
-    async fn pass(&self, transport: &Transport) -> anyhow::Result<usize> {
+    async fn pass(self: &Arc<Self>, transport: &Arc<Transport>) -> anyhow::Result<usize> {
         let now = self.clock.now();
         let lease_until = now + chrono::Duration::from_std(LEASE)?;
         let mails = self.store.claim_mail(now, lease_until, BATCH).await?;
-        for mail in &mails {
-            self.deliver(transport, mail).await?;
+        let claimed = mails.len();
+        let mut sending = tokio::task::JoinSet::new();
+        for mail in mails {
+            let (this, transport) = (Arc::clone(self), Arc::clone(transport));
+            sending.spawn(async move { this.deliver(&transport, &mail).await });
         }
-        Ok(mails.len())
+        // Every mail finishes (a failed one waits for its lease) before the pass ends.
+        let mut outcome = Ok(claimed);
+        while let Some(done) = sending.join_next().await {
+            match done {
+                Ok(Ok(())) => {}
+                Ok(Err(err)) => outcome = Err(err),
+                Err(err) => outcome = Err(anyhow::Error::new(err).context("a mail task failed")),
+            }
+        }
+        outcome
     }
 
     async fn deliver(&self, transport: &Transport, mail: &QueuedMail) -> anyhow::Result<()> {
