@@ -101,6 +101,12 @@ impl Application {
             .await?
             .with_event_source(&config.event_source)
             .with_event_history(config.event_history);
+        // A replica with a relay publishes its own commits (woken in-process).
+        let store = if config.relay.is_some() {
+            store.without_commit_notifications()
+        } else {
+            store
+        };
         store.migrate().await?;
         let tokens = Tokens::load(store.clone(), config.tokens.clone(), clock.now()).await?;
         let hasher = Hasher::start(config.hash, config.hash_pool);

@@ -200,7 +200,7 @@ impl Store {
                         user_event(UserEventKind::Imported, &user, &self.event_source, now),
                         actor,
                     );
-                    insert_event!(pool, tx, &event);
+                    insert_event!(self, pool, tx, &event);
                     ImportOutcome::Imported
                 } else {
                     let there: i64 = sqlx::query_scalar(there)

@@ -349,7 +349,7 @@ impl Store {
                 .bind(pool.id(user_id))
                 .execute(&mut *tx)
                 .await?;
-            insert_event!(pool, tx, &self.event(kind, &user, now));
+            insert_event!(self, pool, tx, &self.event(kind, &user, now));
             let outcome = if kind == UserEventKind::EmailChanged {
                 let notice = NewMail {
                     kind: MailKind::EmailChanged,
@@ -419,7 +419,7 @@ impl Store {
                 .await?;
             revoke_sessions!(self, pool, tx, RevokeReason::PasswordReset, now, None,
                 "user_id = $3", pool.id(user_id));
-            insert_event!(pool, tx, &self.event(UserEventKind::PasswordReset, &user, now));
+            insert_event!(self, pool, tx, &self.event(UserEventKind::PasswordReset, &user, now));
             tx.commit().await?;
             Ok(Some(user))
         }.await);

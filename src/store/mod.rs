@@ -52,6 +52,11 @@ pub struct Store {
     wake: Arc<Notify>,
     /// Notified after a commit queued a mail (the sender waits on it).
     mail_wake: Arc<Notify>,
+    /// Postgres: NOTIFY every replica's relay when a commit wrote events. Off in a
+    /// process that runs a relay itself: its own relay is woken in-process and
+    /// publishes its rows, and one NOTIFY per commit woke every relay for rows it
+    /// mostly could not take (lanes held by the writer's relay).
+    notify_commits: bool,
     /// CloudEvents `source` of the events this store writes.
     event_source: Arc<str>,
     /// How long published events stay in `event_history` (the admin API reads
@@ -80,6 +85,7 @@ impl Store {
             backend,
             wake: Arc::new(Notify::new()),
             mail_wake: Arc::new(Notify::new()),
+            notify_commits: true,
             event_source: "authd".into(),
             history_retention: std::time::Duration::from_secs(90 * 86_400),
         })
@@ -88,6 +94,13 @@ impl Store {
     /// The same store, keeping published events in `event_history` this long.
     pub fn with_event_history(mut self, retention: std::time::Duration) -> Self {
         self.history_retention = retention;
+        self
+    }
+
+    /// The same store, without the cross-replica NOTIFY at commits (for a process
+    /// whose own relay publishes what it writes).
+    pub fn without_commit_notifications(mut self) -> Self {
+        self.notify_commits = false;
         self
     }
 

@@ -10,7 +10,6 @@ use tokio::sync::{watch, Notify};
 use uuid::Uuid;
 
 use super::dialect::{on_pool, Dialect};
-use rand::seq::SliceRandom;
 
 use super::{Backend, Store};
 
@@ -39,9 +38,9 @@ pub(super) const PENDING_COLUMNS: &str =
      CAST(payload AS TEXT) AS payload, created_at";
 
 /// Writes `$event` (an `&OutboxEvent`) inside transaction `$tx`, and on Postgres
-/// queues the relays' wake-up for its commit.
+/// queues the relays' wake-up for its commit when `$store` notifies commits.
 macro_rules! insert_event {
-    ($pool:ident, $tx:ident, $event:expr) => {{
+    ($store:expr, $pool:ident, $tx:ident, $event:expr) => {{
         let event: &$crate::events::envelope::OutboxEvent = $event;
         sqlx::query($crate::store::outbox::INSERT_EVENT)
             .bind($pool.id(event.id))
@@ -52,7 +51,7 @@ macro_rules! insert_event {
             .bind($pool.time(event.created_at))
             .execute(&mut *$tx)
             .await?;
-        if let Some(notify) = $pool.notify() {
+        if let Some(notify) = $pool.notify().filter(|_| $store.notify_commits) {
             sqlx::query(notify)
                 .bind($crate::store::outbox::OUTBOX_CHANNEL)
                 .execute(&mut *$tx)
@@ -202,26 +201,25 @@ async fn claim_pg(
     tx: &mut sqlx::PgConnection,
     limit: i64,
 ) -> sqlx::Result<(Vec<PendingEvent>, bool)> {
-    let mut lanes: Vec<i16> = sqlx::query_scalar(
-        "SELECT DISTINCT lane FROM (SELECT lane FROM outbox ORDER BY seq LIMIT $1) head",
+    // One round trip: the lanes of the oldest waiting rows, about half of them
+    // in random order locked (so that several relays share a backlog), and
+    // synchronous_commit off for this transaction. The delete need not wait for
+    // its WAL flush: if a crash loses it, the events are published again
+    // (at-least-once; consumers drop repeats by id); sign-ups still commit durably.
+    let (waiting, held): (i64, Vec<i16>) = sqlx::query_as(
+        "WITH lanes AS (SELECT DISTINCT lane FROM \
+                 (SELECT lane FROM outbox ORDER BY seq LIMIT $1) head), \
+              picked AS (SELECT lane FROM lanes ORDER BY random() \
+                 LIMIT (SELECT (COUNT(*) + 1) / 2 FROM lanes)) \
+         SELECT (SELECT COUNT(*) FROM lanes), \
+                ARRAY(SELECT lane FROM picked WHERE pg_try_advisory_xact_lock($2, lane)) \
+         FROM (SELECT set_config('synchronous_commit', 'off', true)) AS settings",
     )
     .bind(limit)
-    .fetch_all(&mut *tx)
-    .await?;
-    if lanes.is_empty() {
-        return Ok((Vec::new(), false));
-    }
-    lanes.shuffle(&mut rand::thread_rng());
-    let wanted = lanes.len().div_ceil(2);
-    let held: Vec<i16> = sqlx::query_scalar(
-        "SELECT lane FROM unnest($1::smallint[]) AS lane \
-         WHERE pg_try_advisory_xact_lock($2, lane)",
-    )
-    .bind(&lanes[..wanted])
     .bind(LANE_LOCK_SPACE)
-    .fetch_all(&mut *tx)
+    .fetch_one(&mut *tx)
     .await?;
-    let contended = held.len() < lanes.len();
+    let contended = (held.len() as i64) < waiting;
     if held.is_empty() {
         return Ok((Vec::new(), contended));
     }

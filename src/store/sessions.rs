@@ -39,7 +39,7 @@ macro_rules! revoke_sessions {
                 ),
                 $actor,
             );
-            $crate::store::outbox::insert_event!($pool, $tx, &event);
+            $crate::store::outbox::insert_event!($store, $pool, $tx, &event);
             ids.push(session);
         }
         ids

@@ -60,7 +60,7 @@ macro_rules! change {
         let Some(row) = row else { return Ok(None) };
         let user = account(row)?.user;
         $then
-        insert_event!($pool, $tx, &done_by($store.event($kind, &user, $now), $actor));
+        insert_event!($store, $pool, $tx, &done_by($store.event($kind, &user, $now), $actor));
         $tx.commit().await?;
         Ok::<_, WriteError>(Some(user))
     }};
@@ -223,7 +223,7 @@ impl Store {
                      new_mail AS ( \
                          INSERT INTO mail_outbox (id, kind, user_id, recipient, next_attempt_at, created_at) \
                          SELECT $17, $18, $1, $3, $5, $5 WHERE $19) \
-                     SELECT pg_notify($10, '')",
+                     SELECT pg_notify($10, '') WHERE $20",
                 )
                 .bind(user.id)
                 .bind(user.username.as_str())
@@ -244,6 +244,7 @@ impl Store {
                 .bind(Uuid::now_v7())
                 .bind(MailKind::Verify.as_str())
                 .bind(user.send_verification)
+                .bind(self.notify_commits)
                 .execute(pool)
                 .await?;
             }
@@ -263,7 +264,7 @@ impl Store {
                         .bind(pool.time(user.created_at))
                         .execute(&mut *tx)
                         .await?;
-                    insert_event!(pool, tx, &event);
+                    insert_event!(self, pool, tx, &event);
                     if user.send_verification {
                         let mail = NewMail {
                             kind: MailKind::Verify,
