@@ -26,6 +26,7 @@ as_pg() {
 }
 
 # pg_start DIR PORT: initdb DIR/data when missing, then serve on 127.0.0.1:PORT.
+# AUTHD_PG_OPTIONS: more server options (-c name=value ...), e.g. for a benchmark.
 pg_start() {
   local dir=$1 port=$2 bin
   bin=$(pg_bin)
@@ -36,7 +37,7 @@ pg_start() {
       || { cat "$dir/initdb.log" >&2; return 1; }
   fi
   as_pg "$bin/postgres" -D "$dir/data" -p "$port" -k "$dir" -c listen_addresses=127.0.0.1 \
-    -c max_connections=300 >>"$dir/log" 2>&1 &
+    -c max_connections=300 ${AUTHD_PG_OPTIONS:-} >>"$dir/log" 2>&1 &
   for _ in $(seq 1 100); do
     if "$bin/pg_isready" -q -h 127.0.0.1 -p "$port"; then
       # the postmaster's own pid (runuser is only its parent)
