@@ -174,6 +174,16 @@ def main():
         w("| process group | CPU-s | share of the machine |\n| --- | --- | --- |")
         for g, v in list(cpu["groups"].items()) + [("idle", cpu["idle"])]:
             w(f"| {g} | {v['cpu_s']} | {v['share'] * 100:.1f}% |")
+    cpu_pipe = load("cpu-pipeline")
+    if pipe and cpu_pipe:
+        cpus = len(os.sched_getaffinity(0))
+        per = {g: v["cpu_s"] / pipe["requests"] * 1000 for g, v in cpu_pipe["groups"].items()}
+        spent = sum(per.values())
+        w(f"\nWhere the CPU went during the pipeline run (6.; {cpu_pipe['wall_s']} s x {cpus} CPUs), in CPU-ms per "
+          f"sign-up: " + ", ".join(f"{g} {v:.3f}" for g, v in per.items()) +
+          f"; idle {cpu_pipe['idle']['cpu_s'] / pipe['requests'] * 1000:.3f}. 10,000 sign-ups in 2 s on {cpus} CPUs "
+          f"leave {cpus * 2 * 1000 / 10000:.2f} CPU-ms per sign-up for every process together; they spent "
+          f"{spent:.2f}.")
     analysis(w, warm_limit, warm, cpu, s1, s2)
     if login and refresh and login_limit:
         f_login = judged(login["requests_per_s"], login_limit)
