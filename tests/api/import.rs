@@ -4,33 +4,17 @@
 //! without stopping the rest; a re-run imports nothing twice; the admin API's bulk
 //! endpoint does the same and says who.
 
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
 use authd::config::StoreConfig;
 use serde_json::Value;
 
 use crate::both_stores;
-use crate::helpers::{problem, Backend, TestApp};
+use crate::helpers::{problem, pytools_python, Backend, TestApp};
 
 both_stores!(imported_hashes_of_every_format_log_in_and_become_argon2id);
 
 const BIN: &str = env!("CARGO_BIN_EXE_authd");
-
-/// The venv python of scripts/test, with bcrypt, passlib and argon2-cffi.
-fn python() -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(
-        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target"),
-        PathBuf::from,
-    );
-    let path = target.join("pytools/bin/python");
-    assert!(
-        path.exists(),
-        "{} is missing: run scripts/test (it installs bcrypt, passlib and argon2-cffi from PyPI)",
-        path.display()
-    );
-    path
-}
 
 /// (username, password, hash) made by the Python libraries, one per format.
 const FIXTURES: &str = r#"
@@ -55,7 +39,7 @@ for name, pw, hashed in rows:
 "#;
 
 fn fixtures() -> Vec<(String, String, String)> {
-    let out = Command::new(python())
+    let out = Command::new(pytools_python("bcrypt, passlib and argon2-cffi"))
         .args(["-c", FIXTURES])
         .output()
         .expect("run python");

@@ -12,7 +12,7 @@ use reqwest::Method;
 use serde_json::{json, Value};
 
 use crate::both_stores;
-use crate::helpers::{free_port, problem, stop_child, unique, Backend, TestApp};
+use crate::helpers::{free_port, problem, pytools_python, stop_child, unique, Backend, TestApp};
 use crate::lifecycle::revocations;
 use crate::session::PASSWORD;
 
@@ -22,21 +22,6 @@ both_stores!(
     a_password_reset_by_mail_sets_the_password_and_ends_every_session,
     mail_waits_for_a_server_that_is_down_and_arrives_once,
 );
-
-/// The venv python of scripts/test, with aiosmtpd.
-fn python() -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(
-        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target"),
-        PathBuf::from,
-    );
-    let path = target.join("pytools/bin/python");
-    assert!(
-        path.exists(),
-        "{} is missing: run scripts/test (it installs aiosmtpd from PyPI)",
-        path.display()
-    );
-    path
-}
 
 /// An SMTP server that appends each mail it accepts, parsed by Python's email
 /// package, as a JSON line {to, from, subject, text, html}.
@@ -87,7 +72,7 @@ impl SmtpServer {
     }
 
     pub fn listen(&mut self) {
-        let mut child = Command::new(python())
+        let mut child = Command::new(pytools_python("aiosmtpd"))
             .args(["-c", SERVER, &self.port.to_string()])
             .arg(&self.out)
             .stdout(Stdio::piped())
@@ -106,6 +91,17 @@ impl SmtpServer {
 
     pub fn url(&self) -> String {
         format!("smtp://127.0.0.1:{}", self.port)
+    }
+
+    /// Who each received mail went to, sorted.
+    pub fn recipients(&self) -> Vec<String> {
+        let mut to: Vec<String> = self
+            .mails()
+            .iter()
+            .map(|m| m["to"][0].as_str().unwrap().to_string())
+            .collect();
+        to.sort();
+        to
     }
 
     pub fn mails(&self) -> Vec<Value> {
@@ -521,14 +517,8 @@ async fn mail_waits_for_a_server_that_is_down_and_arrives_once(backend: Backend)
     }
     wait_mail_outbox_empty(&app).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let mut to: Vec<String> = smtp
-        .mails()
-        .iter()
-        .map(|m| m["to"][0].as_str().unwrap().to_string())
-        .collect();
-    to.sort();
     let expected: Vec<String> = users.iter().map(|u| format!("{u}@example.com")).collect();
-    assert_eq!(to, expected, "each mail once");
+    assert_eq!(smtp.recipients(), expected, "each mail once");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -546,14 +536,8 @@ async fn two_replicas_send_each_mail_once() {
     wait_mail_outbox_empty(&a).await;
     // Time for a second sender to send anything twice.
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    let mut to: Vec<String> = smtp
-        .mails()
-        .iter()
-        .map(|m| m["to"][0].as_str().unwrap().to_string())
-        .collect();
-    to.sort();
     expected.sort();
-    assert_eq!(to, expected, "each mail once");
+    assert_eq!(smtp.recipients(), expected, "each mail once");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
