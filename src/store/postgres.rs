@@ -14,9 +14,9 @@ pub async fn connect(url: &str, pool_size: u32) -> anyhow::Result<PgPool> {
     // restarting or out of connections, the client gets a 503 with Retry-After at
     // once instead of a timeout. A connection idle for a second or more is pinged
     // before use, so connections broken by a restart are replaced, not handed out.
-    // A busy one is not: sqlx's ping before every use was a round trip per
-    // statement, a quarter of what a sign-up cost Postgres (scripts/bench-pg-cost).
-    // One broken while in use fails its request with 503 (database-unavailable).
+    // A busy one is not: sqlx's ping before every use was one more round trip per
+    // statement. One broken while in use fails its request with 503
+    // (database-unavailable), which the client retries.
     Ok(PgPoolOptions::new()
         .max_connections(pool_size)
         .acquire_timeout(Duration::from_secs(1))
