@@ -26,6 +26,19 @@ pub struct ImportRow {
     pub password_hash: String,
 }
 
+impl ImportRow {
+    /// The user as its `authd.user.imported` event shows it.
+    fn public(&self) -> PublicUser {
+        PublicUser {
+            id: self.id,
+            username: self.username.to_string(),
+            email: self.email.to_string(),
+            email_verified: self.email_verified_at.is_some(),
+            created_at: self.created_at,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ImportOutcome {
     Imported,
@@ -75,13 +88,7 @@ impl Store {
             .iter()
             .filter(|r| inserted.contains(&r.id))
             .map(|row| {
-                let user = PublicUser {
-                    id: row.id,
-                    username: row.username.to_string(),
-                    email: row.email.to_string(),
-                    email_verified: row.email_verified_at.is_some(),
-                    created_at: row.created_at,
-                };
+                let user = row.public();
                 done_by(
                     user_event(UserEventKind::Imported, &user, &self.event_source, now),
                     actor,
@@ -189,13 +196,7 @@ impl Store {
                     .rows_affected()
                     == 1;
                 let outcome = if inserted {
-                    let user = PublicUser {
-                        id: row.id,
-                        username: row.username.to_string(),
-                        email: row.email.to_string(),
-                        email_verified: row.email_verified_at.is_some(),
-                        created_at: row.created_at,
-                    };
+                    let user = row.public();
                     let event = done_by(
                         user_event(UserEventKind::Imported, &user, &self.event_source, now),
                         actor,
