@@ -48,7 +48,12 @@ def snapshot():
             continue
         g = group(pid)
         if g:
-            procs[pid] = [g, (int(fields[11]) + int(fields[12])) / TICK]
+            cpu = int(fields[11]) + int(fields[12])
+            if g == "postgres":
+                # The postmaster's reaped children (autovacuum workers, closed
+                # connections): their CPU moves to its cutime + cstime when they exit.
+                cpu += int(fields[13]) + int(fields[14])
+            procs[pid] = [g, cpu / TICK]
     busy, idle = busy_and_idle()
     return {"time": time.time(), "busy": busy, "idle": idle, "procs": procs}
 
@@ -65,6 +70,11 @@ def main():
     for pid, (g, cpu) in after["procs"].items():
         # processes started during the interval count from zero
         used[g] = used.get(g, 0.0) + cpu - before["procs"].get(pid, [g, 0.0])[1]
+    for pid, (g, cpu) in before["procs"].items():
+        if g == "postgres" and pid not in after["procs"]:
+            # exited meanwhile: the postmaster's cutime now holds all of its CPU,
+            # of which this much came before the interval
+            used[g] -= cpu
     # Processes that ended before the second snapshot (the load client, say) are
     # not in it: what the machine was busy with beyond the groups is theirs.
     busy = after["busy"] - before["busy"]
