@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::dialect::{on_pool, uuid, Dialect};
+use super::outbox::lane_of;
 use super::sessions::{not_before, revoke_sessions};
 use super::{Backend, Store};
 use crate::events::envelope::RevokeReason;
@@ -85,7 +86,8 @@ impl Store {
     ) -> anyhow::Result<Vec<AdminUser>> {
         let pattern = prefix.map(like_prefix);
         // Only the conditions asked for, so that the plan can walk the primary key
-        // (no filter) or the prefix indexes (a filter) instead of the whole table.
+        // (no filter) or the unique indexes of username and email (a prefix filter:
+        // byte-wise columns, migration 8) instead of the whole table.
         let mut conditions = Vec::new();
         if after.is_some() {
             conditions.push(format!("id > ${}", conditions.len() + 1));
@@ -198,7 +200,8 @@ impl Store {
     }
 
     /// The events written for `user`, oldest first: those still in the outbox and
-    /// those published within the history period.
+    /// those published within the history period. The outbox part goes by the
+    /// user's lane (its index serves the relays too).
     pub async fn history_of(&self, user: Uuid) -> anyhow::Result<Vec<HistoryEvent>> {
         let unpublished = match self.backend {
             Backend::Postgres(_) => "CAST(NULL AS timestamptz)",
@@ -207,7 +210,7 @@ impl Store {
         let sql = format!(
             "SELECT CAST(id AS TEXT), event_type, CAST(payload AS TEXT), created_at, published_at \
              FROM (SELECT id, event_type, payload, created_at, {unpublished} AS published_at \
-                   FROM outbox WHERE aggregate_id = $1 \
+                   FROM outbox WHERE lane = $2 AND aggregate_id = $1 \
                    UNION ALL \
                    SELECT id, event_type, payload, created_at, published_at \
                    FROM event_history WHERE aggregate_id = $1) AS e \
@@ -215,7 +218,7 @@ impl Store {
         );
         type Row = (String, String, String, DateTime<Utc>, Option<DateTime<Utc>>);
         let rows: Vec<Row> = on_pool!(self, pool => {
-            sqlx::query_as(&sql).bind(pool.id(user)).fetch_all(pool).await
+            sqlx::query_as(&sql).bind(pool.id(user)).bind(lane_of(user)).fetch_all(pool).await
         })
         .context("reading the user's events")?;
         rows.into_iter()
