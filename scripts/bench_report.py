@@ -122,8 +122,13 @@ def main():
           f"({f_cold[1]:.2f} to {f_cold[2]:.2f}) of {cold_limit['hashes_per_s']:.1f}/s, warm {f_warm[0]:.2f} "
           f"({f_warm[1]:.2f} to {f_warm[2]:.2f}) of {warm_limit['hashes_per_s']:.1f}/s; "
           f"errors and lost: {'none' if clean else 'see table'} | {verdict(min(f_cold[0], f_warm[0]) >= 0.85 and clean)} |")
-        ratio = cold["requests_per_s"] / warm["requests_per_s"]
-        w(f"| cold/warm throughput >= 0.95 | {ratio:.3f} | {verdict(ratio >= 0.95)} |")
+        # The machine's speed drifts between the two runs: compare each against the
+        # limit measured around it, and give the raw ratio beside it.
+        ratio = f_cold[0] / f_warm[0]
+        raw = cold["requests_per_s"] / warm["requests_per_s"]
+        w(f"| cold/warm throughput >= 0.95, each as a share of the limit around it | {ratio:.3f} "
+          f"(raw {cold['requests_per_s']:.1f}/s over {warm['requests_per_s']:.1f}/s = {raw:.3f}, while the limit "
+          f"moved from {cold_limit['hashes_per_s']:.1f} to {warm_limit['hashes_per_s']:.1f}/s) | {verdict(ratio >= 0.95)} |")
     if s1 and s2:
         speedup = s2["requests_per_s"] / s1["requests_per_s"]
         w(f"| scale-out 1 -> 2 replicas (pinned) >= 1.8x | {speedup:.2f}x | {verdict(speedup >= 1.8)} |")
