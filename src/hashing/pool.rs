@@ -27,6 +27,7 @@ pub struct Hasher {
     pending: Arc<AtomicUsize>,
     /// The longest a job may wait for a thread; a later start is refused.
     max_wait: Duration,
+    workers: usize,
     /// What the start-up calibration measured.
     pub calibration: Calibration,
 }
@@ -119,11 +120,25 @@ impl Hasher {
             queue,
             pending: Arc::new(AtomicUsize::new(0)),
             max_wait: pool.max_wait,
+            workers,
             calibration: Calibration {
                 hash_time,
                 queue_bound,
             },
         }
+    }
+
+    /// Refuses at once (as `hash` would) when the queue is full, before a request
+    /// spends database work that a refused hash would waste: under overload most
+    /// requests are refused, and their look-ups queued for the connection pool in
+    /// front of the accepted ones. A hint, not a reservation: `hash` still decides.
+    pub fn admit(&self) -> Result<(), HashError> {
+        let workers = self.workers;
+        if self.pending() >= self.calibration.queue_bound + workers {
+            metrics::counter!(crate::metrics::HASH_REFUSED, "reason" => "queue_full").increment(1);
+            return Err(HashError::Overloaded);
+        }
+        Ok(())
     }
 
     /// Jobs accepted and not yet finished: the queue depth plus the running hashes.
@@ -274,6 +289,35 @@ mod tests {
         ran_rx
             .await
             .expect("the queued job runs once the worker is free");
+    }
+
+    #[tokio::test]
+    async fn admit_refuses_once_the_threads_and_the_queue_are_taken() {
+        let hasher = Hasher::start(CHEAP, pool(1, 1));
+        assert!(hasher.admit().is_ok(), "an idle pool admits");
+        let (release, running) = block_the_worker(&hasher).await;
+        assert!(hasher.admit().is_ok(), "the queue has room for one");
+        let (filler_tx, filler_rx) = oneshot::channel::<()>();
+        let queued = {
+            let hasher = hasher.clone();
+            tokio::spawn(async move {
+                let r = hasher
+                    .run(move || {
+                        let _ = filler_tx.send(());
+                    })
+                    .await;
+                r.is_ok()
+            })
+        };
+        while hasher.pending() < 2 {
+            tokio::task::yield_now().await;
+        }
+        assert!(matches!(hasher.admit(), Err(HashError::Overloaded)));
+        release.send(()).unwrap();
+        running.await.unwrap().unwrap();
+        assert!(queued.await.unwrap());
+        filler_rx.await.unwrap();
+        assert!(hasher.admit().is_ok(), "room again once they ran");
     }
 
     #[tokio::test]

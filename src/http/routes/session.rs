@@ -131,6 +131,8 @@ async fn login(
     Body(body): Body<LoginRequest>,
 ) -> Result<TokenResponse, ApiError> {
     let (login, password) = body.parse()?;
+    // A full hashing queue refuses now, before the look-ups below.
+    state.hasher.admit()?;
     let now = state.clock.now();
     let account = state.store.account_by_login(&login).await?;
     let keys = AttemptKeys::new(account.as_ref().map(|a| a.user.id), &login, client);

@@ -89,6 +89,8 @@ async fn sign_up(
     Body(body): Body<SignUpRequest>,
 ) -> Result<Response, ApiError> {
     let form = body.parse(&state.denylist)?;
+    // A full hashing queue refuses now, before the look-up below.
+    state.hasher.admit()?;
     if let Some(taken) = state.store.taken(&form.username, &form.email).await? {
         return Err(ApiError::Conflict(taken));
     }
