@@ -164,7 +164,13 @@ impl Store {
     /// The account whose username or (case-folded) email is `login`.
     pub async fn account_by_login(&self, login: &str) -> anyhow::Result<Option<Account>> {
         let folded = login.to_lowercase();
-        let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM users WHERE username = $1 OR email = $1");
+        // Two look-ups on the unique indexes, as in `taken` (an OR can be planned as
+        // a scan of the whole table and kept so). A username has no '@' and an
+        // email has one, so at most one of them matches.
+        let sql = format!(
+            "SELECT {ACCOUNT_COLUMNS} FROM users WHERE username = $1 \
+             UNION ALL SELECT {ACCOUNT_COLUMNS} FROM users WHERE email = $1 LIMIT 1"
+        );
         let row: Option<AccountRow> = on_pool!(self, pool => {
             sqlx::query_as(&sql).bind(&folded).fetch_optional(pool).await
         })
