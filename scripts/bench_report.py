@@ -100,8 +100,12 @@ def main():
     out = []
     w = out.append
     w("# authd benchmarks\n")
+    # When the runs were made (scripts/bench records it), not when this report was written.
+    when_path = os.path.join(RESULTS, "when.txt")
+    when = (open(when_path).read().strip() if os.path.exists(when_path)
+            else datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC'))
     w(f"Run with `scripts/bench{' --quick' if SCALE > 1 else ''}` on "
-      f"{datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}. Every number below comes "
+      f"{when}. Every number below comes "
       "from that one run, on the machine described here; ratios compare runs of the same suite.")
     if SCALE > 1:
         w(f"\n**Quick run: request counts divided by {SCALE}; not the full suite.**")
