@@ -64,8 +64,7 @@ pub struct Settings {
     pub hash_queue_wait_ms: u64,
 
     /// Hashing jobs that may wait for a thread; past that a sign-up gets 503 at once.
-    /// Default: what the wait budget absorbs at the recent hash speed (measured at
-    /// start-up, then the average of the last hashes), at most the start-up value.
+    /// Default: what the wait budget absorbs at the speed measured at start-up.
     #[arg(long, env = "AUTHD_HASH_QUEUE",
           value_parser = clap::value_parser!(u64).range(1..=100_000), global = true)]
     pub hash_queue: Option<u64>,

@@ -5,7 +5,7 @@
 //! request on that worker. The queue is bounded so that overload is answered at once
 //! (503 + Retry-After) instead of growing latency until clients time out.
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -28,9 +28,6 @@ pub struct Hasher {
     /// The longest a job may wait for a thread; a later start is refused.
     max_wait: Duration,
     workers: usize,
-    /// Recent hash time in nanoseconds (a moving average), when the queue bound
-    /// follows it; `None` when AUTHD_HASH_QUEUE fixed the bound.
-    recent: Option<Arc<AtomicU64>>,
     /// What the start-up calibration measured.
     pub calibration: Calibration,
 }
@@ -50,13 +47,6 @@ pub struct PoolConfig {
     /// Jobs that may wait; `None`: as many as `max_wait` can absorb at the measured speed.
     pub queue_bound: Option<usize>,
     pub max_wait: Duration,
-}
-
-/// The hash time the queue bound follows: 7/8 of the last value plus 1/8 of the
-/// new sample (about the last 8 hashes).
-fn moving_average(old_nanos: u64, sample: Duration) -> u64 {
-    let sample = u64::try_from(sample.as_nanos()).unwrap_or(u64::MAX);
-    old_nanos - old_nanos / 8 + sample / 8
 }
 
 /// Jobs the queue may hold so that the last one still starts within `max_wait`.
@@ -120,15 +110,6 @@ impl Hasher {
         let queue_bound = pool
             .queue_bound
             .unwrap_or_else(|| queue_bound_for(pool.max_wait, hash_time, workers));
-        // A derived bound follows the hashes as they run: under a storm of requests
-        // on the same CPUs a hash took 46 ms against 13 to 19 at start-up, and
-        // half the jobs admitted by the start-up bound waited past `max_wait` only
-        // to be refused then (BENCHMARKS.md). The start-up bound stays the maximum.
-        let recent = pool.queue_bound.is_none().then(|| {
-            Arc::new(AtomicU64::new(
-                u64::try_from(hash_time.as_nanos()).unwrap_or(u64::MAX),
-            ))
-        });
         let (queue, jobs) = mpsc::sync_channel::<Job>(queue_bound);
         let jobs = Arc::new(Mutex::new(jobs));
         for slot in receivers {
@@ -140,7 +121,6 @@ impl Hasher {
             pending: Arc::new(AtomicUsize::new(0)),
             max_wait: pool.max_wait,
             workers,
-            recent,
             calibration: Calibration {
                 hash_time,
                 queue_bound,
@@ -153,24 +133,12 @@ impl Hasher {
     /// requests are refused, and their look-ups queued for the connection pool in
     /// front of the accepted ones. A hint, not a reservation: `hash` still decides.
     pub fn admit(&self) -> Result<(), HashError> {
-        if self.pending() >= self.queue_bound() + self.workers {
+        let workers = self.workers;
+        if self.pending() >= self.calibration.queue_bound + workers {
             metrics::counter!(crate::metrics::HASH_REFUSED, "reason" => "queue_full").increment(1);
             return Err(HashError::Overloaded);
         }
         Ok(())
-    }
-
-    /// Jobs that may wait now: what `max_wait` absorbs at the recent hash time, at
-    /// most the start-up bound (or the fixed AUTHD_HASH_QUEUE).
-    pub fn queue_bound(&self) -> usize {
-        match &self.recent {
-            Some(recent) => {
-                let recent = Duration::from_nanos(recent.load(Ordering::Relaxed));
-                queue_bound_for(self.max_wait, recent, self.workers)
-                    .min(self.calibration.queue_bound)
-            }
-            None => self.calibration.queue_bound,
-        }
     }
 
     /// Jobs accepted and not yet finished: the queue depth plus the running hashes.
@@ -199,12 +167,10 @@ impl Hasher {
         &self,
         work: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, HashError> {
-        self.admit()?;
         let (tx, rx) = oneshot::channel();
         let pending = Arc::clone(&self.pending);
         pending.fetch_add(1, Ordering::Relaxed);
         let (enqueued, max_wait) = (Instant::now(), self.max_wait);
-        let recent = self.recent.clone();
         let job: Job = Box::new(move || {
             let waited = enqueued.elapsed();
             metrics::histogram!(crate::metrics::HASH_WAIT).record(waited.as_secs_f64());
@@ -216,13 +182,8 @@ impl Hasher {
             } else {
                 let started = Instant::now();
                 let done = work();
-                let took = started.elapsed();
-                metrics::histogram!(crate::metrics::HASH_DURATION).record(took.as_secs_f64());
-                if let Some(recent) = &recent {
-                    // Concurrent updates may lose a sample; an average can afford it.
-                    let old = recent.load(Ordering::Relaxed);
-                    recent.store(moving_average(old, took), Ordering::Relaxed);
-                }
+                metrics::histogram!(crate::metrics::HASH_DURATION)
+                    .record(started.elapsed().as_secs_f64());
                 Ok(done)
             };
             pending.fetch_sub(1, Ordering::Relaxed);
@@ -256,10 +217,6 @@ mod tests {
         iterations: 1,
         parallelism: 1,
     };
-
-    fn ms(n: u64) -> Duration {
-        Duration::from_millis(n)
-    }
 
     fn pool(workers: usize, queue: usize) -> PoolConfig {
         PoolConfig {
@@ -386,43 +343,8 @@ mod tests {
     }
 
     #[test]
-    fn the_moving_average_follows_slower_hashes() {
-        let mut avg = ms(13).as_nanos() as u64;
-        for _ in 0..40 {
-            avg = moving_average(avg, ms(46));
-        }
-        let avg = Duration::from_nanos(avg);
-        assert!(avg > ms(45) && avg <= ms(46), "{avg:?}");
-        // one slow hash moves it by an eighth of the difference
-        let once = Duration::from_nanos(moving_average(ms(16).as_nanos() as u64, ms(48)));
-        assert_eq!(once, ms(20));
-    }
-
-    #[tokio::test]
-    async fn a_derived_bound_shrinks_when_hashes_slow_down_and_a_fixed_one_does_not() {
-        let derived = Hasher::start(
-            CHEAP,
-            PoolConfig {
-                workers: 1,
-                queue_bound: None,
-                max_wait: ms(100),
-            },
-        );
-        let at_start = derived.queue_bound();
-        assert_eq!(at_start, derived.calibration.queue_bound);
-        derived
-            .recent
-            .as_ref()
-            .expect("a derived bound follows the hashes")
-            .store(ms(50).as_nanos() as u64, Ordering::Relaxed);
-        assert_eq!(derived.queue_bound(), 2, "100 ms absorbs two 50 ms hashes");
-        let fixed = Hasher::start(CHEAP, pool(1, 7));
-        assert!(fixed.recent.is_none());
-        assert_eq!(fixed.queue_bound(), 7);
-    }
-
-    #[test]
     fn the_queue_holds_what_the_wait_budget_absorbs() {
+        let ms = Duration::from_millis;
         assert_eq!(queue_bound_for(ms(1500), ms(15), 1), 100);
         assert_eq!(queue_bound_for(ms(1500), ms(15), 2), 200);
         assert_eq!(queue_bound_for(ms(10), ms(15), 1), 1, "never zero");
