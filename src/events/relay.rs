@@ -32,13 +32,11 @@ const CONTENDED_PAUSE: Duration = Duration::from_millis(20);
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
 /// Under a stream of commits (the last pass delivered within `STREAM`), a wake-up
 /// waits this long before claiming, so one pass takes the commits of 100 ms
-/// instead of one each. A pass is five round trips (begin, lock lanes, read,
-/// delete, commit), each waking a Postgres backend; at the seed run's pace (about
-/// 50 sign-ups/s per replica) those wake-ups, not the statements, were most of
-/// what a sign-up cost Postgres (scripts/bench-pg-cost 3000 real: 1.3 ms per
-/// sign-up with a pass per event, 0.95 with 50 ms, BENCHMARKS.md for 100 ms). An
-/// event after a quiet spell goes at once; under a stream, events wait up to
-/// 100 ms more.
+/// instead of one each. At the seed run's pace (about 50 sign-ups/s per replica)
+/// a pass per event was most of what a sign-up cost Postgres (scripts/bench-pg-cost
+/// 3000 real: 1.3 ms per sign-up, 0.95 with 50 ms); 100 ms took the passes per
+/// sign-up from 0.36 to 0.22 (BENCHMARKS.md). An event after a quiet spell goes
+/// at once; under a stream, events wait up to 100 ms more.
 const GATHER: Duration = Duration::from_millis(100);
 const STREAM: Duration = Duration::from_millis(250);
 

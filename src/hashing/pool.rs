@@ -130,11 +130,10 @@ impl Hasher {
 
     /// Refuses at once (as `hash` would) when the queue is full, before a request
     /// spends database work that a refused hash would waste: under overload most
-    /// requests are refused, and their look-ups queued for the connection pool in
-    /// front of the accepted ones. A hint, not a reservation: `hash` still decides.
+    /// requests are refused, and a refused one should cost Postgres nothing. A
+    /// hint, not a reservation: `hash` still decides.
     pub fn admit(&self) -> Result<(), HashError> {
-        let workers = self.workers;
-        if self.pending() >= self.calibration.queue_bound + workers {
+        if self.pending() >= self.calibration.queue_bound + self.workers {
             metrics::counter!(crate::metrics::HASH_REFUSED, "reason" => "queue_full").increment(1);
             return Err(HashError::Overloaded);
         }
