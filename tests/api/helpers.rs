@@ -447,14 +447,18 @@ pub fn stop_child(child: &mut std::process::Child, signal: &str) {
     let _ = child.wait();
 }
 
+/// Cargo's target directory (CARGO_TARGET_DIR, or target/ in the workspace).
+pub fn target_dir() -> std::path::PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR").map_or_else(
+        || std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target"),
+        std::path::PathBuf::from,
+    )
+}
+
 /// The python of scripts/test's venv (target/pytools), which has `what` (PyPI
 /// packages scripts/test installs).
 pub fn pytools_python(what: &str) -> std::path::PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(
-        || std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target"),
-        std::path::PathBuf::from,
-    );
-    let path = target.join("pytools/bin/python");
+    let path = target_dir().join("pytools/bin/python");
     assert!(
         path.exists(),
         "{} is missing: run scripts/test (it installs {what} from PyPI)",

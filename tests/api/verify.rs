@@ -33,11 +33,7 @@ impl Drop for Protected {
 }
 
 fn example_binary() -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(
-        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target"),
-        PathBuf::from,
-    );
-    let path = target.join("debug/examples/protected");
+    let path = crate::helpers::target_dir().join("debug/examples/protected");
     assert!(
         path.exists(),
         "{} is missing: run scripts/test (cargo build -p authd-verify --example protected)",
