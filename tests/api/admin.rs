@@ -11,13 +11,12 @@ use serde_json::{json, Value};
 
 use crate::both_stores;
 use crate::broker::Broker;
-use crate::helpers::{problem, Backend, TestApp, TEST_HASH};
+use crate::helpers::{problem, Backend, TestApp, PASSWORD, TEST_HASH};
 use crate::lifecycle::revocations;
 use crate::relay::relay_to;
 
 const TOKEN: &str = "ops-token-0123456789abcdef0123456789";
 const OTHER: &str = "auditor-token-0123456789abcdef01234567";
-const PASSWORD: &str = "correct horse battery";
 
 both_stores!(
     the_admin_api_refuses_a_missing_or_wrong_token_and_is_not_on_the_service_port,

@@ -10,7 +10,7 @@ use std::process::Command;
 use authd::config::StoreConfig;
 use serde_json::{json, Value};
 
-use crate::helpers::{problem, Backend, TestApp};
+use crate::helpers::{problem, Backend, TestApp, PASSWORD};
 
 /// A tmpfs of `size` mounted on a fresh directory, unmounted on drop.
 struct SmallDisk {
@@ -58,7 +58,7 @@ impl Drop for SmallDisk {
 }
 
 fn sign_up_body(name: &str) -> Value {
-    json!({ "username": name, "email": format!("{name}@example.com"), "password": "correct horse battery" })
+    json!({ "username": name, "email": format!("{name}@example.com"), "password": PASSWORD })
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

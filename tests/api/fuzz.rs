@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use crate::both_stores;
-use crate::helpers::{Backend, TestApp, Tokens};
+use crate::helpers::{Backend, TestApp, Tokens, PASSWORD};
 
 both_stores!(schemathesis_finds_no_failure_and_no_5xx);
 
@@ -29,12 +29,7 @@ async fn schemathesis_finds_no_failure_and_no_5xx(backend: Backend) {
     })
     .await;
     app.create_user("fuzzer").await;
-    let tokens: Tokens = app
-        .login("fuzzer", "correct horse battery")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let tokens: Tokens = app.login("fuzzer", PASSWORD).await.json().await.unwrap();
     let config = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/schemathesis");
     let work = tempfile::tempdir().unwrap();
     let url = app.url("/openapi.json");

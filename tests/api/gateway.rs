@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use crate::broker::Broker;
-use crate::helpers::{free_port, stop_child};
+use crate::helpers::{free_port, stop_child, PASSWORD};
 use crate::pg::PgServer;
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
@@ -140,7 +140,7 @@ impl Drop for Gateway {
 }
 
 fn sign_up_body(name: &str) -> Value {
-    json!({ "username": name, "email": format!("{name}@example.com"), "password": "correct horse battery" })
+    json!({ "username": name, "email": format!("{name}@example.com"), "password": PASSWORD })
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -378,7 +378,7 @@ async fn login_through_nginx_works_on_every_replica_and_counts_the_real_client()
         .await
         .unwrap();
     assert_eq!(created.status().as_u16(), 201);
-    let login = json!({ "login": "nina", "password": "correct horse battery" });
+    let login = json!({ "login": "nina", "password": PASSWORD });
     let tokens: Value = client
         .post(gateway.url("/auth/login"))
         .json(&login)

@@ -1,7 +1,7 @@
 use std::time::{Duration, Instant};
 
 use crate::both_stores;
-use crate::helpers::{problem, Backend, TestApp};
+use crate::helpers::{problem, Backend, TestApp, PASSWORD};
 
 both_stores!(
     healthz_and_readyz_answer_200_when_migrated,
@@ -96,7 +96,7 @@ async fn a_draining_replica_refuses_new_connections_and_serves_open_ones() {
     assert_eq!(ready.headers()["connection"], "close");
     problem(ready, 503).await;
     let body = serde_json::json!({
-        "username": "drainer", "email": "drainer@example.com", "password": "correct horse battery"
+        "username": "drainer", "email": "drainer@example.com", "password": PASSWORD
     });
     let created = b
         .post(app.url("/auth/user"))
@@ -118,20 +118,13 @@ async fn a_draining_replica_refuses_new_connections_and_serves_open_ones() {
 async fn with_postgres_down_requests_get_503_and_service_resumes_without_a_restart() {
     let mut app = TestApp::spawn(Backend::Postgres).await;
     app.create_user("before").await;
-    let tokens: crate::helpers::Tokens = app
-        .login("before", "correct horse battery")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let tokens: crate::helpers::Tokens = app.login("before", PASSWORD).await.json().await.unwrap();
     app.pg.as_mut().unwrap().stop();
-    let signed_up = app
-        .sign_up("during", "during@example.com", "correct horse battery")
-        .await;
+    let signed_up = app.sign_up("during", "during@example.com", PASSWORD).await;
     assert_eq!(signed_up.headers()["retry-after"], "1");
     let body = problem(signed_up, 503).await;
     assert_eq!(body["type"], "urn:authd:problem:database-unavailable");
-    problem(app.login("before", "correct horse battery").await, 503).await;
+    problem(app.login("before", PASSWORD).await, 503).await;
     problem(app.me(&tokens.access_token).await, 503).await;
     problem(app.get("/readyz").await, 503).await;
     assert_eq!(
@@ -158,9 +151,7 @@ async fn with_postgres_down_requests_get_503_and_service_resumes_without_a_resta
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
     assert_eq!(app.me(&tokens.access_token).await.status().as_u16(), 200);
-    let again = app
-        .sign_up("after", "after@example.com", "correct horse battery")
-        .await;
+    let again = app.sign_up("after", "after@example.com", PASSWORD).await;
     assert_eq!(again.status().as_u16(), 201);
     assert_eq!(
         app.users().await,

@@ -22,6 +22,9 @@ pub enum Backend {
     Postgres,
 }
 
+/// The test user's password: `create_user` signs up with it, and tests log in with it.
+pub const PASSWORD: &str = "correct horse battery";
+
 /// Cheap hashing keeps the suite fast; tests about the parameters set their own.
 pub const TEST_HASH: HashParams = HashParams {
     memory_kib: 256,
@@ -307,11 +310,7 @@ impl TestApp {
     /// Signs up `username` and returns the new user's id.
     pub async fn create_user(&self, username: &str) -> String {
         let response = self
-            .sign_up(
-                username,
-                &format!("{username}@example.com"),
-                "correct horse battery",
-            )
+            .sign_up(username, &format!("{username}@example.com"), PASSWORD)
             .await;
         assert_eq!(response.status().as_u16(), 201, "sign-up of {username}");
         let body: Value = response.json().await.unwrap();

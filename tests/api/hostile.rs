@@ -9,7 +9,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::both_stores;
-use crate::helpers::{problem, Backend, TestApp};
+use crate::helpers::{problem, Backend, TestApp, PASSWORD};
 
 both_stores!(malformed_json_of_every_kind_is_a_4xx_never_a_5xx);
 
@@ -146,11 +146,11 @@ async fn malformed_json_of_every_kind_is_a_4xx_never_a_5xx(backend: Backend) {
     let bodies: Vec<(&str, Value)> = vec![
         (
             "NUL in the username",
-            json!({"username": "a\u{0}b", "email": "nul@example.com", "password": "correct horse battery"}),
+            json!({"username": "a\u{0}b", "email": "nul@example.com", "password": PASSWORD}),
         ),
         (
             "NUL in the email",
-            json!({"username": "nulmail", "email": "a\u{0}@example.com", "password": "correct horse battery"}),
+            json!({"username": "nulmail", "email": "a\u{0}@example.com", "password": PASSWORD}),
         ),
         (
             "numbers for strings",
@@ -164,9 +164,11 @@ async fn malformed_json_of_every_kind_is_a_4xx_never_a_5xx(backend: Backend) {
         problem(response, 422).await;
     }
     // Duplicate keys: JSON leaves it open; the last one counts, and nothing breaks.
-    let duplicated = br#"{"username": "first", "username": "second", "email": "dup@example.com", "password": "correct horse battery"}"#;
+    let duplicated = format!(
+        r#"{{"username": "first", "username": "second", "email": "dup@example.com", "password": "{PASSWORD}"}}"#
+    );
     let response = app
-        .post_raw("/auth/user", "application/json", duplicated.to_vec())
+        .post_raw("/auth/user", "application/json", duplicated)
         .await;
     assert_eq!(response.status().as_u16(), 201);
     let user: Value = response.json().await.unwrap();

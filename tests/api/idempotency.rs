@@ -8,7 +8,7 @@ use authd::hashing::HashParams;
 use serde_json::{json, Value};
 
 use crate::both_stores;
-use crate::helpers::{problem, Backend, TestApp};
+use crate::helpers::{problem, Backend, TestApp, PASSWORD};
 
 both_stores!(
     a_retry_with_the_same_key_gets_the_first_answer_and_nothing_is_done_twice,
@@ -20,7 +20,7 @@ both_stores!(
 );
 
 fn sign_up_body(name: &str) -> Value {
-    json!({ "username": name, "email": format!("{name}@example.com"), "password": "correct horse battery" })
+    json!({ "username": name, "email": format!("{name}@example.com"), "password": PASSWORD })
 }
 
 async fn post_keyed(app: &TestApp, key: &str, body: &Value) -> reqwest::Response {
@@ -274,12 +274,8 @@ async fn a_keyed_answer_is_replayed_only_to_the_same_bearer() {
     let login = |name: &'static str| {
         let app = &app;
         async move {
-            let tokens: crate::helpers::Tokens = app
-                .login(name, "correct horse battery")
-                .await
-                .json()
-                .await
-                .unwrap();
+            let tokens: crate::helpers::Tokens =
+                app.login(name, PASSWORD).await.json().await.unwrap();
             tokens.access_token
         }
     };

@@ -5,9 +5,7 @@ use reqwest::Method;
 use serde_json::{json, Value};
 
 use crate::both_stores;
-use crate::helpers::{problem, Backend, TestApp};
-
-const PASSWORD: &str = "correct horse battery";
+use crate::helpers::{problem, Backend, TestApp, PASSWORD};
 
 both_stores!(
     a_user_reads_itself_and_nobody_else,

@@ -12,9 +12,10 @@ use reqwest::Method;
 use serde_json::{json, Value};
 
 use crate::both_stores;
-use crate::helpers::{free_port, problem, pytools_python, stop_child, unique, Backend, TestApp};
+use crate::helpers::{
+    free_port, problem, pytools_python, stop_child, unique, Backend, TestApp, PASSWORD,
+};
 use crate::lifecycle::revocations;
-use crate::session::PASSWORD;
 
 both_stores!(
     verification_required_blocks_login_until_the_mailed_link_is_used,

@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 
 use crate::broker::Broker;
 use crate::gateway::Replica;
-use crate::helpers::{free_port, Backend, TestApp};
+use crate::helpers::{free_port, Backend, TestApp, PASSWORD};
 use crate::pg::PgServer;
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
@@ -56,7 +56,7 @@ async fn scrape_until(
 }
 
 fn sign_up_body(name: &str) -> Value {
-    json!({ "username": name, "email": format!("{name}@example.com"), "password": "correct horse battery" })
+    json!({ "username": name, "email": format!("{name}@example.com"), "password": PASSWORD })
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

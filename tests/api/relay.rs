@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 
 use crate::both_stores;
 use crate::broker::Broker;
-use crate::helpers::{Backend, Db, TestApp};
+use crate::helpers::{Backend, Db, TestApp, PASSWORD};
 
 const TOPIC: &str = "authd.user-events";
 
@@ -99,7 +99,7 @@ async fn a_broker_outage_fails_no_sign_up_and_loses_no_event() {
             let mut created = Vec::new();
             for i in 0..60 {
                 let name = format!("outage{w}_{i}");
-                let body = json!({ "username": name, "email": format!("{name}@example.com"), "password": "correct horse battery" });
+                let body = json!({ "username": name, "email": format!("{name}@example.com"), "password": PASSWORD });
                 let response = client.post(&url).json(&body).send().await.expect("sign-up answered");
                 assert_eq!(response.status().as_u16(), 201, "sign-ups need only the database");
                 let user: Value = response.json().await.unwrap();
@@ -190,7 +190,7 @@ async fn two_relays_racing_keep_each_users_events_in_commit_order() {
             let mut ids = Vec::new();
             for i in 0..USERS / 3 {
                 let name = format!("race{w}_{i}");
-                let body = json!({ "username": name, "email": format!("{name}@example.com"), "password": "correct horse battery" });
+                let body = json!({ "username": name, "email": format!("{name}@example.com"), "password": PASSWORD });
                 let user: Value = client.post(&app_url).json(&body).send().await.unwrap().json().await.unwrap();
                 let id = user["id"].as_str().unwrap().to_string();
                 for n in 1..=CHANGES {

@@ -10,9 +10,7 @@ use sha2::{Digest, Sha256};
 use authd::clock::Clock;
 
 use crate::both_stores;
-use crate::helpers::{problem, Backend, TestApp, Tokens};
-
-pub const PASSWORD: &str = "correct horse battery";
+use crate::helpers::{problem, Backend, TestApp, Tokens, PASSWORD};
 
 both_stores!(
     sign_up_login_me_refresh_reuse_logout,

@@ -5,10 +5,8 @@ use reqwest::Method;
 use serde_json::{json, Value};
 
 use crate::both_stores;
-use crate::helpers::{problem, Backend, TestApp, Tokens};
+use crate::helpers::{problem, Backend, TestApp, Tokens, PASSWORD};
 use crate::lifecycle::revocations;
-
-const PASSWORD: &str = "correct horse battery";
 
 both_stores!(
     the_list_shows_each_login_and_which_is_current,

@@ -6,9 +6,12 @@ use authd::hashing::{phc_params, verify_phc, HashParams};
 use serde_json::{json, Value};
 
 use crate::both_stores;
-use crate::helpers::{problem, unique, Backend, TestApp};
+use crate::helpers::{problem, unique, Backend, TestApp, PASSWORD};
 
-const PASSWORD: &str = "correct horse battery staple";
+/// The sign-ups here send their own password, one word longer than the shared
+/// PASSWORD: they never log in with it, and one checks that a near miss of it
+/// does not verify.
+const SIGN_UP_PASSWORD: &str = "correct horse battery staple";
 
 /// OWASP memory with ten passes: ~100 ms a hash, long enough to overlap requests.
 const SLOW_HASH: HashParams = HashParams {
@@ -34,12 +37,14 @@ both_stores!(
 
 async fn sign_up_answers_201_with_location_and_the_public_user(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let response = app.sign_up("alice", "alice@example.com", PASSWORD).await;
+    let response = app
+        .sign_up("alice", "alice@example.com", SIGN_UP_PASSWORD)
+        .await;
     assert_eq!(response.status().as_u16(), 201);
     let location = response.headers()["location"].to_str().unwrap().to_string();
     let raw = response.text().await.unwrap();
     assert!(
-        !raw.contains(PASSWORD) && !raw.contains("argon2"),
+        !raw.contains(SIGN_UP_PASSWORD) && !raw.contains("argon2"),
         "secret in {raw}"
     );
     let body: Value = serde_json::from_str(&raw).unwrap();
@@ -63,7 +68,7 @@ async fn sign_up_answers_201_with_location_and_the_public_user(backend: Backend)
 async fn stored_password_is_argon2id_with_the_configured_parameters(backend: Backend) {
     let app = TestApp::spawn_with(backend, |c| c.hash = HashParams::OWASP).await;
     assert_eq!(
-        app.sign_up("bob", "bob@example.com", PASSWORD)
+        app.sign_up("bob", "bob@example.com", SIGN_UP_PASSWORD)
             .await
             .status()
             .as_u16(),
@@ -75,14 +80,14 @@ async fn stored_password_is_argon2id_with_the_configured_parameters(backend: Bac
         .unwrap();
     assert!(phc.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{phc}");
     assert_eq!(phc_params(&phc), Some(HashParams::OWASP));
-    assert!(verify_phc(PASSWORD, &phc).unwrap());
+    assert!(verify_phc(SIGN_UP_PASSWORD, &phc).unwrap());
     assert!(!verify_phc("correct horse battery stapler", &phc).unwrap());
 }
 
 async fn sign_up_writes_exactly_one_created_event_in_the_outbox(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let body: Value = app
-        .sign_up("carol", "carol@example.com", PASSWORD)
+        .sign_up("carol", "carol@example.com", SIGN_UP_PASSWORD)
         .await
         .json()
         .await
@@ -97,7 +102,7 @@ async fn sign_up_writes_exactly_one_created_event_in_the_outbox(backend: Backend
     assert_eq!(event["data"], body, "the event carries the public user");
     let raw = event.to_string();
     assert!(
-        !raw.contains(PASSWORD) && !raw.contains("argon2"),
+        !raw.contains(SIGN_UP_PASSWORD) && !raw.contains("argon2"),
         "secret in {raw}"
     );
     assert_eq!(app.outbox().await, 1);
@@ -106,17 +111,21 @@ async fn sign_up_writes_exactly_one_created_event_in_the_outbox(backend: Backend
 async fn username_and_email_are_case_insensitive(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let body: Value = app
-        .sign_up("Dave.X", "Dave@Example.COM", PASSWORD)
+        .sign_up("Dave.X", "Dave@Example.COM", SIGN_UP_PASSWORD)
         .await
         .json()
         .await
         .unwrap();
     assert_eq!(body["username"], "dave.x");
     assert_eq!(body["email"], "dave@example.com");
-    let again = app.sign_up("other", "DAVE@example.com", PASSWORD).await;
+    let again = app
+        .sign_up("other", "DAVE@example.com", SIGN_UP_PASSWORD)
+        .await;
     let p = problem(again, 409).await;
     assert_eq!(p["errors"][0]["field"], "email");
-    let again = app.sign_up("DAVE.x", "new@example.com", PASSWORD).await;
+    let again = app
+        .sign_up("DAVE.x", "new@example.com", SIGN_UP_PASSWORD)
+        .await;
     let p = problem(again, 409).await;
     assert_eq!(p["errors"][0]["field"], "username");
     assert_eq!(app.users().await, 1);
@@ -125,14 +134,15 @@ async fn username_and_email_are_case_insensitive(backend: Backend) {
 async fn a_taken_username_or_email_is_409_naming_the_field(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     assert_eq!(
-        app.sign_up("erin", "erin@example.com", PASSWORD)
+        app.sign_up("erin", "erin@example.com", SIGN_UP_PASSWORD)
             .await
             .status()
             .as_u16(),
         201
     );
     let p = problem(
-        app.sign_up("erin", "erin2@example.com", PASSWORD).await,
+        app.sign_up("erin", "erin2@example.com", SIGN_UP_PASSWORD)
+            .await,
         409,
     )
     .await;
@@ -141,7 +151,8 @@ async fn a_taken_username_or_email_is_409_naming_the_field(backend: Backend) {
         json!([{ "field": "username", "reason": "is already taken" }])
     );
     let p = problem(
-        app.sign_up("erin2", "erin@example.com", PASSWORD).await,
+        app.sign_up("erin2", "erin@example.com", SIGN_UP_PASSWORD)
+            .await,
         409,
     )
     .await;
@@ -164,8 +175,9 @@ async fn malformed_json_is_400_and_changes_nothing(backend: Backend) {
 
 async fn a_wrong_content_type_is_415(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let body = json!({ "username": "gina", "email": "gina@example.com", "password": PASSWORD })
-        .to_string();
+    let body =
+        json!({ "username": "gina", "email": "gina@example.com", "password": SIGN_UP_PASSWORD })
+            .to_string();
     for content_type in ["text/plain", "application/x-www-form-urlencoded"] {
         let response = app.post_raw("/auth/user", content_type, body.clone()).await;
         problem(response, 415).await;
@@ -184,7 +196,7 @@ async fn a_wrong_content_type_is_415(backend: Backend) {
 async fn a_body_over_16_kib_is_413(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let padding = "x".repeat(16 * 1024);
-    let body = json!({ "username": "hank", "email": "hank@example.com", "password": PASSWORD, "pad": padding });
+    let body = json!({ "username": "hank", "email": "hank@example.com", "password": SIGN_UP_PASSWORD, "pad": padding });
     problem(app.post_json("/auth/user", &body).await, 413).await;
     assert_eq!(app.users().await, 0);
     // just under the limit is read (and refused for its content, not its size)
@@ -239,7 +251,7 @@ async fn concurrent_sign_ups_for_one_email_give_exactly_one_201(backend: Backend
         let client = app.client.clone();
         let url = app.url("/auth/user");
         tasks.spawn(async move {
-            let body = json!({ "username": format!("racer{i}"), "email": "race@example.com", "password": PASSWORD });
+            let body = json!({ "username": format!("racer{i}"), "email": "race@example.com", "password": SIGN_UP_PASSWORD });
             client.post(url).json(&body).send().await.unwrap().status().as_u16()
         });
     }
@@ -263,7 +275,7 @@ async fn a_full_hashing_queue_answers_503_with_retry_after_and_no_timeouts(backe
         let client = app.client.clone();
         let url = app.url("/auth/user");
         tasks.spawn(async move {
-            let body = json!({ "username": format!("load{i}"), "email": format!("load{i}@example.com"), "password": PASSWORD });
+            let body = json!({ "username": format!("load{i}"), "email": format!("load{i}@example.com"), "password": SIGN_UP_PASSWORD });
             // reqwest's 60 s timeout would surface here as an error: none is allowed.
             let response = client.post(url).json(&body).send().await.expect("no timeout, no transport error");
             let retry_after = response.headers().get("retry-after").map(|v| v.to_str().unwrap().to_string());
@@ -290,8 +302,7 @@ async fn shutdown_drains_a_sign_up_in_flight(backend: Backend) {
     let client = app.client.clone();
     let url = app.url("/auth/user");
     let in_flight = tokio::spawn(async move {
-        let body =
-            json!({ "username": "drain", "email": "drain@example.com", "password": PASSWORD });
+        let body = json!({ "username": "drain", "email": "drain@example.com", "password": SIGN_UP_PASSWORD });
         client
             .post(url)
             .json(&body)
@@ -314,7 +325,9 @@ async fn shutdown_drains_a_sign_up_in_flight(backend: Backend) {
     assert!(
         app.client
             .post(app.url("/auth/user"))
-            .json(&json!({ "username": name, "email": "x@example.com", "password": PASSWORD }))
+            .json(
+                &json!({ "username": name, "email": "x@example.com", "password": SIGN_UP_PASSWORD })
+            )
             .send()
             .await
             .is_err(),
@@ -341,9 +354,9 @@ async fn a_common_password_is_refused_unless_the_denylist_is_off() {
     );
     assert_eq!(app.users().await, 0);
     let id = app.create_user("careful").await;
-    let t = app.tokens("careful", "correct horse battery").await;
+    let t = app.tokens("careful", PASSWORD).await;
     let change = serde_json::json!({
-        "current_password": "correct horse battery", "new_password": "qwertyuiop"
+        "current_password": PASSWORD, "new_password": "qwertyuiop"
     });
     let path = format!("/auth/user/{id}/password");
     let refused = app

@@ -5,8 +5,7 @@ use chrono::Duration;
 use serde_json::json;
 
 use crate::both_stores;
-use crate::helpers::{problem, Backend, TestApp};
-use crate::session::PASSWORD;
+use crate::helpers::{problem, Backend, TestApp, PASSWORD};
 
 both_stores!(
     a_failed_login_threshold_gives_429_with_growing_retry_after,

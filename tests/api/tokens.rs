@@ -9,8 +9,8 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 use crate::both_stores;
-use crate::helpers::{problem, Backend, TestApp, Tokens};
-use crate::session::{claims_of, header_of, PASSWORD};
+use crate::helpers::{problem, Backend, TestApp, Tokens, PASSWORD};
+use crate::session::{claims_of, header_of};
 
 both_stores!(
     expiry_is_enforced_without_sleeping,
@@ -268,7 +268,7 @@ async fn discovery_names_the_issuer_the_keys_and_the_algorithm() {
     let jwks = app.json_at(jwks_uri, None).await;
     let t = {
         app.create_user("discovered").await;
-        app.tokens("discovered", "correct horse battery").await
+        app.tokens("discovered", PASSWORD).await
     };
     assert!(verify_with_jwks(&t.access_token, &jwks));
 

@@ -15,10 +15,8 @@ use base64::Engine;
 use serde_json::json;
 
 use crate::broker::Broker;
-use crate::helpers::{Backend, TestApp};
+use crate::helpers::{Backend, TestApp, PASSWORD};
 use crate::relay::relay_to;
-
-const PASSWORD: &str = "correct horse battery";
 
 struct Protected {
     child: Child,
