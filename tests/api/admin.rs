@@ -11,9 +11,9 @@ use serde_json::{json, Value};
 
 use crate::both_stores;
 use crate::broker::Broker;
-use crate::helpers::{problem, Backend, TestApp, PASSWORD, TEST_HASH};
-use crate::lifecycle::revocations;
-use crate::relay::relay_to;
+use crate::helpers::{
+    assert_valid_openapi, problem, relay_to, revocations, Backend, TestApp, PASSWORD, TEST_HASH,
+};
 
 const TOKEN: &str = "ops-token-0123456789abcdef0123456789";
 const OTHER: &str = "auditor-token-0123456789abcdef01234567";
@@ -131,7 +131,7 @@ async fn the_admin_api_refuses_a_missing_or_wrong_token_and_is_not_on_the_servic
     ] {
         assert!(doc["paths"][path].is_object(), "{path} is documented");
     }
-    crate::operations::assert_valid_openapi(&doc);
+    assert_valid_openapi(&doc);
 }
 
 async fn admins_create_delete_and_end_sessions_and_every_event_names_them(backend: Backend) {

@@ -8,11 +8,9 @@ use std::process::Command;
 
 use serde_yaml::Value;
 
-const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+use crate::helpers::{help, port_of, read};
 
-pub fn read(path: &str) -> String {
-    std::fs::read_to_string(format!("{ROOT}/{path}")).unwrap_or_else(|e| panic!("{path}: {e}"))
-}
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
 /// Compose's interpolation for the form the file uses: `${NAME:-default}` with
 /// NAME unset (any other form is refused, so none slips through unchecked).
@@ -59,23 +57,6 @@ fn get<'a>(env: &'a [(String, String)], key: &str) -> &'a str {
         .find(|(k, _)| k == key)
         .unwrap_or_else(|| panic!("{key} is not set"))
         .1
-}
-
-pub fn port_of(addr: &str) -> u16 {
-    addr.rsplit(':')
-        .next()
-        .unwrap()
-        .trim_end_matches(|c: char| !c.is_ascii_digit())
-        .parse()
-        .unwrap()
-}
-
-pub fn help() -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_authd"))
-        .arg("--help")
-        .output()
-        .unwrap();
-    String::from_utf8(out.stdout).unwrap()
 }
 
 #[test]

@@ -8,7 +8,7 @@ use std::process::Command;
 
 use serde_yaml::Value;
 
-use crate::deploy_files::{help, port_of, read};
+use crate::helpers::{help, port_of, read};
 
 const DIR: &str = "deploy/kubernetes";
 

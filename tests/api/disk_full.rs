@@ -8,9 +8,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use authd::config::StoreConfig;
-use serde_json::{json, Value};
+use serde_json::Value;
 
-use crate::helpers::{problem, Backend, TestApp, PASSWORD};
+use crate::helpers::{problem, sign_up_body, Backend, TestApp};
 
 /// A tmpfs of `size` mounted on a fresh directory, unmounted on drop.
 struct SmallDisk {
@@ -55,10 +55,6 @@ impl Drop for SmallDisk {
             .arg(self.dir.path())
             .status();
     }
-}
-
-fn sign_up_body(name: &str) -> Value {
-    json!({ "username": name, "email": format!("{name}@example.com"), "password": PASSWORD })
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -10,76 +10,11 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use crate::broker::Broker;
-use crate::helpers::{free_port, stop_child, PASSWORD};
+use crate::helpers::{free_port, sign_up_body, stop_child, wait_port, Replica, PASSWORD};
 use crate::pg::PgServer;
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 const NGINX_HINT: &str = "nginx must be on PATH: run scripts/test, or apt-get install nginx";
-
-fn wait_port(port: u16, child: &mut Child, what: &str) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        if let Some(status) = child.try_wait().unwrap() {
-            panic!("{what} exited: {status}");
-        }
-        assert!(Instant::now() < deadline, "{what} never listened on {port}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-/// An `authd serve` process; its stderr (the logs) goes to `<dir>/<name>.log`.
-pub struct Replica {
-    child: Child,
-    pub port: u16,
-}
-
-impl Replica {
-    fn start(name: &str, database_url: &str, brokers: Option<&str>, dir: &Path) -> Replica {
-        Self::start_with(name, database_url, brokers, dir, &[])
-    }
-
-    pub fn start_with(
-        name: &str,
-        database_url: &str,
-        brokers: Option<&str>,
-        dir: &Path,
-        env: &[(&str, &str)],
-    ) -> Replica {
-        let port = free_port();
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_authd"));
-        cmd.arg("serve")
-            .env("DATABASE_URL", database_url)
-            .env("AUTHD_LISTEN", format!("127.0.0.1:{port}"))
-            .env("AUTHD_INSTANCE_ID", name)
-            .env("AUTHD_ARGON2_MEMORY_KIB", "1024")
-            .env("AUTHD_ARGON2_ITERATIONS", "1")
-            .env("AUTHD_LOG_FORMAT", "json")
-            .env("AUTHD_RELAY_POLL_MS", "500")
-            .env_remove("AUTHD_KAFKA_BROKERS")
-            .current_dir(dir)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(dir.join(format!("{name}.log"))).unwrap());
-        if let Some(brokers) = brokers {
-            cmd.env("AUTHD_KAFKA_BROKERS", brokers);
-        }
-        cmd.envs(env.iter().copied());
-        let mut child = cmd.spawn().unwrap();
-        wait_port(port, &mut child, name);
-        Replica { child, port }
-    }
-
-    pub fn kill(&mut self) {
-        let _ = self.child.kill(); // SIGKILL
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Replica {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
 
 /// nginx with the repository's configuration, rendered by scripts/lib/services.sh.
 struct Gateway {
@@ -137,10 +72,6 @@ impl Drop for Gateway {
     fn drop(&mut self) {
         stop_child(&mut self.child, "TERM");
     }
-}
-
-fn sign_up_body(name: &str) -> Value {
-    json!({ "username": name, "email": format!("{name}@example.com"), "password": PASSWORD })
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -8,7 +8,7 @@ use authd::hashing::HashParams;
 use serde_json::{json, Value};
 
 use crate::both_stores;
-use crate::helpers::{problem, Backend, TestApp, PASSWORD};
+use crate::helpers::{problem, sign_up_body, Backend, TestApp, PASSWORD};
 
 both_stores!(
     a_retry_with_the_same_key_gets_the_first_answer_and_nothing_is_done_twice,
@@ -18,10 +18,6 @@ both_stores!(
     a_key_whose_lease_ran_out_unfinished_is_taken_over,
     a_release_after_an_ambiguous_commit_keeps_the_answer,
 );
-
-fn sign_up_body(name: &str) -> Value {
-    json!({ "username": name, "email": format!("{name}@example.com"), "password": PASSWORD })
-}
 
 async fn post_keyed(app: &TestApp, key: &str, body: &Value) -> reqwest::Response {
     app.client

@@ -5,7 +5,7 @@ use reqwest::Method;
 use serde_json::{json, Value};
 
 use crate::both_stores;
-use crate::helpers::{problem, Backend, TestApp, PASSWORD};
+use crate::helpers::{problem, revocations, Backend, TestApp, PASSWORD};
 
 both_stores!(
     a_user_reads_itself_and_nobody_else,
@@ -15,7 +15,6 @@ both_stores!(
     delete_needs_the_password_and_removes_user_and_sessions,
 );
 
-/// The types of a user's outbox events, in order.
 /// The user's own events (`authd.user.*`), in order.
 async fn event_types(app: &TestApp, id: &str) -> Vec<String> {
     app.events_of(id)
@@ -23,16 +22,6 @@ async fn event_types(app: &TestApp, id: &str) -> Vec<String> {
         .iter()
         .map(|e| e["type"].as_str().unwrap().to_string())
         .filter(|t| t.starts_with("authd.user."))
-        .collect()
-}
-
-/// The reasons of the user's `authd.session.revoked` events, in order.
-pub async fn revocations(app: &TestApp, id: &str) -> Vec<String> {
-    app.events_of(id)
-        .await
-        .iter()
-        .filter(|e| e["type"] == "authd.session.revoked")
-        .map(|e| e["data"]["reason"].as_str().unwrap().to_string())
         .collect()
 }
 

@@ -6,8 +6,7 @@ use std::process::Command;
 use serde_json::Value;
 
 use crate::broker::Broker;
-use crate::helpers::{free_port, Backend, TestApp};
-use crate::relay::relay_to;
+use crate::helpers::{free_port, relay_to, Backend, TestApp};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn authd_load_reports_every_request_and_verifies_rows_and_events() {

@@ -7,15 +7,14 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use authd::mail::{Delivery, Verification};
-use base64::Engine;
 use reqwest::Method;
 use serde_json::{json, Value};
 
 use crate::both_stores;
 use crate::helpers::{
-    free_port, problem, pytools_python, stop_child, unique, Backend, TestApp, PASSWORD,
+    claims_of, free_port, problem, pytools_python, revocations, stop_child, unique, Backend,
+    TestApp, PASSWORD,
 };
-use crate::lifecycle::revocations;
 
 both_stores!(
     verification_required_blocks_login_until_the_mailed_link_is_used,
@@ -168,14 +167,6 @@ fn with_mail(
     }
 }
 
-fn claims(access_token: &str) -> Value {
-    let payload = access_token.split('.').nth(1).unwrap();
-    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(payload)
-        .unwrap();
-    serde_json::from_slice(&raw).unwrap()
-}
-
 async fn event_types(app: &TestApp, id: &str) -> Vec<String> {
     app.events_of(id)
         .await
@@ -246,12 +237,12 @@ async fn verification_required_blocks_login_until_the_mailed_link_is_used(backen
     );
 
     let t = app.tokens("alice", PASSWORD).await;
-    assert_eq!(claims(&t.access_token)["email_verified"], true);
+    assert_eq!(claims_of(&t.access_token)["email_verified"], true);
     let me: Value = app.me(&t.access_token).await.json().await.unwrap();
     assert_eq!(me["email_verified"], true);
     let refreshed: Value = app.refresh(&t.refresh_token).await.json().await.unwrap();
     let refreshed = refreshed["access_token"].as_str().unwrap();
-    assert_eq!(claims(refreshed)["email_verified"], true);
+    assert_eq!(claims_of(refreshed)["email_verified"], true);
     assert_eq!(
         event_types(&app, id).await,
         ["authd.user.created", "authd.user.verified"]

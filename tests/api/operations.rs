@@ -9,8 +9,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use crate::broker::Broker;
-use crate::gateway::Replica;
-use crate::helpers::{free_port, Backend, TestApp, PASSWORD};
+use crate::helpers::{assert_valid_openapi, free_port, sign_up_body, Backend, Replica, TestApp};
 use crate::pg::PgServer;
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
@@ -53,10 +52,6 @@ async fn scrape_until(
         assert!(Instant::now() < deadline, "{what} within {secs} s:\n{text}");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-}
-
-fn sign_up_body(name: &str) -> Value {
-    json!({ "username": name, "email": format!("{name}@example.com"), "password": PASSWORD })
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -152,39 +147,6 @@ async fn metrics_count_sign_ups_and_the_outbox_lag_grows_while_the_broker_is_dow
     .await;
     assert_eq!(sample(&text, "authd_outbox_oldest_age_seconds"), Some(0.0));
     assert_eq!(sample(&text, "authd_outbox_published_total"), Some(10.0));
-}
-
-/// The validator from PyPI that scripts/test installs into target/pytools.
-fn validator() -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map_or_else(|| PathBuf::from(ROOT).join("target"), PathBuf::from);
-    let path = std::env::var_os("AUTHD_OPENAPI_VALIDATOR").map_or_else(
-        || target.join("pytools/bin/openapi-spec-validator"),
-        PathBuf::from,
-    );
-    assert!(
-        path.exists(),
-        "{} is missing: run scripts/test (it installs openapi-spec-validator from PyPI into target/pytools)",
-        path.display()
-    );
-    path
-}
-
-/// Fails unless openapi-spec-validator accepts `doc`.
-pub fn assert_valid_openapi(doc: &Value) {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("openapi.json");
-    std::fs::write(&file, serde_json::to_vec_pretty(doc).unwrap()).unwrap();
-    let out = std::process::Command::new(validator())
-        .arg(&file)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "openapi-spec-validator: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 /// `(METHOD, path)` of every row of the README's endpoint table.

@@ -4,34 +4,13 @@ use authd::clock::Clock;
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
-use authd::config::Config;
-use authd::events::kafka::{self, KafkaConfig};
-use authd::events::relay::RelayConfig;
+use authd::events::kafka;
 use authd::store::lane_of;
 use serde_json::{json, Value};
 
 use crate::both_stores;
 use crate::broker::Broker;
-use crate::helpers::{Backend, Db, TestApp, PASSWORD};
-
-const TOPIC: &str = "authd.user-events";
-
-/// A config tweak: the relay on, publishing to `broker`.
-pub fn relay_to(broker: &Broker, batch: i64) -> impl FnOnce(&mut Config) {
-    let brokers = broker.brokers();
-    move |c: &mut Config| {
-        c.relay = Some(RelayConfig {
-            kafka: KafkaConfig {
-                brokers,
-                topic: TOPIC.into(),
-                partitions: 3,
-                replication: 1,
-            },
-            batch,
-            poll: Duration::from_millis(500),
-        })
-    }
-}
+use crate::helpers::{relay_to, sign_up_body, Backend, Db, TestApp, TOPIC};
 
 /// Every message in the topic, read from the beginning until 3 s pass without one.
 async fn consume_all(broker: &Broker) -> Vec<Value> {
@@ -99,9 +78,18 @@ async fn a_broker_outage_fails_no_sign_up_and_loses_no_event() {
             let mut created = Vec::new();
             for i in 0..60 {
                 let name = format!("outage{w}_{i}");
-                let body = json!({ "username": name, "email": format!("{name}@example.com"), "password": PASSWORD });
-                let response = client.post(&url).json(&body).send().await.expect("sign-up answered");
-                assert_eq!(response.status().as_u16(), 201, "sign-ups need only the database");
+                let body = sign_up_body(&name);
+                let response = client
+                    .post(&url)
+                    .json(&body)
+                    .send()
+                    .await
+                    .expect("sign-up answered");
+                assert_eq!(
+                    response.status().as_u16(),
+                    201,
+                    "sign-ups need only the database"
+                );
                 let user: Value = response.json().await.unwrap();
                 created.push(user["id"].as_str().unwrap().to_string());
                 tokio::time::sleep(Duration::from_millis(20)).await;
@@ -190,8 +178,16 @@ async fn two_relays_racing_keep_each_users_events_in_commit_order() {
             let mut ids = Vec::new();
             for i in 0..USERS / 3 {
                 let name = format!("race{w}_{i}");
-                let body = json!({ "username": name, "email": format!("{name}@example.com"), "password": PASSWORD });
-                let user: Value = client.post(&app_url).json(&body).send().await.unwrap().json().await.unwrap();
+                let body = sign_up_body(&name);
+                let user: Value = client
+                    .post(&app_url)
+                    .json(&body)
+                    .send()
+                    .await
+                    .unwrap()
+                    .json()
+                    .await
+                    .unwrap();
                 let id = user["id"].as_str().unwrap().to_string();
                 for n in 1..=CHANGES {
                     change_user(&store, &id, n).await;

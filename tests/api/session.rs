@@ -1,8 +1,6 @@
 //! Login and sessions: the flows of issue 5, over both stores. Time moves by the
 //! application's clock, never by sleeping. Tokens: tokens.rs; throttling: throttle.rs.
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
 use chrono::Duration;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -10,7 +8,7 @@ use sha2::{Digest, Sha256};
 use authd::clock::Clock;
 
 use crate::both_stores;
-use crate::helpers::{problem, Backend, TestApp, Tokens, PASSWORD};
+use crate::helpers::{claims_of, header_of, problem, Backend, TestApp, Tokens, PASSWORD};
 
 both_stores!(
     sign_up_login_me_refresh_reuse_logout,
@@ -18,16 +16,6 @@ both_stores!(
     login_input_errors_are_422,
     a_login_rehashes_a_password_stored_with_other_parameters,
 );
-
-pub fn claims_of(token: &str) -> Value {
-    let payload = token.split('.').nth(1).unwrap();
-    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
-}
-
-pub fn header_of(token: &str) -> Value {
-    let header = token.split('.').next().unwrap();
-    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(header).unwrap()).unwrap()
-}
 
 async fn sign_up_login_me_refresh_reuse_logout(backend: Backend) {
     let app = TestApp::spawn(backend).await;

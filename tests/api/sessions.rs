@@ -5,8 +5,7 @@ use reqwest::Method;
 use serde_json::{json, Value};
 
 use crate::both_stores;
-use crate::helpers::{problem, Backend, TestApp, Tokens, PASSWORD};
-use crate::lifecycle::revocations;
+use crate::helpers::{problem, revocations, Backend, TestApp, Tokens, PASSWORD};
 
 both_stores!(
     the_list_shows_each_login_and_which_is_current,

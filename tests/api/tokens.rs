@@ -9,8 +9,7 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 use crate::both_stores;
-use crate::helpers::{problem, Backend, TestApp, Tokens, PASSWORD};
-use crate::session::{claims_of, header_of};
+use crate::helpers::{claims_of, header_of, problem, Backend, TestApp, Tokens, PASSWORD};
 
 both_stores!(
     expiry_is_enforced_without_sleeping,
@@ -133,7 +132,7 @@ async fn tampered_wrong_alg_and_wrong_audience_tokens_are_refused(backend: Backe
 }
 
 /// Verifies a token the way another service does: with the JWKS alone.
-pub fn verify_with_jwks(token: &str, jwks: &Value) -> bool {
+fn verify_with_jwks(token: &str, jwks: &Value) -> bool {
     let kid = header_of(token)["kid"].as_str().unwrap().to_string();
     let Some(jwk) = jwks["keys"]
         .as_array()

@@ -15,8 +15,7 @@ use base64::Engine;
 use serde_json::json;
 
 use crate::broker::Broker;
-use crate::helpers::{Backend, TestApp, PASSWORD};
-use crate::relay::relay_to;
+use crate::helpers::{relay_to, Backend, TestApp, PASSWORD};
 
 struct Protected {
     child: Child,
