@@ -8,7 +8,7 @@ use std::process::Command;
 
 use serde_yaml::Value;
 
-use crate::helpers::{help, port_of, read};
+use crate::helpers::{help, port_of, pytool, read};
 
 const DIR: &str = "deploy/kubernetes";
 
@@ -25,19 +25,8 @@ fn listed() -> Vec<String> {
         .collect()
 }
 
-fn validator() -> PathBuf {
-    let bin =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/pytools/bin/kubernetes-validate");
-    assert!(
-        bin.exists(),
-        "{} is missing: run scripts/test (it installs kubernetes-validate from PyPI into target/pytools)",
-        bin.display()
-    );
-    bin
-}
-
 fn validate(files: &[PathBuf]) -> std::process::Output {
-    Command::new(validator())
+    Command::new(pytool("kubernetes-validate", "kubernetes-validate"))
         .args(["--kubernetes-version", "1.31.0", "--strict", "--quiet"])
         .args(files)
         .output()

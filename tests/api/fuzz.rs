@@ -7,19 +7,9 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use crate::both_stores;
-use crate::helpers::{Backend, TestApp, Tokens, PASSWORD};
+use crate::helpers::{pytool, Backend, TestApp, Tokens, PASSWORD};
 
 both_stores!(schemathesis_finds_no_failure_and_no_5xx);
-
-fn schemathesis() -> PathBuf {
-    let bin = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/pytools/bin/schemathesis");
-    assert!(
-        bin.exists(),
-        "{} is missing: run scripts/test (it installs schemathesis from PyPI into target/pytools)",
-        bin.display()
-    );
-    bin
-}
 
 async fn schemathesis_finds_no_failure_and_no_5xx(backend: Backend) {
     // The password denylist is a rule no JSON Schema can state (the fuzzer makes
@@ -34,7 +24,7 @@ async fn schemathesis_finds_no_failure_and_no_5xx(backend: Backend) {
     let work = tempfile::tempdir().unwrap();
     let url = app.url("/openapi.json");
     let out = tokio::task::spawn_blocking(move || {
-        Command::new(schemathesis())
+        Command::new(pytool("schemathesis", "schemathesis"))
             .arg("--config-file")
             .arg(config.join("schemathesis.toml"))
             .args(["run", &url, "--checks", "all", "--max-examples", "30"])

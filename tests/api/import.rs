@@ -10,7 +10,7 @@ use authd::config::StoreConfig;
 use serde_json::Value;
 
 use crate::both_stores;
-use crate::helpers::{problem, pytools_python, Backend, TestApp};
+use crate::helpers::{problem, pytool, Backend, TestApp};
 
 both_stores!(imported_hashes_of_every_format_log_in_and_become_argon2id);
 
@@ -39,7 +39,7 @@ for name, pw, hashed in rows:
 "#;
 
 fn fixtures() -> Vec<(String, String, String)> {
-    let out = Command::new(pytools_python("bcrypt, passlib and argon2-cffi"))
+    let out = Command::new(pytool("python", "bcrypt, passlib and argon2-cffi"))
         .args(["-c", FIXTURES])
         .output()
         .expect("run python");

@@ -12,8 +12,8 @@ use serde_json::{json, Value};
 
 use crate::both_stores;
 use crate::helpers::{
-    claims_of, free_port, problem, pytools_python, revocations, stop_child, unique, Backend,
-    TestApp, PASSWORD,
+    claims_of, free_port, problem, pytool, revocations, stop_child, unique, Backend, TestApp,
+    PASSWORD,
 };
 
 both_stores!(
@@ -72,7 +72,7 @@ impl SmtpServer {
     }
 
     pub fn listen(&mut self) {
-        let mut child = Command::new(pytools_python("aiosmtpd"))
+        let mut child = Command::new(pytool("python", "aiosmtpd"))
             .args(["-c", SERVER, &self.port.to_string()])
             .arg(&self.out)
             .stdout(Stdio::piped())

@@ -14,7 +14,7 @@ pub use app::{test_config, Backend, TestApp, TEST_HASH};
 pub use http::{claims_of, header_of, problem, Tokens};
 pub use kafka::{relay_to, TOPIC};
 pub use process::{free_port, stop_child, target_dir, wait_port, Replica};
-pub use pytools::{assert_valid_openapi, pytools_python};
+pub use pytools::{assert_valid_openapi, pytool};
 pub use repo::{help, port_of, read};
 pub use store::{revocations, Db};
 pub use users::{sign_up_body, unique, PASSWORD};

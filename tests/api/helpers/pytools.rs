@@ -1,5 +1,5 @@
-//! Tools from PyPI in scripts/test's venv (target/pytools): its python, and the
-//! OpenAPI validator that both the service's and the admin API's documents pass.
+//! Tools from PyPI in scripts/test's venv (target/pytools): where each one is, and
+//! the OpenAPI validator that both the service's and the admin API's documents pass.
 
 use std::path::PathBuf;
 
@@ -7,34 +7,33 @@ use serde_json::Value;
 
 use super::process::target_dir;
 
-/// The python of scripts/test's venv (target/pytools), which has `what` (PyPI
-/// packages scripts/test installs).
-pub fn pytools_python(what: &str) -> PathBuf {
-    let path = target_dir().join("pytools/bin/python");
+/// `bin/<name>` of scripts/test's venv, which has `what` (the PyPI packages
+/// scripts/test installs there). Found the way scripts/test places it: under
+/// CARGO_TARGET_DIR when set, so a shared target directory finds it too.
+pub fn pytool(name: &str, what: &str) -> PathBuf {
+    let path = target_dir().join("pytools/bin").join(name);
     assert!(
         path.exists(),
-        "{} is missing: run scripts/test (it installs {what} from PyPI)",
+        "{} is missing: run scripts/test (it installs {what} from PyPI into target/pytools)",
         path.display()
     );
     path
 }
 
-/// The validator from PyPI that scripts/test installs into target/pytools.
+/// openapi-spec-validator: AUTHD_OPENAPI_VALIDATOR names another one.
 fn validator() -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(
-        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target"),
-        PathBuf::from,
-    );
-    let path = std::env::var_os("AUTHD_OPENAPI_VALIDATOR").map_or_else(
-        || target.join("pytools/bin/openapi-spec-validator"),
-        PathBuf::from,
-    );
-    assert!(
-        path.exists(),
-        "{} is missing: run scripts/test (it installs openapi-spec-validator from PyPI into target/pytools)",
-        path.display()
-    );
-    path
+    match std::env::var_os("AUTHD_OPENAPI_VALIDATOR") {
+        Some(path) => {
+            let path = PathBuf::from(path);
+            assert!(
+                path.exists(),
+                "{} (AUTHD_OPENAPI_VALIDATOR) is missing",
+                path.display()
+            );
+            path
+        }
+        None => pytool("openapi-spec-validator", "openapi-spec-validator"),
+    }
 }
 
 /// Fails unless openapi-spec-validator accepts `doc`.
