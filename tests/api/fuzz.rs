@@ -13,7 +13,7 @@ both_stores!(schemathesis_finds_no_failure_and_no_5xx);
 
 async fn schemathesis_finds_no_failure_and_no_5xx(backend: Backend) {
     // The password denylist is a rule no JSON Schema can state (the fuzzer makes
-    // "00000000"): off here, tested on its own in signup.rs.
+    // "00000000"): off here, tested on its own in signup/refused.rs.
     let app = TestApp::spawn_with(backend, |c| {
         c.denylist = std::sync::Arc::new(authd::domain::Denylist::default());
     })

@@ -1,138 +1,21 @@
-//! The admin API on its own listener: credentials, users by prefix and cursor,
-//! create, lock and unlock on every replica, ending sessions, delete, and a user's
-//! event history, every admin event naming its admin.
+//! What admins do to users: create them (with a password or a hash made
+//! elsewhere, one by one or in bulk), end their sessions, delete them, and page
+//! through them; every event names the admin.
 
 use std::collections::HashSet;
 
-use authd::config::{AdminConfig, AdminCredentials, Config};
 use authd::hashing::hash_blocking;
 use reqwest::Method;
 use serde_json::{json, Value};
 
+use super::{admin, admin_app, admin_as, ok_json, OTHER, TOKEN};
 use crate::both_stores;
-use crate::broker::Broker;
-use crate::helpers::{
-    assert_valid_openapi, problem, relay_to, revocations, Backend, TestApp, PASSWORD, TEST_HASH,
-};
-
-const TOKEN: &str = "ops-token-0123456789abcdef0123456789";
-const OTHER: &str = "auditor-token-0123456789abcdef01234567";
+use crate::helpers::{problem, revocations, Backend, PASSWORD, TEST_HASH};
 
 both_stores!(
-    the_admin_api_refuses_a_missing_or_wrong_token_and_is_not_on_the_service_port,
     admins_create_delete_and_end_sessions_and_every_event_names_them,
     pages_are_stable_while_users_sign_up,
 );
-
-fn with_admin(c: &mut Config) {
-    c.admin = Some(AdminConfig {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        credentials: AdminCredentials::parse(&format!("ops:{TOKEN}\nauditor:{OTHER}\n")).unwrap(),
-    });
-}
-
-async fn admin_app(backend: Backend) -> TestApp {
-    TestApp::spawn_with(backend, with_admin).await
-}
-
-async fn admin(
-    app: &TestApp,
-    method: Method,
-    path: &str,
-    body: Option<Value>,
-) -> reqwest::Response {
-    admin_as(app, TOKEN, method, path, body).await
-}
-
-async fn admin_as(
-    app: &TestApp,
-    token: &str,
-    method: Method,
-    path: &str,
-    body: Option<Value>,
-) -> reqwest::Response {
-    let url = format!(
-        "http://{}{path}",
-        app.admin_addr.expect("an admin listener")
-    );
-    let mut request = app.client.request(method, url).bearer_auth(token);
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    request.send().await.unwrap()
-}
-
-async fn ok_json(response: reqwest::Response, status: u16) -> Value {
-    assert_eq!(response.status().as_u16(), status);
-    response.json().await.unwrap()
-}
-
-async fn the_admin_api_refuses_a_missing_or_wrong_token_and_is_not_on_the_service_port(
-    backend: Backend,
-) {
-    let app = admin_app(backend).await;
-    let url = format!("http://{}/admin/users", app.admin_addr.unwrap());
-    let none = app.client.get(&url).send().await.unwrap();
-    assert!(none.headers().contains_key("www-authenticate"));
-    problem(none, 401).await;
-    for wrong in [&TOKEN[..TOKEN.len() - 1], "x", &format!("{TOKEN}x")] {
-        problem(
-            admin_as(&app, wrong, Method::GET, "/admin/users", None).await,
-            401,
-        )
-        .await;
-    }
-    let basic = app
-        .client
-        .get(&url)
-        .header("authorization", format!("Basic {TOKEN}"))
-        .send()
-        .await
-        .unwrap();
-    problem(basic, 401).await;
-    // A user's access token is no admin token.
-    app.create_user("mallory").await;
-    let user = app.tokens("mallory", PASSWORD).await;
-    problem(
-        admin_as(&app, &user.access_token, Method::GET, "/admin/users", None).await,
-        401,
-    )
-    .await;
-    // Both admins get in; the service port knows no /admin.
-    ok_json(
-        admin_as(&app, OTHER, Method::GET, "/admin/users", None).await,
-        200,
-    )
-    .await;
-    ok_json(admin(&app, Method::GET, "/admin/users", None).await, 200).await;
-    let on_service = app
-        .client
-        .get(app.url("/admin/users"))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap();
-    problem(on_service, 404).await;
-    // Its own document, valid OpenAPI 3.1 with every admin route.
-    let doc = ok_json(
-        admin(&app, Method::GET, "/admin/openapi.json", None).await,
-        200,
-    )
-    .await;
-    assert_eq!(doc["openapi"], "3.1.0");
-    for path in [
-        "/admin/users",
-        "/admin/users/{id}",
-        "/admin/users/{id}/lock",
-        "/admin/users/{id}/unlock",
-        "/admin/users/{id}/logout",
-        "/admin/users/{id}/sessions",
-        "/admin/users/{id}/events",
-    ] {
-        assert!(doc["paths"][path].is_object(), "{path} is documented");
-    }
-    assert_valid_openapi(&doc);
-}
 
 async fn admins_create_delete_and_end_sessions_and_every_event_names_them(backend: Backend) {
     let app = admin_app(backend).await;
@@ -334,92 +217,6 @@ async fn pages_are_stable_while_users_sign_up(backend: Backend) {
     )
     .await;
     assert_eq!(bad["errors"].as_array().unwrap().len(), 2, "{bad}");
-}
-
-/// Lock on one replica: login and refresh stop at once on the other, every
-/// session ends, older access tokens are void; unlock lets the user back in.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_lock_blocks_login_and_refresh_at_once_on_every_replica() {
-    let a = admin_app(Backend::Postgres).await;
-    let b = a.replica(|_| {}).await;
-    let id = a.create_user("locked").await;
-    let t = b.tokens("locked", PASSWORD).await;
-    let path = format!("/admin/users/{id}/lock");
-    let locked = ok_json(admin(&a, Method::POST, &path, None).await, 200).await;
-    assert!(locked["locked_at"].is_string());
-    let refused = problem(b.login("locked", PASSWORD).await, 403).await;
-    assert_eq!(refused["type"], "urn:authd:problem:account-locked");
-    // A wrong password still gets the plain 401: the lock is not revealed to guessers.
-    problem(b.login("locked", "wrong password!").await, 401).await;
-    problem(b.refresh(&t.refresh_token).await, 401).await;
-    problem(b.me(&t.access_token).await, 401).await;
-    // Again: unchanged, no second event.
-    ok_json(admin(&a, Method::POST, &path, None).await, 200).await;
-    let types: Vec<String> = a
-        .events_of(&id)
-        .await
-        .iter()
-        .map(|e| e["type"].as_str().unwrap().to_string())
-        .collect();
-    assert_eq!(
-        types,
-        [
-            "authd.user.created",
-            "authd.session.revoked",
-            "authd.user.locked"
-        ]
-    );
-    let event = a.events_of(&id).await.pop().unwrap();
-    assert_eq!(event["authdactor"], "admin:ops");
-
-    let unlocked = ok_json(
-        admin(&a, Method::POST, &format!("/admin/users/{id}/unlock"), None).await,
-        200,
-    )
-    .await;
-    assert!(unlocked["locked_at"].is_null());
-    let fresh = b.tokens("locked", PASSWORD).await;
-    assert_eq!(b.me(&fresh.access_token).await.status().as_u16(), 200);
-    problem(b.me(&t.access_token).await, 401).await;
-    assert_eq!(
-        a.events_of(&id).await.pop().unwrap()["type"],
-        "authd.user.unlocked"
-    );
-}
-
-/// Published events leave the outbox for the history, which keeps them.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_history_keeps_published_events() {
-    let broker = Broker::start();
-    let relay = relay_to(&broker, 100);
-    let app = TestApp::spawn_with(Backend::Postgres, |c| {
-        with_admin(c);
-        relay(c);
-    })
-    .await;
-    let id = app.create_user("audited").await;
-    app.tokens("audited", PASSWORD).await;
-    ok_json(
-        admin(&app, Method::POST, &format!("/admin/users/{id}/lock"), None).await,
-        200,
-    )
-    .await;
-    app.wait_outbox_empty(60).await;
-    let history = ok_json(
-        admin(
-            &app,
-            Method::GET,
-            &format!("/admin/users/{id}/events"),
-            None,
-        )
-        .await,
-        200,
-    )
-    .await;
-    let history = history.as_array().unwrap();
-    assert_eq!(history.len(), 3, "{history:?}");
-    assert!(history.iter().all(|e| e["published_at"].is_string()));
-    assert_eq!(history[2]["type"], "authd.user.locked");
 }
 
 /// The bulk import of the admin API: the same checks as `authd users import`, and
