@@ -1,0 +1,23 @@
+//! Authentication: how a user proves who they are, and what that ends in.
+//!
+//! - `throttle`: the shared failure counters, per account and per client address.
+//! - `attempt`: one guarded check against them (`Attempt`).
+//! - `password`: the password factor (a login by name, the current-password check).
+//! - `session`: a new session and its token pair, the end of every login.
+//! - `signup`: a new user with a password (sign-up, the admin API).
+//! - `policy`: what a login asks besides its factors (email verification).
+//!
+//! A new factor (a one-time code, a passkey) is a module beside `password` that
+//! verifies inside an `Attempt` and ends in `session::start`.
+
+pub mod attempt;
+pub mod password;
+pub mod policy;
+pub mod session;
+pub mod signup;
+pub mod throttle;
+
+pub use policy::Verification;
+pub use session::TokenResponse;
+pub use attempt::Attempt;
+pub use throttle::{AttemptKeys, ThrottleConfig};

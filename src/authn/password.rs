@@ -1,0 +1,98 @@
+//! The password factor: a login by name and password, and the current-password
+//! check of the endpoints that change an account. Both are guarded by the shared
+//! throttle and verify on the bounded hashing pool.
+
+use std::net::IpAddr;
+
+use chrono::{DateTime, Utc};
+
+use super::policy::Verification;
+use super::attempt::Attempt;
+use super::throttle::AttemptKeys;
+use crate::domain::Password;
+use crate::hashing::phc_params;
+use crate::http::error::ApiError;
+use crate::http::state::AppState;
+use crate::store::Account;
+
+/// Login: throttle check, then one argon2 verification on the bounded pool, against
+/// the user's hash or, for an unknown login, a dummy hash of the same cost: both
+/// failures take as long and answer the same 401. The account that logged in.
+pub async fn login(
+    state: &AppState,
+    login: &str,
+    password: Password,
+    client: IpAddr,
+    now: DateTime<Utc>,
+) -> Result<Account, ApiError> {
+    // A full hashing queue refuses now, before the look-ups below.
+    state.hasher.admit()?;
+    let account = state.store.account_by_login(login).await?;
+    let keys = AttemptKeys::new(account.as_ref().map(|a| a.user.id), login, client);
+    let attempt = Attempt::begin(state, keys, now).await?;
+    let phc = account
+        .as_ref()
+        .map_or_else(|| state.dummy_hash.to_string(), |a| a.password_hash.clone());
+    let matches = state.hasher.verify(password.clone(), phc).await?;
+    let Some(account) = account.filter(|_| matches) else {
+        attempt.failed().await?;
+        tracing::info!("login failed");
+        return Err(ApiError::InvalidCredentials);
+    };
+    attempt.succeeded().await?;
+    // Only once the password matched: a locked account is not revealed to guessers.
+    if account.locked_at.is_some() {
+        tracing::info!(user_id = %account.user.id, "login refused: the account is locked");
+        return Err(ApiError::Locked);
+    }
+    if state.verification == Verification::Required && !account.user.email_verified {
+        tracing::info!(user_id = %account.user.id, "login refused: the email is not verified");
+        return Err(ApiError::EmailNotVerified);
+    }
+    rehash_if_outdated(state, &account, password).await;
+    Ok(account)
+}
+
+/// Checks `password` against the account, counted like a login: guessing the
+/// password through these endpoints is throttled the same way.
+pub async fn confirm(
+    state: &AppState,
+    account: &Account,
+    client: IpAddr,
+    password: Password,
+) -> Result<(), ApiError> {
+    let keys = AttemptKeys::new(Some(account.user.id), "", client);
+    let attempt = Attempt::begin(state, keys, state.clock.now()).await?;
+    if state
+        .hasher
+        .verify(password, account.password_hash.clone())
+        .await?
+    {
+        attempt.succeeded().await
+    } else {
+        attempt.failed().await?;
+        Err(ApiError::WrongPassword)
+    }
+}
+
+/// DESIGN: rehash on login when the configured parameters changed. Best effort: a
+/// failure here must not fail a correct login.
+async fn rehash_if_outdated(state: &AppState, account: &Account, password: Password) {
+    if phc_params(&account.password_hash) == Some(state.hasher.params()) {
+        return;
+    }
+    let outcome = match state.hasher.hash(password).await {
+        Ok(new) => state
+            .store
+            .rehash(account.user.id, &account.password_hash, &new)
+            .await
+            .map_err(|e| format!("{e:#}")),
+        Err(e) => Err(e.to_string()),
+    };
+    match outcome {
+        Ok(_) => {
+            tracing::info!(user_id = %account.user.id, "password rehashed with the configured parameters")
+        }
+        Err(error) => tracing::warn!(user_id = %account.user.id, error, "rehash on login failed"),
+    }
+}

@@ -1,0 +1,209 @@
+//! The hashing pool: a fixed number of OS threads fed through a bounded queue.
+//!
+//! Hashing costs ~20 ms of a core; on the async runtime it would stall every other
+//! request on that worker. The queue is bounded so that overload is answered at once
+//! (503 + Retry-After) instead of growing latency until clients time out.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{self, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use tokio::sync::oneshot;
+
+use super::argon2::{hash_blocking, verify_phc, HashError, HashParams};
+use crate::domain::Password;
+
+type Job = Box<dyn FnOnce() + Send + 'static>;
+
+/// A fixed number of hashing threads fed through a bounded queue.
+#[derive(Clone)]
+pub struct Hasher {
+    params: HashParams,
+    queue: SyncSender<Job>,
+    /// Jobs accepted and not yet finished (waiting or running).
+    pending: Arc<AtomicUsize>,
+    /// The longest a job may wait for a thread; a later start is refused.
+    max_wait: Duration,
+    workers: usize,
+    /// What the start-up calibration measured.
+    pub calibration: Calibration,
+}
+
+/// The pool's measured speed and the queue bound derived from it.
+#[derive(Debug, Clone, Copy)]
+pub struct Calibration {
+    /// The slowest thread's speed: per thread, the faster of two warm hashes.
+    pub hash_time: Duration,
+    pub queue_bound: usize,
+}
+
+/// How the pool is sized.
+#[derive(Debug, Clone, Copy)]
+pub struct PoolConfig {
+    pub workers: usize,
+    /// Jobs that may wait; `None`: as many as `max_wait` can absorb at the measured speed.
+    pub queue_bound: Option<usize>,
+    pub max_wait: Duration,
+}
+
+/// Jobs the queue may hold so that the last one still starts within `max_wait`.
+pub fn queue_bound_for(max_wait: Duration, hash_time: Duration, workers: usize) -> usize {
+    let per_worker = max_wait.as_secs_f64() / hash_time.as_secs_f64().max(1e-6);
+    ((per_worker * workers as f64).floor() as usize).clamp(1, 100_000)
+}
+
+impl Hasher {
+    /// Starts the threads. Each first hashes three times (a warm-up, so no request
+    /// pays for a cold thread): the faster of its last two is its speed, and the
+    /// slowest thread's speed sizes the queue.
+    pub fn start(params: HashParams, pool: PoolConfig) -> Self {
+        let workers = pool.workers.max(1);
+        let (warmed_tx, warmed) = mpsc::channel::<Duration>();
+        let mut receivers = Vec::new();
+        for i in 0..workers {
+            let warmed_tx = warmed_tx.clone();
+            let (slot_tx, slot_rx) = mpsc::channel::<Arc<Mutex<mpsc::Receiver<Job>>>>();
+            receivers.push(slot_tx);
+            thread::Builder::new()
+                .name(format!("argon2-{i}"))
+                .spawn(move || {
+                    // The first hash pays for the thread's memory (page faults);
+                    // the faster of the next two is the thread's speed. One timed
+                    // hash during a busy start (Postgres and the broker starting
+                    // beside it) measured 26-31 ms instead of 13 and sized the
+                    // queue at half: 100 clients got 503s.
+                    let _ = hash_blocking(params, "warm-up password");
+                    let fastest = (0..2)
+                        .map(|_| {
+                            let started = Instant::now();
+                            let _ = hash_blocking(params, "warm-up password");
+                            started.elapsed()
+                        })
+                        .min()
+                        .unwrap_or_default();
+                    let _ = warmed_tx.send(fastest);
+                    let Ok(jobs) = slot_rx.recv() else { return };
+                    loop {
+                        // The lock is held only while waiting for the next job.
+                        let job = match jobs.lock() {
+                            Ok(rx) => rx.recv(),
+                            Err(_) => return,
+                        };
+                        match job {
+                            Ok(job) => job(),
+                            Err(_) => return, // every Hasher handle is gone
+                        }
+                    }
+                })
+                .expect("spawn a hashing thread");
+        }
+        drop(warmed_tx);
+        // One report per thread (each keeps its sender, so the channel never closes).
+        let hash_time = warmed
+            .iter()
+            .take(workers)
+            .max()
+            .unwrap_or(Duration::from_millis(20));
+        let queue_bound = pool
+            .queue_bound
+            .unwrap_or_else(|| queue_bound_for(pool.max_wait, hash_time, workers));
+        let (queue, jobs) = mpsc::sync_channel::<Job>(queue_bound);
+        let jobs = Arc::new(Mutex::new(jobs));
+        for slot in receivers {
+            let _ = slot.send(Arc::clone(&jobs));
+        }
+        Self {
+            params,
+            queue,
+            pending: Arc::new(AtomicUsize::new(0)),
+            max_wait: pool.max_wait,
+            workers,
+            calibration: Calibration {
+                hash_time,
+                queue_bound,
+            },
+        }
+    }
+
+    /// Refuses at once (as `hash` would) when the queue is full, before a request
+    /// spends database work that a refused hash would waste: under overload most
+    /// requests are refused, and a refused one should cost Postgres nothing. A
+    /// hint, not a reservation: `hash` still decides.
+    pub fn admit(&self) -> Result<(), HashError> {
+        if self.pending() >= self.calibration.queue_bound + self.workers {
+            metrics::counter!(crate::metrics::HASH_REFUSED, "reason" => "queue_full").increment(1);
+            return Err(HashError::Overloaded);
+        }
+        Ok(())
+    }
+
+    /// Jobs accepted and not yet finished: the queue depth plus the running hashes.
+    pub fn pending(&self) -> usize {
+        self.pending.load(Ordering::Relaxed)
+    }
+
+    pub fn params(&self) -> HashParams {
+        self.params
+    }
+
+    /// Hashes a password into a PHC string (`$argon2id$v=19$m=..,t=..,p=..$salt$hash`).
+    pub async fn hash(&self, password: Password) -> Result<String, HashError> {
+        let params = self.params;
+        self.run(move || hash_blocking(params, password.expose()))
+            .await?
+    }
+
+    /// Checks a password against a stored PHC string, using the parameters in it.
+    pub async fn verify(&self, password: Password, phc: String) -> Result<bool, HashError> {
+        self.run(move || verify_phc(password.expose(), &phc))
+            .await?
+    }
+
+    async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, HashError> {
+        let (tx, rx) = oneshot::channel();
+        let pending = Arc::clone(&self.pending);
+        pending.fetch_add(1, Ordering::Relaxed);
+        let (enqueued, max_wait) = (Instant::now(), self.max_wait);
+        let job: Job = Box::new(move || {
+            let waited = enqueued.elapsed();
+            metrics::histogram!(crate::metrics::HASH_WAIT).record(waited.as_secs_f64());
+            // Too late to start: the caller is better served by a 503 now.
+            let result = if waited > max_wait {
+                metrics::counter!(crate::metrics::HASH_REFUSED, "reason" => "waited_too_long")
+                    .increment(1);
+                Err(HashError::Overloaded)
+            } else {
+                let started = Instant::now();
+                let done = work();
+                metrics::histogram!(crate::metrics::HASH_DURATION)
+                    .record(started.elapsed().as_secs_f64());
+                Ok(done)
+            };
+            pending.fetch_sub(1, Ordering::Relaxed);
+            // A closed receiver means the request went away; nothing to report.
+            let _ = tx.send(result);
+        });
+        match self.queue.try_send(job) {
+            Ok(()) => rx.await.map_err(|_| HashError::Stopped)?,
+            Err(err) => {
+                self.pending.fetch_sub(1, Ordering::Relaxed);
+                match err {
+                    TrySendError::Full(_) => {
+                        metrics::counter!(crate::metrics::HASH_REFUSED, "reason" => "queue_full")
+                            .increment(1);
+                        Err(HashError::Overloaded)
+                    }
+                    TrySendError::Disconnected(_) => Err(HashError::Stopped),
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
