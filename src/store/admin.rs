@@ -5,6 +5,7 @@ use anyhow::Context;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+use super::commit::Queued;
 use super::dialect::{on_pool, uuid, Dialect};
 use super::outbox::lane_of;
 use super::sessions::{not_before, revoke_sessions};
@@ -189,14 +190,10 @@ impl Store {
             }
             let ended = revoke_sessions!(self, pool, tx, RevokeReason::Admin, now, actor,
                 "user_id = $3", pool.id(user));
-            tx.commit().await?;
+            self.commit(tx, Queued::events_if(!ended.is_empty())).await?;
             Ok(Some(ended.len()))
         }.await);
-        let ended = ended.context("ending the user's sessions")?;
-        if ended.is_some_and(|n| n > 0) {
-            self.wake.notify_one();
-        }
-        Ok(ended)
+        ended.context("ending the user's sessions")
     }
 
     /// The events written for `user`, oldest first: those still in the outbox and

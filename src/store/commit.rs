@@ -112,11 +112,12 @@ mod tests {
 
     #[test]
     fn the_list_of_files_is_the_whole_store() {
-        let mut on_disk: Vec<String> = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/src/store"))
-            .unwrap()
-            .map(|e| e.unwrap().file_name().into_string().unwrap())
-            .filter(|n| n.ends_with(".rs"))
-            .collect();
+        let mut on_disk: Vec<String> =
+            std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/src/store"))
+                .unwrap()
+                .map(|e| e.unwrap().file_name().into_string().unwrap())
+                .filter(|n| n.ends_with(".rs"))
+                .collect();
         on_disk.sort();
         let listed: Vec<&str> = FILES.iter().map(|(name, _)| *name).collect();
         assert_eq!(on_disk, listed, "a new store file must join FILES");
@@ -138,7 +139,10 @@ mod tests {
             assert_eq!(commits, allowed, "{name} commits outside commit.rs");
             let wakes = code.matches("notify_one").count();
             let allowed = if name == "commit.rs" { 2 } else { 0 };
-            assert_eq!(wakes, allowed, "{name} wakes the relay or the sender itself");
+            assert_eq!(
+                wakes, allowed,
+                "{name} wakes the relay or the sender itself"
+            );
         }
     }
 }

@@ -3,6 +3,19 @@
 //! comes first takes the row lock), ids are read back through `CAST(.. AS TEXT)`,
 //! and `Dialect` converts what is bound: Postgres takes uuid, timestamptz and jsonb,
 //! SQLite takes text.
+//!
+//! How the store's macros work (they exist because sqlx's pools and connections of
+//! the two backends are different types, so one function body cannot take both):
+//! - `on_pool!(store, pool => body)` writes `body` once and compiles it twice, with
+//!   `pool` bound to the Postgres pool in one arm and the SQLite pool in the other.
+//!   Inside it, `pool.id(..)`, `pool.time(..)` and `pool.json(..)` bind values in
+//!   the backend's types. Every method of `impl Store` that runs SQL on both
+//!   backends is written this way.
+//! - `insert_event!` (outbox.rs), `insert_mail!` (mail.rs) and `revoke_sessions!`
+//!   (sessions.rs) are statements used inside such a body, on its transaction `tx`;
+//!   `change!` (user_changes.rs) is the shape of the six user changes. They expand
+//!   where they are used, so the function that uses one is the one that commits it,
+//!   through `Store::commit` (commit.rs).
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;

@@ -3,6 +3,7 @@
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 
+use super::commit::Queued;
 use super::dialect::{on_pool, Dialect};
 use super::Store;
 
@@ -26,6 +27,12 @@ pub enum Claimed {
     /// The key's answer, to replay.
     Done(StoredResponse),
 }
+
+/// Keeps the answer of the request that holds a key under its claim (nothing when
+/// another request took the key over meanwhile).
+pub(super) const KEEP_ANSWER: &str = "UPDATE idempotency_keys SET status = $1, \
+     response_headers = $2, response_body = $3, lease_until = NULL \
+     WHERE scope = $4 AND key = $5 AND claim = $6";
 
 type KeyRow = (Vec<u8>, Option<i32>, Option<String>, Option<Vec<u8>>);
 
@@ -86,7 +93,7 @@ impl Store {
             } else {
                 sqlx::query_as(read).bind(scope).bind(key).fetch_optional(&mut *tx).await?
             };
-            tx.commit().await?;
+            self.commit(tx, Queued::NOTHING).await?;
             Ok::<_, sqlx::Error>((claimed, row))
         }.await)
         .context("claiming the idempotency key")?;
@@ -138,14 +145,11 @@ impl Store {
         claim: &str,
         response: &StoredResponse,
     ) -> anyhow::Result<()> {
-        let sql = "UPDATE idempotency_keys \
-                   SET status = $4, response_headers = $5, response_body = $6, lease_until = NULL \
-                   WHERE scope = $1 AND key = $2 AND claim = $3";
         let headers = serde_json::to_string(&response.headers)?;
         on_pool!(self, pool => {
-            sqlx::query(sql)
-                .bind(scope).bind(key).bind(claim)
+            sqlx::query(KEEP_ANSWER)
                 .bind(i32::from(response.status)).bind(&headers).bind(&response.body)
+                .bind(scope).bind(key).bind(claim)
                 .execute(pool).await.map(drop)
         })
         .context("storing the idempotent answer")

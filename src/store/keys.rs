@@ -3,6 +3,7 @@
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 
+use super::commit::Queued;
 use super::dialect::{on_pool, Dialect};
 use super::Store;
 
@@ -84,7 +85,7 @@ impl Store {
             .bind(pool.time(key.created_at))
             .execute(&mut *tx)
             .await?;
-            tx.commit().await
+            self.commit(tx, Queued::NOTHING).await
         }.await);
         done.context("rotating the signing key")
     }

@@ -7,29 +7,33 @@
 //! lane locks on Postgres, array-less deletes on SQLite. The pools are private:
 //! nothing outside this module knows which backend it talks to.
 
+mod account_tokens;
 mod admin;
+mod commit;
+mod create_user;
 mod dialect;
 mod idempotency;
-mod import;
 mod keys;
 mod login_counters;
-pub(crate) mod mail;
+mod mail;
 mod maintenance;
 mod outbox;
 mod postgres;
 mod sessions;
 mod sqlite;
 mod user_changes;
+mod user_import;
 mod users;
 
+pub use account_tokens::{TokenPurpose, Verified};
 pub use admin::{AdminUser, HistoryEvent};
 pub use idempotency::{Claimed, HeldKey, KeyLease, StoredResponse};
-pub use import::{ImportOutcome, ImportRow};
 pub use keys::StoredKey;
-pub use mail::{MailKind, NewMail, QueuedMail, TokenPurpose, Verified};
+pub use mail::{MailKind, NewMail, QueuedMail};
 pub use outbox::{lane_of, Claim, PendingEvent, LANES, OUTBOX_CHANNEL};
 pub use sessions::{Rotation, SessionInfo, SessionOrigin};
 pub use user_changes::UserChange;
+pub use user_import::{ImportOutcome, ImportRow};
 pub use users::{Account, NewUser, Taken, WriteError};
 
 use std::path::PathBuf;

@@ -11,6 +11,7 @@ use uuid::Uuid;
 
 use super::dialect::{on_pool, Dialect};
 
+use super::commit::Queued;
 use super::{Backend, Store};
 
 /// Relays lock lanes, not users: a bounded number of advisory locks however many
@@ -157,7 +158,7 @@ impl Store {
             tokio::select! {
                 _ = stop.changed() => return,
                 received = listener.recv() => match received {
-                    Ok(_) => self.wake.notify_one(),
+                    Ok(_) => self.committed(Queued::EVENTS),
                     Err(err) => {
                         // sqlx reconnects on the next recv; meanwhile the poll covers us.
                         tracing::warn!(error = %err, "LISTEN connection lost");

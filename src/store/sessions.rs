@@ -5,6 +5,7 @@ use anyhow::Context;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+use super::commit::Queued;
 use super::dialect::{on_pool, uuid, Dialect};
 use super::Store;
 use crate::events::envelope::RevokeReason;
@@ -120,7 +121,7 @@ impl Store {
                 .bind(pool.time(expires_at))
                 .execute(&mut *tx)
                 .await?;
-            tx.commit().await
+            self.commit(tx, Queued::NOTHING).await
         }.await);
         done.context("storing the refresh token")
     }
@@ -166,7 +167,7 @@ impl Store {
                     .bind(pool.time(expires_at))
                     .execute(&mut *tx)
                     .await?;
-                tx.commit().await?;
+                self.commit(tx, Queued::NOTHING).await?;
                 return Ok(Rotation::Rotated { user_id: uuid(&user)?, family_id, email_verified });
             }
             let known: Option<(String, Option<DateTime<Utc>>)> = sqlx::query_as(
@@ -179,15 +180,11 @@ impl Store {
                 return Ok(Rotation::Invalid);
             };
             let family_id = uuid(&family)?;
-            revoke_sessions!(self, pool, tx, RevokeReason::Reuse, now, None, "id = $3", pool.id(family_id));
-            tx.commit().await?;
+            let ended = revoke_sessions!(self, pool, tx, RevokeReason::Reuse, now, None, "id = $3", pool.id(family_id));
+            self.commit(tx, Queued::events_if(!ended.is_empty())).await?;
             Ok(Rotation::Reused { family_id })
         }.await);
-        let rotation = rotation.context("rotating the refresh token")?;
-        if matches!(rotation, Rotation::Reused { .. }) {
-            self.wake.notify_one();
-        }
-        Ok(rotation)
+        rotation.context("rotating the refresh token")
     }
 
     /// Whether session `id` of `user` is live, the user not locked, and an access
@@ -305,12 +302,9 @@ impl Store {
                 RevokeFilter::All { user } => revoke_sessions!(self, pool, tx, reason, now, actor,
                     "user_id = $3", pool.id(user)),
             };
-            tx.commit().await?;
+            self.commit(tx, Queued::events_if(!ended.is_empty())).await?;
             Ok::<_, sqlx::Error>(ended)
         }.await)?;
-        if !ended.is_empty() {
-            self.wake.notify_one();
-        }
         Ok(ended)
     }
 }

@@ -8,9 +8,9 @@ use anyhow::Context;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+use super::commit::Queued;
 use super::dialect::{on_pool, Dialect};
 use super::outbox::{insert_event, lane_of, OUTBOX_CHANNEL};
-use super::commit::Queued;
 use super::{Backend, Store};
 use crate::domain::{Email, PublicUser, Username};
 use crate::events::envelope::{done_by, user_event, OutboxEvent, UserEventKind};
@@ -90,7 +90,8 @@ impl Store {
         } else {
             Vec::new()
         };
-        self.commit(tx, Queued::events_if(!events.is_empty())).await?;
+        self.commit(tx, Queued::events_if(!events.is_empty()))
+            .await?;
         Ok(rows
             .iter()
             .map(|row| {
@@ -216,8 +217,18 @@ async fn insert_events_pg(tx: &mut sqlx::PgConnection, events: &[OutboxEvent]) -
     )
     .bind(column(|e| e.id))
     .bind(column(|e| e.aggregate_id))
-    .bind(events.iter().map(|e| lane_of(e.aggregate_id)).collect::<Vec<_>>())
-    .bind(events.iter().map(|e| e.event_type.as_str()).collect::<Vec<_>>())
+    .bind(
+        events
+            .iter()
+            .map(|e| lane_of(e.aggregate_id))
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        events
+            .iter()
+            .map(|e| e.event_type.as_str())
+            .collect::<Vec<_>>(),
+    )
     .bind(events.iter().map(|e| e.payload.clone()).collect::<Vec<_>>())
     .bind(events.iter().map(|e| e.created_at).collect::<Vec<_>>())
     .execute(&mut *tx)

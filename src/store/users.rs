@@ -178,6 +178,16 @@ impl Store {
         Ok(row.map(account).transpose()?)
     }
 
+    /// The account whose email is `email` (case-folded).
+    pub async fn account_by_email(&self, email: &str) -> anyhow::Result<Option<Account>> {
+        let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM users WHERE email = $1");
+        let row: Option<AccountRow> = on_pool!(self, pool => {
+            sqlx::query_as(&sql).bind(email.to_lowercase()).fetch_optional(pool).await
+        })
+        .context("looking up the email")?;
+        Ok(row.map(account).transpose()?)
+    }
+
     pub async fn account(&self, id: Uuid) -> anyhow::Result<Option<Account>> {
         let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM users WHERE id = $1");
         let row: Option<AccountRow> = on_pool!(self, pool => {
