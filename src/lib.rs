@@ -1,5 +1,6 @@
 //! authd: sign-up and login service. See README.md for the tour.
 
+pub mod authn;
 pub mod cli;
 pub mod clock;
 pub mod config;
@@ -14,5 +15,4 @@ pub mod metrics;
 pub mod startup;
 pub mod store;
 pub mod telemetry;
-pub mod throttle;
 pub mod tokens;

@@ -20,12 +20,13 @@ use crate::config::Config;
 use crate::events::relay::{Relay, RelayConfig};
 use crate::hashing::{hash_blocking, Hasher};
 use crate::http::error::ApiError;
+use crate::http::idempotency::{self, KeyParameter};
 use crate::http::listener::DrainingListener;
 use crate::http::openapi::{ApiDoc, ProblemResponses};
+use crate::http::request_id;
 use crate::http::routes;
 use crate::http::serve::{self, Limits};
 use crate::http::state::AppState;
-use crate::http::{idempotency, request_id};
 use crate::mail::{MailConfig, Sender};
 use crate::store::Store;
 use crate::tokens::Tokens;
@@ -35,9 +36,9 @@ use crate::tokens::Tokens;
 /// OpenAPI document and the router cannot disagree.
 fn api(metrics: bool) -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
-        .merge(routes::users::router())
+        .merge(routes::signup::router())
         .merge(routes::account::router())
-        .merge(routes::session::router())
+        .merge(routes::login::router())
         .merge(routes::sessions::router())
         .merge(routes::recovery::router())
         .merge(routes::keys::router())
@@ -47,6 +48,7 @@ fn api(metrics: bool) -> OpenApiRouter<AppState> {
 /// The OpenAPI 3.1 document of the service port, as JSON.
 pub fn openapi_json(metrics: bool) -> String {
     let mut document = api(metrics).split_for_parts().1;
+    KeyParameter.modify(&mut document);
     ProblemResponses.modify(&mut document);
     document
         .to_pretty_json()

@@ -17,7 +17,7 @@ pub mod session;
 pub mod signup;
 pub mod throttle;
 
+pub use attempt::Attempt;
 pub use policy::Verification;
 pub use session::TokenResponse;
-pub use attempt::Attempt;
 pub use throttle::{AttemptKeys, ThrottleConfig};

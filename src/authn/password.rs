@@ -6,8 +6,8 @@ use std::net::IpAddr;
 
 use chrono::{DateTime, Utc};
 
-use super::policy::Verification;
 use super::attempt::Attempt;
+use super::policy::Verification;
 use super::throttle::AttemptKeys;
 use crate::domain::Password;
 use crate::hashing::phc_params;

@@ -61,7 +61,11 @@ pub async fn start(
         .tokens
         .issue(user.id, session, user.email_verified, now)
         .await;
-    Ok(TokenResponse::bearer(access_token, expires_in, refresh_token))
+    Ok(TokenResponse::bearer(
+        access_token,
+        expires_in,
+        refresh_token,
+    ))
 }
 
 /// When a refresh token issued at `now` expires.

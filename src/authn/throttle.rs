@@ -84,7 +84,11 @@ impl Throttle<'_> {
         Ok(until.map(|until| Duration::from_millis((until - now_ms).max(0) as u64)))
     }
 
-    pub(super) async fn failed(&self, keys: &AttemptKeys, now: DateTime<Utc>) -> anyhow::Result<()> {
+    pub(super) async fn failed(
+        &self,
+        keys: &AttemptKeys,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<()> {
         let now_ms = now.timestamp_millis();
         let window = self.config.window.as_millis() as i64;
         let c = self.config;

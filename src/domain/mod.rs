@@ -12,6 +12,13 @@ pub use password::Password;
 pub use user::PublicUser;
 pub use username::Username;
 
+/// The longest login (a username or an email) accepted at `/auth/login`.
+pub const LOGIN_MAX_CHARS: usize = 320;
+
+/// The longest mailed token accepted (`/auth/verify`, `/auth/password/reset`):
+/// a real one has 43 characters; anything longer matches nothing.
+pub const TOKEN_MAX_CHARS: usize = 1024;
+
 /// Why a field was refused; the message is safe to show to the client.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FieldError {

@@ -8,6 +8,8 @@ pub struct Username(String);
 impl Username {
     pub const MIN_LEN: usize = 3;
     pub const MAX_LEN: usize = 32;
+    /// The alphabet `parse` accepts, as the OpenAPI document states it.
+    pub const PATTERN: &'static str = "^[A-Za-z0-9_.-]+$";
 
     pub fn parse(raw: &str) -> Result<Self, String> {
         let len = raw.chars().count();

@@ -19,10 +19,13 @@ pub enum Format {
 }
 
 impl Format {
+    /// The longest hash string accepted.
+    pub const MAX_LEN: usize = 1024;
+
     /// The format of `hash`, if authd can verify it (checked in full, as login
     /// would parse it, without the password).
     pub fn of(hash: &str) -> Option<Format> {
-        if hash.len() > 1024 {
+        if hash.len() > Self::MAX_LEN {
             return None;
         }
         if hash.starts_with("$argon2") {

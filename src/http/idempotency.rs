@@ -14,9 +14,13 @@ use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
+use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn};
+use utoipa::openapi::schema::{ObjectBuilder, SchemaType, Type};
+use utoipa::openapi::Required;
+use utoipa::Modify;
 
 use crate::http::auth::Bearer;
-use crate::http::client::ClientIp;
+use crate::http::client_ip::ClientIp;
 use crate::http::error::ApiError;
 use crate::http::state::AppState;
 use crate::http::BODY_LIMIT;
@@ -46,6 +50,7 @@ const KEPT_HEADERS: [HeaderName; 2] = [header::LOCATION, header::CONTENT_TYPE];
 
 /// The routes that honour a key: method, route template, and whether the route
 /// needs a bearer token (then a request without one goes straight to its 401).
+/// `KeyParameter` documents the header on exactly these.
 pub const ROUTES: [(&str, &str, bool); 3] = [
     ("POST", "/auth/user", false),
     ("PATCH", "/auth/user/{id}", true),
@@ -59,23 +64,7 @@ pub async fn idempotent(
     request: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
-    let authorization = request.headers().get(header::AUTHORIZATION).cloned();
-    let route = route.and_then(|route| {
-        ROUTES.iter().find(|(method, path, _)| {
-            *method == request.method().as_str() && *path == route.as_str()
-        })
-    });
-    let (request, honoured) = match route {
-        None => (request, false),
-        Some((_, _, false)) => (request, true),
-        // A route that needs a token: without a valid one the request goes on to
-        // its own 401, the key untouched.
-        Some((_, _, true)) => {
-            let (mut parts, body) = request.into_parts();
-            let valid = Bearer::from_request_parts(&mut parts, &state).await.is_ok();
-            (Request::from_parts(parts, body), valid)
-        }
-    };
+    let (request, honoured) = honoured(&state, route, request).await;
     let Some(key) = request.headers().get(HEADER).filter(|_| honoured) else {
         return Ok(next.run(request).await);
     };
@@ -92,26 +81,27 @@ pub async fn idempotent(
         .await
         .map_err(|_| ApiError::BodyTimeout)?
         .map_err(|_| ApiError::PayloadTooLarge)?;
-    let mut digest = Sha256::new();
-    digest.update(parts.method.as_str());
-    digest.update(b" ");
-    digest.update(parts.uri.path());
-    digest.update(b"\n");
-    // Whoever sent it is part of the request: another token cannot replay it.
-    digest.update(authorization.as_ref().map_or(&b""[..], |a| a.as_bytes()));
-    digest.update(b"\n");
-    digest.update(&body);
-    let fingerprint = digest.finalize();
-    let scope = client.to_string();
+    let fingerprint = fingerprint(&parts, &body);
     let now = state.clock.now();
-    let claim = uuid::Uuid::new_v4().to_string();
+    let held = HeldKey {
+        scope: client.to_string(),
+        key,
+        claim: uuid::Uuid::new_v4().to_string(),
+    };
     let lease = KeyLease {
-        claim: claim.clone(),
+        claim: held.claim.clone(),
         until: now + LEASE,
     };
     let claimed = state
         .store
-        .claim_idempotency_key(&scope, &key, &fingerprint, now, now + KEEP, &lease)
+        .claim_idempotency_key(
+            &held.scope,
+            &held.key,
+            &fingerprint,
+            now,
+            now + KEEP,
+            &lease,
+        )
         .await?;
     match claimed {
         Claimed::Started => {}
@@ -119,17 +109,63 @@ pub async fn idempotent(
         Claimed::Mismatch => return Err(ApiError::KeyReused),
         Claimed::Done(stored) => return Ok(replay(stored)),
     }
-    // The work and the storing of its answer run to the end even when the client
-    // goes away (a timed-out attempt): otherwise the key would stay "in progress"
-    // until abandoned, and the client's retry could not get the answer.
-    let mut request = Request::from_parts(parts, Body::from(body));
-    // A route may keep its answer in its own transaction (sign-up does).
-    request.extensions_mut().insert(HeldKey {
-        scope: scope.clone(),
-        key: key.clone(),
-        claim: claim.clone(),
+    let request = Request::from_parts(parts, Body::from(body));
+    run_holding(state, held, request, next).await
+}
+
+/// Whether this request's route honours a key. A route that needs a token honours
+/// it only with a valid one: without, the request goes on to its own 401, the key
+/// untouched.
+async fn honoured(
+    state: &AppState,
+    route: Option<MatchedPath>,
+    request: Request,
+) -> (Request, bool) {
+    let route = route.and_then(|route| {
+        ROUTES.iter().find(|(method, path, _)| {
+            *method == request.method().as_str() && *path == route.as_str()
+        })
     });
+    match route {
+        None => (request, false),
+        Some((_, _, false)) => (request, true),
+        Some((_, _, true)) => {
+            let (mut parts, body) = request.into_parts();
+            let valid = Bearer::from_request_parts(&mut parts, state).await.is_ok();
+            (Request::from_parts(parts, body), valid)
+        }
+    }
+}
+
+/// What makes two requests the same: method, path, who sent it (another token
+/// cannot replay it) and the body.
+fn fingerprint(parts: &axum::http::request::Parts, body: &[u8]) -> Vec<u8> {
+    let authorization = parts.headers.get(header::AUTHORIZATION);
+    let mut digest = Sha256::new();
+    digest.update(parts.method.as_str());
+    digest.update(b" ");
+    digest.update(parts.uri.path());
+    digest.update(b"\n");
+    digest.update(authorization.map_or(&b""[..], |a| a.as_bytes()));
+    digest.update(b"\n");
+    digest.update(body);
+    digest.finalize().to_vec()
+}
+
+/// Runs the request holding its key, renewing the lease meanwhile, then keeps its
+/// answer. The work and the storing of its answer run to the end even when the
+/// client goes away (a timed-out attempt): otherwise the key would stay "in
+/// progress" until abandoned, and the client's retry could not get the answer.
+async fn run_holding(
+    state: AppState,
+    held: HeldKey,
+    mut request: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    // A route may keep its answer in its own transaction (sign-up does).
+    request.extensions_mut().insert(held.clone());
     tokio::spawn(async move {
+        let HeldKey { scope, key, claim } = held;
         let work = next.run(request);
         tokio::pin!(work);
         let start = tokio::time::Instant::now() + RENEW_EVERY;
@@ -277,4 +313,50 @@ fn replay(stored: StoredResponse) -> Response {
     }
     headers.insert(REPLAYED, HeaderValue::from_static("true"));
     response
+}
+
+/// Documents the `Idempotency-Key` header on each of `ROUTES`, and only there: the
+/// table that decides which routes honour a key is the one that says so.
+pub struct KeyParameter;
+
+impl Modify for KeyParameter {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for (method, path, _) in ROUTES {
+            let Some(item) = openapi.paths.paths.get_mut(path) else {
+                continue;
+            };
+            let operation = match method {
+                "POST" => item.post.as_mut(),
+                "PATCH" => item.patch.as_mut(),
+                "PUT" => item.put.as_mut(),
+                "DELETE" => item.delete.as_mut(),
+                _ => None,
+            };
+            if let Some(operation) = operation {
+                operation
+                    .parameters
+                    .get_or_insert_with(Vec::new)
+                    .push(key_parameter());
+            }
+        }
+    }
+}
+
+fn key_parameter() -> Parameter {
+    let schema = ObjectBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
+        .min_length(Some(1))
+        .max_length(Some(255))
+        .pattern(Some("^[!-~]+$"));
+    ParameterBuilder::new()
+        .name("Idempotency-Key")
+        .parameter_in(ParameterIn::Header)
+        .description(Some(
+            "Optional, 1 to 255 printable ASCII characters, one per request: a repeat \
+             within 24 h gets the first answer (Idempotent-Replayed: true) without the \
+             work being done again",
+        ))
+        .required(Required::False)
+        .schema(Some(schema))
+        .build()
 }

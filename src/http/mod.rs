@@ -4,12 +4,13 @@
 
 pub mod admin;
 pub mod auth;
-pub mod client;
+pub mod client_ip;
 pub mod error;
 pub mod extract;
 pub mod idempotency;
 pub mod listener;
 pub mod openapi;
+pub mod problem;
 pub mod request_id;
 pub mod routes;
 pub mod serve;

@@ -8,7 +8,7 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::openapi::{Content, Ref, RefOr, Response, Schema};
 use utoipa::{Modify, OpenApi, ToSchema};
 
-use crate::http::error::{Problem, ProblemField};
+use crate::http::problem::{Problem, ProblemField};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -118,4 +118,82 @@ impl Modify for BearerAuth {
 #[derive(Serialize, ToSchema)]
 pub struct Jwks {
     pub keys: Vec<crate::tokens::Jwk>,
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::Value;
+
+    use crate::domain::{Email, Password, Username, LOGIN_MAX_CHARS, TOKEN_MAX_CHARS};
+    use crate::hashing::ImportedFormat;
+
+    /// (minLength, maxLength, pattern) a field's rule gives it in the document.
+    type Bounds = (Option<usize>, Option<usize>, Option<String>);
+
+    /// The bounds each request field must state: the domain's constants, so the
+    /// rules are typed once, in `domain`, and the document cannot drift from them.
+    fn expected(schema: &str, field: &str) -> Option<Bounds> {
+        let (p_min, p_max) = (Password::MIN_CHARS, Password::MAX_CHARS);
+        Some(match (schema, field) {
+            (_, "username") => (
+                Some(Username::MIN_LEN),
+                Some(Username::MAX_LEN),
+                Some(Username::PATTERN.to_string()),
+            ),
+            (_, "email") => (None, Some(Email::MAX_LEN), None),
+            ("LoginRequest", "login") => (Some(1), Some(LOGIN_MAX_CHARS), Some("\\S".into())),
+            // What is checked against a stored hash: any length up to the bound.
+            ("LoginRequest" | "DeleteUserRequest", "password") => (Some(1), Some(p_max), None),
+            (_, "current_password") => (Some(1), Some(p_max), None),
+            // What becomes a password: the full rule.
+            (_, "password" | "new_password") => (Some(p_min), Some(p_max), None),
+            (_, "token") => (Some(1), Some(TOKEN_MAX_CHARS), None),
+            (_, "password_hash") => (None, Some(ImportedFormat::MAX_LEN), None),
+            _ => return None,
+        })
+    }
+
+    fn bounds(property: &Value) -> Bounds {
+        let n = |key: &str| {
+            property
+                .get(key)
+                .and_then(Value::as_u64)
+                .map(|n| n as usize)
+        };
+        let pattern = property.get("pattern").and_then(Value::as_str);
+        (n("minLength"), n("maxLength"), pattern.map(String::from))
+    }
+
+    fn check(document: &str) -> usize {
+        let document: Value = serde_json::from_str(document).unwrap();
+        let mut checked = 0;
+        let schemas = document["components"]["schemas"].as_object().unwrap();
+        // Request bodies: what a client sends is what the rules bound.
+        for (schema, body) in schemas.iter().filter(|(name, _)| name.ends_with("Request")) {
+            let Some(properties) = body["properties"].as_object() else {
+                continue;
+            };
+            for (field, property) in properties {
+                let stated = bounds(property);
+                match expected(schema, field) {
+                    Some(want) => {
+                        assert_eq!(stated, want, "{schema}.{field}");
+                        checked += 1;
+                    }
+                    None => assert_eq!(
+                        stated,
+                        (None, None, None),
+                        "{schema}.{field} states bounds no domain rule gives"
+                    ),
+                }
+            }
+        }
+        checked
+    }
+
+    #[test]
+    fn the_documents_state_the_domain_rules_of_every_field() {
+        assert!(check(&crate::startup::openapi_json(true)) >= 12);
+        assert!(check(&crate::http::admin::openapi_json()) >= 4);
+    }
 }

@@ -7,12 +7,12 @@ use axum::http::HeaderValue;
 use ipnet::IpNet;
 use metrics_exporter_prometheus::PrometheusHandle;
 
+use crate::authn::ThrottleConfig;
 use crate::clock::Clock;
 use crate::config::AdminCredentials;
 use crate::domain::Denylist;
 use crate::hashing::Hasher;
 use crate::store::Store;
-use crate::throttle::ThrottleConfig;
 use crate::tokens::Tokens;
 
 /// Cheap to clone; nothing in it decides a request that another replica could not
@@ -44,7 +44,7 @@ pub struct AppState {
     pub public_url: Option<Arc<str>>,
     /// AUTHD_EMAIL_VERIFICATION: whether sign-up queues a verification mail and
     /// login waits for it.
-    pub verification: crate::mail::Verification,
+    pub verification: crate::authn::Verification,
     /// The admin API's credentials (only its own listener serves it).
     pub admin: Option<Arc<AdminCredentials>>,
 }

@@ -11,18 +11,16 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::domain::PublicUser;
-use crate::domain::{Email, Password, Username};
+use crate::authn::password;
+use crate::authn::Verification;
+use crate::domain::{Email, Password, PublicUser, Username};
 use crate::http::auth::Bearer;
-use crate::http::client::ClientIp;
+use crate::http::client_ip::ClientIp;
 use crate::http::error::ApiError;
 use crate::http::extract::{Body, Fields, UserId};
-use crate::http::routes::session::too_many;
 use crate::http::state::AppState;
 use crate::http::BODY_LIMIT;
-use crate::mail::Verification;
-use crate::store::{Account, MailKind, NewMail, Taken, UserChange};
-use crate::throttle::{AttemptKeys, Throttle};
+use crate::store::{MailKind, NewMail, Taken, UserChange};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -82,7 +80,7 @@ async fn read(
 
 /// PATCH `{username?, email?}`: at least one; any other field is refused (the
 /// password has its own endpoint). Unchanged values write nothing.
-#[utoipa::path(patch, path = "/auth/user/{id}", tag = "users", security(("bearer" = [])), params(("id" = uuid::Uuid, Path, description = "The user id (the token's sub)"), ("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255, pattern = "^[!-~]+$", description = "Optional, 1 to 255 printable ASCII characters, one per request: a repeat within 24 h gets the first answer (Idempotent-Replayed: true) without the work being done again")),
+#[utoipa::path(patch, path = "/auth/user/{id}", tag = "users", security(("bearer" = [])), params(("id" = uuid::Uuid, Path, description = "The user id (the token's sub)")),
     request_body = PatchUserRequest,
     responses(
         (status = 200, description = "The updated user; authd.user.updated written when something changed. With AUTHD_EMAIL_VERIFICATION=off a new email applies at once (and is unverified)", body = PublicUser),
@@ -169,36 +167,6 @@ async fn update(
     Ok((StatusCode::ACCEPTED, Json(user)))
 }
 
-/// Checks `password` against the account, counted like a login: guessing the
-/// password through these endpoints is throttled the same way.
-async fn confirm_password(
-    state: &AppState,
-    account: &Account,
-    client: std::net::IpAddr,
-    password: Password,
-) -> Result<(), ApiError> {
-    let keys = AttemptKeys::new(Some(account.user.id), "", client);
-    let throttle = Throttle {
-        store: &state.store,
-        config: state.throttle,
-    };
-    let now = state.clock.now();
-    if let Some(wait) = throttle.locked(&keys, now).await? {
-        return Err(too_many(wait));
-    }
-    if state
-        .hasher
-        .verify(password, account.password_hash.clone())
-        .await?
-    {
-        throttle.succeeded(&keys).await?;
-        Ok(())
-    } else {
-        throttle.failed(&keys, now).await?;
-        Err(ApiError::WrongPassword)
-    }
-}
-
 /// PUT `{current_password, new_password}`: revokes every refresh token of the user.
 #[utoipa::path(put, path = "/auth/user/{id}/password", tag = "users", security(("bearer" = [])), params(("id" = uuid::Uuid, Path, description = "The user id (the token's sub)")),
     request_body = ChangePasswordRequest,
@@ -232,7 +200,7 @@ async fn change_password(
     let (Some(current), Some(new)) = (current, new) else {
         return Err(fields.into_error());
     };
-    confirm_password(&state, &account, client, current).await?;
+    password::confirm(&state, &account, client, current).await?;
     let new_hash = state.hasher.hash(new).await?;
     let change = UserChange::ChangePassword {
         id,
@@ -274,7 +242,7 @@ async fn delete(
     let Some(password) = fields.required("password", body.password, Password::presented) else {
         return Err(fields.into_error());
     };
-    confirm_password(&state, &account, client, password).await?;
+    password::confirm(&state, &account, client, password).await?;
     let change = UserChange::Delete {
         id,
         expected: &account.password_hash,

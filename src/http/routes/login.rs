@@ -153,7 +153,11 @@ async fn refresh_tokens(
                 .tokens
                 .issue(user_id, family_id, email_verified, now)
                 .await;
-            Ok(TokenResponse::bearer(access_token, expires_in, refresh_token))
+            Ok(TokenResponse::bearer(
+                access_token,
+                expires_in,
+                refresh_token,
+            ))
         }
         Rotation::Reused { family_id } => {
             tracing::warn!(%family_id, "a spent refresh token was presented again; its family is revoked");

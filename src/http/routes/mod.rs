@@ -2,8 +2,8 @@
 
 pub mod account;
 pub mod keys;
+pub mod login;
 pub mod operations;
 pub mod recovery;
-pub mod session;
 pub mod sessions;
-pub mod users;
+pub mod signup;

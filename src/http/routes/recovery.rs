@@ -16,15 +16,14 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::domain::{Email, Password, PublicUser};
-use crate::http::client::ClientIp;
+use crate::authn::{Attempt, AttemptKeys};
+use crate::domain::{Email, Password, PublicUser, TOKEN_MAX_CHARS};
+use crate::http::client_ip::ClientIp;
 use crate::http::error::ApiError;
 use crate::http::extract::{Body, Fields};
-use crate::http::routes::session::too_many;
 use crate::http::state::AppState;
 use crate::http::BODY_LIMIT;
 use crate::store::{MailKind, NewMail, Verified};
-use crate::throttle::{AttemptKeys, Throttle};
 use crate::tokens::refresh;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -72,8 +71,8 @@ pub struct Accepted {
 /// that matches nothing.
 fn token_hash(fields: &mut Fields, value: Option<Value>) -> Option<[u8; 32]> {
     let token = fields.required("token", value, |s| {
-        if s.chars().count() > 1024 {
-            Err("must be at most 1024 characters".to_string())
+        if s.chars().count() > TOKEN_MAX_CHARS {
+            Err(format!("must be at most {TOKEN_MAX_CHARS} characters"))
         } else {
             Ok(s)
         }
@@ -125,16 +124,12 @@ async fn queue_for_address(
     let Some(email) = fields.required("email", email, |s| Email::parse(&s)) else {
         return Err(fields.into_error());
     };
-    let keys = AttemptKeys::mail(email.as_str(), client);
-    let throttle = Throttle {
-        store: &state.store,
-        config: state.throttle,
-    };
     let now = state.clock.now();
-    if let Some(wait) = throttle.locked(&keys, now).await? {
-        return Err(too_many(wait));
-    }
-    throttle.failed(&keys, now).await?;
+    // Every request counts, whatever the address: it is the request that is limited.
+    Attempt::begin(state, AttemptKeys::mail(email.as_str(), client), now)
+        .await?
+        .failed()
+        .await?;
     let mail = NewMail {
         kind,
         user_id: None,

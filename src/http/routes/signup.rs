@@ -10,13 +10,13 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::authn::signup::{new_user, Secret};
+use crate::authn::Verification;
 use crate::domain::{Denylist, Email, Password, PublicUser, Username};
 use crate::http::error::ApiError;
 use crate::http::extract::{Body, Fields};
 use crate::http::idempotency::{stored_response, AnswerKept};
 use crate::http::state::AppState;
 use crate::http::BODY_LIMIT;
-use crate::authn::Verification;
 use crate::store::{HeldKey, UserChange};
 
 pub fn router() -> OpenApiRouter<AppState> {
