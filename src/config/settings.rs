@@ -6,8 +6,8 @@ use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
 
+use crate::authn::Verification;
 use crate::hashing::HashParams;
-use crate::mail::Verification;
 
 /// Every setting of the service. Each flag can also be set by its variable.
 #[derive(Debug, Clone, Args)]

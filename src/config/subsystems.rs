@@ -210,4 +210,3 @@ pub fn default_instance_id() -> String {
 pub fn available_cpus() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
-

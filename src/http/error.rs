@@ -1,11 +1,8 @@
-//! One error type at the HTTP edge, answered as `application/problem+json` (RFC 9457).
-//! Over 300 lines: one match per aspect (status, type, detail) of one enum, so a
-//! new error is added in one file.
+//! One error type at the HTTP edge: one match per aspect (status, type, detail)
+//! of one enum, so a new error is added here; `problem` answers it as
+//! `application/problem+json` (RFC 9457).
 
-use axum::http::{header, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
-use serde::Serialize;
-use utoipa::ToSchema;
+use axum::http::StatusCode;
 
 use crate::domain::FieldError;
 use crate::hashing::HashError;
@@ -76,29 +73,8 @@ pub enum ApiError {
     Internal(anyhow::Error),
 }
 
-/// An RFC 9457 problem, as every error is answered.
-#[derive(Serialize, ToSchema)]
-pub struct Problem {
-    /// A stable URN such as `urn:authd:problem:conflict`, or `about:blank`.
-    #[serde(rename = "type")]
-    pub kind: &'static str,
-    pub title: &'static str,
-    pub status: u16,
-    pub detail: String,
-    /// For field problems (409, 422): each field and why.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    #[schema(required = false)]
-    pub errors: Vec<ProblemField>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct ProblemField {
-    pub field: &'static str,
-    pub reason: String,
-}
-
 impl ApiError {
-    fn status(&self) -> StatusCode {
+    pub(super) fn status(&self) -> StatusCode {
         match self {
             ApiError::BadRequest(_) | ApiError::BadPath(_) | ApiError::BadHeader(_) => {
                 StatusCode::BAD_REQUEST
@@ -131,7 +107,7 @@ impl ApiError {
     }
 
     /// (type, title): a stable machine-readable type and a human title.
-    fn kind(&self) -> (&'static str, &'static str) {
+    pub(super) fn kind(&self) -> (&'static str, &'static str) {
         match self {
             ApiError::BadRequest(_) => {
                 ("urn:authd:problem:malformed-body", "Malformed request body")
@@ -194,7 +170,7 @@ impl ApiError {
         }
     }
 
-    fn detail(&self) -> String {
+    pub(super) fn detail(&self) -> String {
         match self {
             ApiError::BadRequest(why) => format!("the body is not valid JSON: {why}"),
             ApiError::BadPath(why) => why.clone(),
@@ -249,84 +225,6 @@ impl ApiError {
             ),
             ApiError::Internal(_) => "an internal error occurred; it has been logged".into(),
         }
-    }
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let status = self.status();
-        match &self {
-            ApiError::Internal(err) => {
-                tracing::error!(error = format!("{err:#}"), "request failed")
-            }
-            ApiError::Unavailable(err) => {
-                tracing::warn!(error = format!("{err:#}"), "database unavailable")
-            }
-            // An operator must make room: an error, not a warning.
-            ApiError::StorageFull(err) => {
-                tracing::error!(error = format!("{err:#}"), "database full")
-            }
-            _ => {}
-        }
-        let (kind, title) = self.kind();
-        let errors = match &self {
-            ApiError::Invalid(errors) => errors
-                .iter()
-                .map(|e| ProblemField {
-                    field: e.field,
-                    reason: e.reason.clone(),
-                })
-                .collect(),
-            ApiError::Conflict(taken) => vec![ProblemField {
-                field: taken.field(),
-                reason: "is already taken".into(),
-            }],
-            _ => Vec::new(),
-        };
-        let body = Problem {
-            kind,
-            title,
-            status: status.as_u16(),
-            detail: self.detail(),
-            errors,
-        };
-        let mut response = (status, axum::Json(body)).into_response();
-        let headers = response.headers_mut();
-        headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/problem+json"),
-        );
-        match &self {
-            ApiError::Overloaded
-            | ApiError::NotReady(_)
-            | ApiError::Unavailable(_)
-            | ApiError::KeyInProgress => {
-                headers.insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
-            }
-            ApiError::StorageFull(_) => {
-                headers.insert(
-                    header::RETRY_AFTER,
-                    HeaderValue::from(FULL_RETRY_AFTER_SECS),
-                );
-            }
-            ApiError::TooManyAttempts { retry_after_secs } => {
-                headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
-            }
-            // RFC 6750: the challenge, with error="invalid_token" when one was sent.
-            ApiError::Unauthorized(why) => {
-                let challenge = match why {
-                    None => r#"Bearer realm="authd""#.to_string(),
-                    Some(why) => format!(
-                        r#"Bearer realm="authd", error="invalid_token", error_description="{why}""#
-                    ),
-                };
-                if let Ok(value) = HeaderValue::try_from(challenge) {
-                    headers.insert(header::WWW_AUTHENTICATE, value);
-                }
-            }
-            _ => {}
-        }
-        response
     }
 }
 

@@ -107,4 +107,3 @@ impl IntoResponse for ApiError {
         response
     }
 }
-

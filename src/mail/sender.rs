@@ -142,7 +142,6 @@ impl Sender {
         }
         Ok(())
     }
-
 }
 
 #[cfg(test)]
@@ -158,5 +157,4 @@ mod tests {
         assert_eq!(retry_after(10_000), RETRY_MAX, "no overflow");
         assert_eq!(retry_after(-1), Duration::from_secs(1));
     }
-
 }

@@ -50,7 +50,9 @@ impl Transport {
     }
 }
 
-pub(super) fn smtp_builder(url: &str) -> anyhow::Result<lettre::transport::smtp::AsyncSmtpTransportBuilder> {
+pub(super) fn smtp_builder(
+    url: &str,
+) -> anyhow::Result<lettre::transport::smtp::AsyncSmtpTransportBuilder> {
     AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
         // The URL is a secret: say what is wrong, not what it is.
         .map_err(|e| anyhow::anyhow!("AUTHD_SMTP_URL: {e}"))

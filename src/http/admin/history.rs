@@ -85,4 +85,3 @@ pub(super) async fn events(
     let events = state.store.history_of(id).await?;
     Ok(Json(events.into_iter().map(HistoryEntry::from).collect()))
 }
-

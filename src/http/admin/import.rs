@@ -13,7 +13,6 @@ use crate::http::state::AppState;
 /// The largest import body: about 50,000 users a request.
 pub(super) const IMPORT_LIMIT: usize = 16 * 1024 * 1024;
 
-
 /// What an import did: `refused` lists each bad line with its number and reason.
 #[derive(Serialize, ToSchema)]
 pub struct ImportReport {

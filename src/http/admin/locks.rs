@@ -133,4 +133,3 @@ pub(super) async fn logout(
     tracing::info!(user_id = %id, admin = admin.0, ended, "admin ended a user's sessions");
     Ok(Json(EndedSessions { ended }))
 }
-

@@ -5,19 +5,24 @@
 //! `AUTHD_ADMIN_TOKENS_FILE`; every event an admin causes says `admin:<name>` in
 //! its `authdactor` attribute. Its own OpenAPI document: GET /admin/openapi.json.
 
+mod history;
+mod import;
+mod locks;
 mod users;
 
-use axum::extract::FromRequestParts;
+use axum::extract::{DefaultBodyLimit, FromRequestParts};
 use axum::http::request::Parts;
 use axum::response::IntoResponse;
 use axum::{middleware, Router};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::http::auth::bearer_token;
-use crate::http::error::{ApiError, Problem, ProblemField};
+use crate::http::error::ApiError;
 use crate::http::openapi::ProblemResponses;
+use crate::http::problem::{Problem, ProblemField};
 use crate::http::request_id;
 use crate::http::state::AppState;
 
@@ -77,7 +82,19 @@ impl Modify for AdminAuth {
 }
 
 fn api() -> OpenApiRouter<AppState> {
-    OpenApiRouter::with_openapi(AdminDoc::openapi()).merge(users::router())
+    OpenApiRouter::with_openapi(AdminDoc::openapi())
+        .routes(routes!(users::list, users::create))
+        .routes(routes!(users::read, locks::remove))
+        .routes(routes!(locks::lock))
+        .routes(routes!(locks::unlock))
+        .routes(routes!(locks::logout))
+        .routes(routes!(history::sessions))
+        .routes(routes!(history::events))
+        .merge(
+            OpenApiRouter::new()
+                .routes(routes!(import::import))
+                .layer(DefaultBodyLimit::max(import::IMPORT_LIMIT)),
+        )
 }
 
 /// The admin API's OpenAPI 3.1 document, as JSON.

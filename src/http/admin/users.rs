@@ -1,7 +1,6 @@
-//! /admin/users: what an operator does without SQL.
+//! /admin/users: the list (by prefix and cursor), one user, and creating one.
 
-use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::Json;
@@ -9,37 +8,16 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
-use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::Admin;
+use crate::authn::signup::{new_user, Secret};
 use crate::domain::{Email, Password, Username};
 use crate::hashing::ImportedFormat;
 use crate::http::error::ApiError;
 use crate::http::extract::{Body, Fields};
-use crate::http::routes::sessions::SessionView;
 use crate::http::state::AppState;
-use crate::store::{AdminUser, HistoryEvent, NewUser, UserChange};
-
-pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(list, create))
-        .routes(routes!(read, remove))
-        .routes(routes!(lock))
-        .routes(routes!(unlock))
-        .routes(routes!(logout))
-        .routes(routes!(sessions))
-        .routes(routes!(events))
-        .merge(
-            OpenApiRouter::new()
-                .routes(routes!(import))
-                .layer(DefaultBodyLimit::max(IMPORT_LIMIT)),
-        )
-}
-
-/// The largest import body: about 50,000 users a request.
-const IMPORT_LIMIT: usize = 16 * 1024 * 1024;
+use crate::store::{AdminUser, UserChange};
 
 const DEFAULT_PAGE: u32 = 50;
 const MAX_PAGE: u32 = 500;
@@ -103,14 +81,15 @@ pub struct ListParams {
     limit: Option<String>,
 }
 
-fn user_id(
+/// The `{id}` of a user path, as a UUID (400 problem+json otherwise).
+pub(super) fn user_id(
     id: Result<Path<Uuid>, axum::extract::rejection::PathRejection>,
 ) -> Result<Uuid, ApiError> {
     id.map(|Path(id)| id)
         .map_err(|_| ApiError::BadPath("the user id must be a UUID".into()))
 }
 
-type IdPath = Result<Path<Uuid>, axum::extract::rejection::PathRejection>;
+pub(super) type IdPath = Result<Path<Uuid>, axum::extract::rejection::PathRejection>;
 
 #[utoipa::path(get, path = "/admin/users", tag = "admin", params(ListParams),
     responses(
@@ -121,7 +100,7 @@ type IdPath = Result<Path<Uuid>, axum::extract::rejection::PathRejection>;
         (status = 503, description = "The database is unavailable or full; Retry-After"),
     ))]
 #[tracing::instrument(skip_all)]
-async fn list(
+pub(super) async fn list(
     State(state): State<AppState>,
     _admin: Admin,
     params: Result<Query<ListParams>, axum::extract::rejection::QueryRejection>,
@@ -177,7 +156,7 @@ async fn list(
         (status = 503, description = "The database is unavailable or full; Retry-After"),
     ))]
 #[tracing::instrument(skip_all)]
-async fn read(
+pub(super) async fn read(
     State(state): State<AppState>,
     _admin: Admin,
     id: IdPath,
@@ -221,7 +200,7 @@ pub struct CreateUserRequest {
         (status = 503, description = "The hashing queue is full, or the database is unavailable or full; Retry-After"),
     ))]
 #[tracing::instrument(skip_all)]
-async fn create(
+pub(super) async fn create(
     State(state): State<AppState>,
     admin: Admin,
     Body(body): Body<CreateUserRequest>,
@@ -258,24 +237,13 @@ async fn create(
     let (Some(username), Some(email), Some(secret)) = (username, email, secret) else {
         return Err(fields.into_error());
     };
-    if let Some(taken) = state.store.taken(&username, &email).await? {
-        return Err(ApiError::Conflict(taken));
-    }
-    let password_hash = match secret {
-        Ok(password) => state.hasher.hash(password).await?,
-        Err(hash) => hash,
+    let secret = match secret {
+        Ok(password) => Secret::Password(password),
+        Err(hash) => Secret::Hash(hash),
     };
-    let now = state.clock.now();
-    let user = NewUser {
-        id: Uuid::now_v7(),
-        username,
-        email,
-        password_hash,
-        created_at: now,
-        answer: None,
-        // An administrator vouches for the address, or sends a reset link later.
-        send_verification: false,
-    };
+    // An administrator vouches for the address, or sends a reset link later.
+    let user = new_user(&state, username, email, secret, false).await?;
+    let now = user.created_at;
     let id = user.id;
     let actor = admin.actor();
     state
@@ -293,244 +261,4 @@ async fn create(
         [(header::LOCATION, format!("/admin/users/{id}"))],
         Json(AdminUserView::from(user)),
     ))
-}
-
-#[utoipa::path(delete, path = "/admin/users/{id}", tag = "admin",
-    params(("id" = Uuid, Path, description = "The user id")),
-    responses(
-        (status = 204, description = "Deleted with its sessions: authd.session.revoked (reason delete) for each live one, then authd.user.deleted, all saying who"),
-        (status = 400, description = "The id is not a UUID"),
-        (status = 401, description = "No admin token, or not one of AUTHD_ADMIN_TOKENS_FILE"),
-        (status = 404, description = "No such user"),
-        (status = 503, description = "The database is unavailable or full; Retry-After"),
-    ))]
-#[tracing::instrument(skip_all)]
-async fn remove(
-    State(state): State<AppState>,
-    admin: Admin,
-    id: IdPath,
-) -> Result<StatusCode, ApiError> {
-    let id = user_id(id)?;
-    let actor = admin.actor();
-    state
-        .store
-        .apply_as(UserChange::Remove { id }, state.clock.now(), Some(&actor))
-        .await?
-        .ok_or(ApiError::NotFound)?;
-    tracing::info!(user_id = %id, admin = admin.0, "admin deleted a user");
-    Ok(StatusCode::NO_CONTENT)
-}
-
-#[utoipa::path(post, path = "/admin/users/{id}/lock", tag = "admin",
-    params(("id" = Uuid, Path, description = "The user id")),
-    responses(
-        (status = 200, description = "Locked (already locked: unchanged, no event). Login and refresh are refused at once on every replica, every session ends (authd.session.revoked, reason admin) and access tokens issued until now are void (not_before); authd.user.locked", body = AdminUserView),
-        (status = 400, description = "The id is not a UUID"),
-        (status = 401, description = "No admin token, or not one of AUTHD_ADMIN_TOKENS_FILE"),
-        (status = 404, description = "No such user"),
-        (status = 503, description = "The database is unavailable or full; Retry-After"),
-    ))]
-#[tracing::instrument(skip_all)]
-async fn lock(
-    State(state): State<AppState>,
-    admin: Admin,
-    id: IdPath,
-) -> Result<Json<AdminUserView>, ApiError> {
-    let id = user_id(id)?;
-    change_lock(&state, &admin, UserChange::Lock { id }, id).await
-}
-
-#[utoipa::path(post, path = "/admin/users/{id}/unlock", tag = "admin",
-    params(("id" = Uuid, Path, description = "The user id")),
-    responses(
-        (status = 200, description = "Unlocked (not locked: unchanged, no event); authd.user.unlocked. Sessions ended by the lock stay ended", body = AdminUserView),
-        (status = 400, description = "The id is not a UUID"),
-        (status = 401, description = "No admin token, or not one of AUTHD_ADMIN_TOKENS_FILE"),
-        (status = 404, description = "No such user"),
-        (status = 503, description = "The database is unavailable or full; Retry-After"),
-    ))]
-#[tracing::instrument(skip_all)]
-async fn unlock(
-    State(state): State<AppState>,
-    admin: Admin,
-    id: IdPath,
-) -> Result<Json<AdminUserView>, ApiError> {
-    let id = user_id(id)?;
-    change_lock(&state, &admin, UserChange::Unlock { id }, id).await
-}
-
-async fn change_lock(
-    state: &AppState,
-    admin: &Admin,
-    change: UserChange<'_>,
-    id: Uuid,
-) -> Result<Json<AdminUserView>, ApiError> {
-    let actor = admin.actor();
-    let locking = matches!(change, UserChange::Lock { .. });
-    let changed = state
-        .store
-        .apply_as(change, state.clock.now(), Some(&actor))
-        .await?
-        .is_some();
-    let (user, _) = state
-        .store
-        .admin_user(id)
-        .await?
-        .ok_or(ApiError::NotFound)?;
-    if changed {
-        let what = if locking { "locked" } else { "unlocked" };
-        tracing::info!(user_id = %id, admin = admin.0, what, "admin changed a lock");
-    }
-    Ok(Json(user.into()))
-}
-
-/// How many sessions ended.
-#[derive(Serialize, ToSchema)]
-pub struct EndedSessions {
-    ended: usize,
-}
-
-#[utoipa::path(post, path = "/admin/users/{id}/logout", tag = "admin",
-    params(("id" = Uuid, Path, description = "The user id")),
-    responses(
-        (status = 200, description = "Every session ended (authd.session.revoked, reason admin, each) and access tokens issued until now are void (not_before)", body = EndedSessions),
-        (status = 400, description = "The id is not a UUID"),
-        (status = 401, description = "No admin token, or not one of AUTHD_ADMIN_TOKENS_FILE"),
-        (status = 404, description = "No such user"),
-        (status = 503, description = "The database is unavailable or full; Retry-After"),
-    ))]
-#[tracing::instrument(skip_all)]
-async fn logout(
-    State(state): State<AppState>,
-    admin: Admin,
-    id: IdPath,
-) -> Result<Json<EndedSessions>, ApiError> {
-    let id = user_id(id)?;
-    let ended = state
-        .store
-        .end_all_sessions(id, &admin.actor(), state.clock.now())
-        .await?
-        .ok_or(ApiError::NotFound)?;
-    tracing::info!(user_id = %id, admin = admin.0, ended, "admin ended a user's sessions");
-    Ok(Json(EndedSessions { ended }))
-}
-
-#[utoipa::path(get, path = "/admin/users/{id}/sessions", tag = "admin",
-    params(("id" = Uuid, Path, description = "The user id")),
-    responses(
-        (status = 200, description = "The user's live sessions, newest first", body = [SessionView]),
-        (status = 400, description = "The id is not a UUID"),
-        (status = 401, description = "No admin token, or not one of AUTHD_ADMIN_TOKENS_FILE"),
-        (status = 404, description = "No such user"),
-        (status = 503, description = "The database is unavailable or full; Retry-After"),
-    ))]
-#[tracing::instrument(skip_all)]
-async fn sessions(
-    State(state): State<AppState>,
-    _admin: Admin,
-    id: IdPath,
-) -> Result<Json<Vec<SessionView>>, ApiError> {
-    let id = user_id(id)?;
-    state
-        .store
-        .admin_user(id)
-        .await?
-        .ok_or(ApiError::NotFound)?;
-    let sessions = state.store.sessions_of(id).await?;
-    Ok(Json(sessions.into_iter().map(SessionView::from).collect()))
-}
-
-/// An event written for the user.
-#[derive(Serialize, ToSchema)]
-pub struct HistoryEntry {
-    id: Uuid,
-    #[serde(rename = "type")]
-    event_type: String,
-    created_at: DateTime<Utc>,
-    /// When the broker acknowledged it; null while it waits in the outbox.
-    #[schema(required = true)]
-    published_at: Option<DateTime<Utc>>,
-    /// The CloudEvents envelope, as consumers get it.
-    #[schema(value_type = Object)]
-    event: Value,
-}
-
-impl From<HistoryEvent> for HistoryEntry {
-    fn from(e: HistoryEvent) -> Self {
-        HistoryEntry {
-            id: e.id,
-            event_type: e.event_type,
-            created_at: e.created_at,
-            published_at: e.published_at,
-            event: e.payload,
-        }
-    }
-}
-
-#[utoipa::path(get, path = "/admin/users/{id}/events", tag = "admin",
-    params(("id" = Uuid, Path, description = "The user id (a deleted user's too)")),
-    responses(
-        (status = 200, description = "Every event written for the user, oldest first: those waiting in the outbox and those published within AUTHD_EVENT_HISTORY_DAYS", body = [HistoryEntry]),
-        (status = 400, description = "The id is not a UUID"),
-        (status = 401, description = "No admin token, or not one of AUTHD_ADMIN_TOKENS_FILE"),
-        (status = 503, description = "The database is unavailable or full; Retry-After"),
-    ))]
-#[tracing::instrument(skip_all)]
-async fn events(
-    State(state): State<AppState>,
-    _admin: Admin,
-    id: IdPath,
-) -> Result<Json<Vec<HistoryEntry>>, ApiError> {
-    let id = user_id(id)?;
-    let events = state.store.history_of(id).await?;
-    Ok(Json(events.into_iter().map(HistoryEntry::from).collect()))
-}
-
-/// What an import did: `refused` lists each bad line with its number and reason.
-#[derive(Serialize, ToSchema)]
-pub struct ImportReport {
-    imported: usize,
-    skipped: usize,
-    #[schema(value_type = Vec<Object>)]
-    refused: Vec<crate::import::Refused>,
-}
-
-#[utoipa::path(post, path = "/admin/users/import", tag = "admin",
-    request_body(content = String, content_type = "application/x-ndjson",
-        description = "JSON lines of {id?, username, email, email_verified?, created_at?, password_hash}, as `authd users import` reads them; 16 MiB at most"),
-    responses(
-        (status = 200, description = "Every line checked on its own: imported (authd.user.imported each, saying who), skipped (a user with its id is there: a re-run imports nothing twice), or refused with its line and reason", body = ImportReport),
-        (status = 401, description = "No admin token, or not one of AUTHD_ADMIN_TOKENS_FILE"),
-        (status = 413, description = "The body is over 16 MiB"),
-        (status = 415, description = "Not UTF-8 text"),
-        (status = 503, description = "The database is unavailable or full; Retry-After"),
-    ))]
-#[tracing::instrument(skip_all)]
-async fn import(
-    State(state): State<AppState>,
-    admin: Admin,
-    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
-) -> Result<Json<ImportReport>, ApiError> {
-    let body = body.map_err(|_| ApiError::PayloadTooLarge)?;
-    let text = std::str::from_utf8(&body).map_err(|_| ApiError::UnsupportedMediaType)?;
-    let report = crate::import::import(
-        &state.store,
-        text,
-        500,
-        Some(&admin.actor()),
-        state.clock.now(),
-    )
-    .await?;
-    tracing::info!(
-        admin = admin.0,
-        imported = report.imported,
-        skipped = report.skipped,
-        refused = report.refused.len(),
-        "admin imported users"
-    );
-    Ok(Json(ImportReport {
-        imported: report.imported,
-        skipped: report.skipped,
-        refused: report.refused,
-    }))
 }
