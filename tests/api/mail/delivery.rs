@@ -3,7 +3,8 @@
 
 use std::time::{Duration, Instant};
 
-use authd::mail::{Delivery, Verification};
+use authd::authn::Verification;
+use authd::mail::Delivery;
 
 use super::smtp::SmtpServer;
 use super::{wait_mail_outbox_empty, with_mail};

@@ -12,7 +12,8 @@ mod verification;
 
 use std::time::{Duration, Instant};
 
-use authd::mail::{Delivery, Verification};
+use authd::authn::Verification;
+use authd::mail::Delivery;
 
 use crate::helpers::TestApp;
 use smtp::SmtpServer;

@@ -1,7 +1,7 @@
 //! Password recovery by mail: the same answer for known and unknown addresses, one
 //! live link at a time, good for an hour, and a reset that ends every session.
 
-use authd::mail::Verification;
+use authd::authn::Verification;
 use serde_json::{json, Value};
 
 use super::smtp::{token_of, SmtpServer};

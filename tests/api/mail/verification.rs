@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use authd::mail::Verification;
+use authd::authn::Verification;
 use reqwest::Method;
 use serde_json::{json, Value};
 
