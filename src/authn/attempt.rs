@@ -1,53 +1,82 @@
-//! One guarded check (a login, a current password, a mail request): it begins
-//! only while none of its keys is locked (429 otherwise), the caller verifies, and
-//! `failed` or `succeeded` settles it in the shared counters.
+//! One guarded check (a login, a current password, a mail request). It reserves a
+//! slot in each of its counters before the caller verifies anything (429 when one
+//! is locked), so concurrent attempts cannot buy more verifications than the
+//! thresholds allow; then `failed` keeps the reservation as the failure, and
+//! `succeeded` gives it back.
 
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use super::throttle::{AttemptKeys, Throttle};
+use super::throttle::AttemptKeys;
 use crate::http::error::ApiError;
 use crate::http::state::AppState;
+use crate::store::LockPolicy;
 
-/// One guarded attempt of `keys`: opened only while none of them is locked, then
-/// settled as a failure (counted) or a success (the account's count cleared).
+/// A reserved attempt: settle it with `failed`, `succeeded` or `abandoned`.
 pub struct Attempt<'a> {
-    throttle: Throttle<'a>,
+    state: &'a AppState,
     keys: AttemptKeys,
-    now: DateTime<Utc>,
 }
 
 impl<'a> Attempt<'a> {
-    /// Opens an attempt, or refuses it with 429 and `Retry-After` while the account
-    /// or the address is locked.
+    /// Reserves the attempt, or refuses it with 429 and `Retry-After` while a
+    /// counter is locked.
     pub async fn begin(
         state: &'a AppState,
         keys: AttemptKeys,
         now: DateTime<Utc>,
     ) -> Result<Attempt<'a>, ApiError> {
-        let throttle = Throttle {
-            store: &state.store,
-            config: state.throttle,
+        let config = state.throttle;
+        let policy = LockPolicy {
+            base_ms: config.base_lockout.as_millis() as i64,
+            max_ms: config.max_lockout.as_millis() as i64,
+            window_ms: config.window.as_millis() as i64,
         };
-        if let Some(wait) = throttle.locked(&keys, now).await? {
-            return Err(too_many(wait));
+        let now_ms = now.timestamp_millis();
+        let reserved = state
+            .store
+            .reserve_attempt(&keys.thresholds(&config), now_ms, policy)
+            .await?;
+        match reserved {
+            Ok(locks) => {
+                for lock in locks {
+                    tracing::warn!(
+                        failures = lock.failures,
+                        lock_ms = (lock.until_ms - now_ms).max(0) as u64,
+                        kind = lock.key.split(':').next(),
+                        "attempts locked after repeated failures"
+                    );
+                }
+                Ok(Attempt { state, keys })
+            }
+            Err(until_ms) => Err(too_many(Duration::from_millis(
+                (until_ms - now_ms).max(0) as u64
+            ))),
         }
-        Ok(Attempt {
-            throttle,
-            keys,
-            now,
-        })
     }
 
-    /// The check failed: it counts towards the locks.
-    pub async fn failed(self) -> Result<(), ApiError> {
-        Ok(self.throttle.failed(&self.keys, self.now).await?)
-    }
+    /// The check failed: the reservation stays, as the failure.
+    pub fn failed(self) {}
 
-    /// The check passed: the account's count starts again.
+    /// The check passed: the reservation is given back, and the account's count
+    /// from this client starts again.
     pub async fn succeeded(self) -> Result<(), ApiError> {
-        Ok(self.throttle.succeeded(&self.keys).await?)
+        let keys = self.keys.keys();
+        let reset = self.keys.reset_on_success();
+        Ok(self.state.store.release_attempt(&keys, &reset).await?)
+    }
+
+    /// The check could not be made (the hashing queue was full, the database
+    /// failed): the reservation is given back, counting nothing either way.
+    pub async fn abandoned(self) {
+        let keys = self.keys.keys();
+        if let Err(err) = self.state.store.release_attempt(&keys, &[]).await {
+            tracing::warn!(
+                error = format!("{err:#}"),
+                "an abandoned attempt stays counted"
+            );
+        }
     }
 }
 

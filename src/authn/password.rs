@@ -27,15 +27,26 @@ pub async fn login(
 ) -> Result<Account, ApiError> {
     // A full hashing queue refuses now, before the look-ups below.
     state.hasher.admit()?;
-    let account = state.store.account_by_login(login).await?;
-    let keys = AttemptKeys::new(account.as_ref().map(|a| a.user.id), login, client);
+    let found = state
+        .store
+        .account_by_login(login, &client.to_string())
+        .await?;
+    let (account, known_client) = found.unzip();
+    let user = account.as_ref().map(|a| a.user.id);
+    let keys = AttemptKeys::login(user, login, client, known_client.unwrap_or(false));
     let attempt = Attempt::begin(state, keys, now).await?;
     let phc = account
         .as_ref()
         .map_or_else(|| state.dummy_hash.to_string(), |a| a.password_hash.clone());
-    let matches = state.hasher.verify(password.clone(), phc).await?;
+    let matches = match state.hasher.verify(password.clone(), phc).await {
+        Ok(matches) => matches,
+        Err(err) => {
+            attempt.abandoned().await;
+            return Err(err.into());
+        }
+    };
     let Some(account) = account.filter(|_| matches) else {
-        attempt.failed().await?;
+        attempt.failed();
         tracing::info!("login failed");
         return Err(ApiError::InvalidCredentials);
     };
@@ -61,17 +72,24 @@ pub async fn confirm(
     client: IpAddr,
     password: Password,
 ) -> Result<(), ApiError> {
-    let keys = AttemptKeys::new(Some(account.user.id), "", client);
+    // Counted against the account's total too: a stolen token used from many
+    // addresses must not buy more guesses of the password than a login would.
+    let keys = AttemptKeys::login(Some(account.user.id), "", client, false);
     let attempt = Attempt::begin(state, keys, state.clock.now()).await?;
-    if state
+    let verified = state
         .hasher
         .verify(password, account.password_hash.clone())
-        .await?
-    {
-        attempt.succeeded().await
-    } else {
-        attempt.failed().await?;
-        Err(ApiError::WrongPassword)
+        .await;
+    match verified {
+        Ok(true) => attempt.succeeded().await,
+        Ok(false) => {
+            attempt.failed();
+            Err(ApiError::WrongPassword)
+        }
+        Err(err) => {
+            attempt.abandoned().await;
+            Err(err.into())
+        }
     }
 }
 

@@ -1,22 +1,42 @@
-//! Brute-force protection that holds across replicas: failed attempts are counted
-//! per account and per client address in the shared store. Past a threshold, a key
-//! is locked for a time that doubles with each further failure; a success resets the
-//! account's count (never the address's: one's own account must not reset it).
+//! Brute-force protection that holds across replicas. Every guarded check reserves
+//! a slot in each of its counters in the shared store *before* it verifies, in one
+//! atomic statement: the reservation that reaches a counter's threshold locks it at
+//! once, so a burst of concurrent attempts on any number of replicas gets no more
+//! verifications than the threshold. A locked counter refuses (429) until its lock
+//! ends; each further failure doubles the lock, up to the maximum.
 //!
-//! Every guarded check goes through one `attempt::Attempt`.
+//! The counters of a login (`AttemptKeys::login`):
+//! - the account *from this client network* (`AUTHD_LOGIN_MAX_FAILURES`): what a
+//!   guesser at one address locks is their own way into the account, not the
+//!   owner's from elsewhere;
+//! - the account from anywhere (`AUTHD_LOGIN_MAX_FAILURES_PER_ACCOUNT`, higher):
+//!   bounds guessing spread over many addresses; a client that has had a session of
+//!   this account before (a login from its address) is not held back by it;
+//! - the client network (`AUTHD_LOGIN_MAX_FAILURES_PER_CLIENT`): one address
+//!   guessing many accounts.
+//!
+//! A client network is the address for IPv4 and its /64 for IPv6 (one host owns a
+//! whole /64). Requests that send mail (forgot, resend) have counters of their own,
+//! so a storm of them cannot lock an address out of login.
+//!
+//! A success releases its reservations and resets the account-from-this-client
+//! count; it never resets the address's count nor the account's count from
+//! anywhere (one's own login must not wipe what others did).
 
+use std::net::IpAddr;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
 use uuid::Uuid;
-
-use crate::store::Store;
 
 #[derive(Debug, Clone, Copy)]
 pub struct ThrottleConfig {
-    /// Failures of one account before it is locked.
+    /// Failures of one account from one client network before it locks for that
+    /// network (and of one mail address before its mail requests lock).
     pub account_failures: u32,
-    /// Failures from one client address before it is locked.
+    /// Failures of one account from anywhere before it locks for clients it has
+    /// not seen.
+    pub account_total_failures: u32,
+    /// Failures from one client network before it is locked.
     pub client_failures: u32,
     /// The first lock; each further failure doubles it.
     pub base_lockout: Duration,
@@ -25,100 +45,132 @@ pub struct ThrottleConfig {
     pub window: Duration,
 }
 
-/// The counter keys of one login attempt.
+/// What a counter counts, which picks its threshold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    AccountFromClient,
+    Account,
+    Client,
+}
+
+/// The counters one attempt reserves a slot in.
+#[derive(Debug, Clone)]
 pub struct AttemptKeys {
-    account: String,
-    client: String,
+    counters: Vec<(String, Kind)>,
 }
 
 impl AttemptKeys {
-    /// Unknown logins are counted under their name, so that probing them is
-    /// throttled like probing real accounts and the answer reveals nothing.
-    pub fn new(user: Option<Uuid>, login: &str, client: std::net::IpAddr) -> Self {
+    /// A login (or a current-password check) of `user`, or of an unknown `login`,
+    /// from `client`. Unknown logins are counted under their name, so that probing
+    /// them is throttled like probing real accounts and the answer reveals nothing.
+    /// `known_client`: the account has had a session from this address.
+    pub fn login(user: Option<Uuid>, login: &str, client: IpAddr, known_client: bool) -> Self {
         let account = match user {
             Some(id) => format!("user:{id}"),
             None => format!("login:{}", login.to_lowercase()),
         };
+        let net = client_net(client);
+        let mut counters = vec![
+            (format!("{account}@{net}"), Kind::AccountFromClient),
+            (format!("client:{net}"), Kind::Client),
+        ];
+        if !known_client {
+            counters.push((account, Kind::Account));
+        }
+        Self { counters }
+    }
+
+    /// A request that sends mail to `email` (a reset, a resend): counted per
+    /// address whether or not an account has it, so the answer and the throttle
+    /// reveal nothing, and per client, apart from the login counters.
+    pub fn mail(email: &str, client: IpAddr) -> Self {
+        let net = client_net(client);
         Self {
-            account,
-            client: format!("client:{client}"),
+            counters: vec![
+                (
+                    format!("mail:{}", email.to_lowercase()),
+                    Kind::AccountFromClient,
+                ),
+                (format!("mailclient:{net}"), Kind::Client),
+            ],
         }
     }
 
-    /// The keys of a request that sends mail to `email` (a reset, a resend):
-    /// counted per address whether or not an account has it, so the answer and
-    /// the throttle reveal nothing, and per client like failed logins.
-    pub fn mail(email: &str, client: std::net::IpAddr) -> Self {
+    /// A client presenting a mailed token with a new password (a reset): a wrong
+    /// token is counted per client network, apart from logins.
+    pub fn token(client: IpAddr) -> Self {
         Self {
-            account: format!("mail:{}", email.to_lowercase()),
-            client: format!("client:{client}"),
+            counters: vec![(format!("token:{}", client_net(client)), Kind::Client)],
         }
+    }
+
+    /// (key, threshold) of each counter under `config`.
+    pub fn thresholds(&self, config: &ThrottleConfig) -> Vec<(&str, i32)> {
+        self.counters
+            .iter()
+            .map(|(key, kind)| {
+                let threshold = match kind {
+                    Kind::AccountFromClient => config.account_failures,
+                    Kind::Account => config.account_total_failures,
+                    Kind::Client => config.client_failures,
+                };
+                (key.as_str(), i32::try_from(threshold).unwrap_or(i32::MAX))
+            })
+            .collect()
+    }
+
+    /// The counters a success resets: the account as seen from this client.
+    pub fn reset_on_success(&self) -> Vec<&str> {
+        self.counters
+            .iter()
+            .filter(|(_, kind)| *kind == Kind::AccountFromClient)
+            .map(|(key, _)| key.as_str())
+            .collect()
+    }
+
+    pub fn keys(&self) -> Vec<&str> {
+        self.counters.iter().map(|(key, _)| key.as_str()).collect()
     }
 }
 
-/// How long a key with `failures` failures stays locked, if at all.
+/// The network a client is counted under: the address itself for IPv4 (and an
+/// IPv4-mapped IPv6 address), the /64 for IPv6.
+pub fn client_net(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let s = v6.segments();
+                let net = std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0);
+                format!("{net}/64")
+            }
+        },
+    }
+}
+
+/// How long a key with `failures` failures stays locked, if at all (the lock the
+/// reservation statement computes in SQL; kept here for its unit test).
 pub fn lockout(failures: i32, threshold: u32, base: Duration, max: Duration) -> Option<Duration> {
     let past = u32::try_from(failures).ok()?.checked_sub(threshold)?;
     let factor = 1u32.checked_shl(past.min(31)).unwrap_or(u32::MAX);
     Some(base.saturating_mul(factor).min(max))
 }
 
-/// The counters of one store under one configuration.
-pub(super) struct Throttle<'a> {
-    pub store: &'a Store,
-    pub config: ThrottleConfig,
-}
-
-impl Throttle<'_> {
-    /// `Some(wait)` when the account or the address is locked.
-    pub(super) async fn locked(
-        &self,
-        keys: &AttemptKeys,
-        now: DateTime<Utc>,
-    ) -> anyhow::Result<Option<Duration>> {
-        let now_ms = now.timestamp_millis();
-        let until = self
-            .store
-            .login_locked_until([&keys.account, &keys.client], now_ms)
-            .await?;
-        Ok(until.map(|until| Duration::from_millis((until - now_ms).max(0) as u64)))
-    }
-
-    pub(super) async fn failed(
-        &self,
-        keys: &AttemptKeys,
-        now: DateTime<Utc>,
-    ) -> anyhow::Result<()> {
-        let now_ms = now.timestamp_millis();
-        let window = self.config.window.as_millis() as i64;
-        let c = self.config;
-        for (key, threshold) in [
-            (&keys.account, c.account_failures),
-            (&keys.client, c.client_failures),
-        ] {
-            let failures = self.store.count_login_failure(key, now_ms, window).await?;
-            if let Some(lock) = lockout(failures, threshold, c.base_lockout, c.max_lockout) {
-                let until = now_ms + lock.as_millis() as i64;
-                self.store.lock_login(key, until).await?;
-                tracing::warn!(
-                    failures,
-                    lock_ms = lock.as_millis() as u64,
-                    kind = key.split(':').next(),
-                    "login locked after repeated failures"
-                );
-            }
-        }
-        Ok(())
-    }
-
-    pub(super) async fn succeeded(&self, keys: &AttemptKeys) -> anyhow::Result<()> {
-        self.store.clear_login_failures(&keys.account).await
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn config() -> ThrottleConfig {
+        ThrottleConfig {
+            account_failures: 5,
+            account_total_failures: 100,
+            client_failures: 50,
+            base_lockout: Duration::from_secs(1),
+            max_lockout: Duration::from_secs(900),
+            window: Duration::from_secs(900),
+        }
+    }
 
     #[test]
     fn the_lock_starts_at_the_threshold_and_doubles_up_to_the_cap() {
@@ -135,13 +187,44 @@ mod tests {
     #[test]
     fn unknown_logins_are_counted_by_name_case_folded() {
         let ip = "10.0.0.1".parse().unwrap();
-        let a = AttemptKeys::new(None, "Alice@Example.com", ip);
-        assert_eq!(a.account, "login:alice@example.com");
-        assert_eq!(a.client, "client:10.0.0.1");
-        let id = Uuid::now_v7();
+        let keys = AttemptKeys::login(None, "Alice@Example.com", ip, false);
         assert_eq!(
-            AttemptKeys::new(Some(id), "x", ip).account,
-            format!("user:{id}")
+            keys.keys(),
+            [
+                "login:alice@example.com@10.0.0.1",
+                "client:10.0.0.1",
+                "login:alice@example.com"
+            ]
         );
+        let id = Uuid::now_v7();
+        let known = AttemptKeys::login(Some(id), "x", ip, true);
+        assert_eq!(
+            known.keys(),
+            [format!("user:{id}@10.0.0.1"), "client:10.0.0.1".into()],
+            "a known client is not held back by the account's total"
+        );
+        assert_eq!(known.reset_on_success(), [format!("user:{id}@10.0.0.1")]);
+    }
+
+    #[test]
+    fn each_counter_gets_the_threshold_of_its_kind() {
+        let ip = "10.0.0.1".parse().unwrap();
+        let keys = AttemptKeys::login(None, "bob", ip, false);
+        let thresholds: Vec<i32> = keys.thresholds(&config()).iter().map(|t| t.1).collect();
+        assert_eq!(thresholds, [5, 50, 100]);
+        let mail = AttemptKeys::mail("Bob@Example.com", ip);
+        assert_eq!(mail.keys(), ["mail:bob@example.com", "mailclient:10.0.0.1"]);
+    }
+
+    #[test]
+    fn ipv6_clients_are_counted_by_their_64() {
+        let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2:bbbb::9".parse().unwrap();
+        let other: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        assert_eq!(client_net(a), "2001:db8:1:2::/64");
+        assert_eq!(client_net(a), client_net(b));
+        assert_ne!(client_net(a), client_net(other));
+        let mapped: IpAddr = "::ffff:192.0.2.7".parse().unwrap();
+        assert_eq!(client_net(mapped), "192.0.2.7");
     }
 }

@@ -161,21 +161,51 @@ impl Store {
         }))
     }
 
-    /// The account whose username or (case-folded) email is `login`.
-    pub async fn account_by_login(&self, login: &str) -> anyhow::Result<Option<Account>> {
+    /// The account whose username or (case-folded) email is `login`, and whether it
+    /// has had a session from `client` (the address as sessions record it).
+    pub async fn account_by_login(
+        &self,
+        login: &str,
+        client: &str,
+    ) -> anyhow::Result<Option<(Account, bool)>> {
         let folded = login.to_lowercase();
         // Two look-ups on the unique indexes, as in `taken` (an OR can be planned as
         // a scan of the whole table and kept so). A username has no '@' and an
         // email has one, so at most one of them matches.
+        let known = "EXISTS (SELECT 1 FROM refresh_families f \
+                     WHERE f.user_id = users.id AND f.client_address = $2)";
         let sql = format!(
-            "SELECT {ACCOUNT_COLUMNS} FROM users WHERE username = $1 \
-             UNION ALL SELECT {ACCOUNT_COLUMNS} FROM users WHERE email = $1 LIMIT 1"
+            "SELECT {ACCOUNT_COLUMNS}, {known} FROM users WHERE username = $1 \
+             UNION ALL SELECT {ACCOUNT_COLUMNS}, {known} FROM users WHERE email = $1 LIMIT 1"
         );
-        let row: Option<AccountRow> = on_pool!(self, pool => {
-            sqlx::query_as(&sql).bind(&folded).fetch_optional(pool).await
+        type Row = (
+            String,
+            String,
+            String,
+            DateTime<Utc>,
+            String,
+            Option<DateTime<Utc>>,
+            Option<DateTime<Utc>>,
+            bool,
+        );
+        let row: Option<Row> = on_pool!(self, pool => {
+            sqlx::query_as(&sql).bind(&folded).bind(client).fetch_optional(pool).await
         })
         .context("looking up the login")?;
-        Ok(row.map(account).transpose()?)
+        let Some((id, username, email, created_at, hash, locked_at, verified_at, known)) = row
+        else {
+            return Ok(None);
+        };
+        let row = (
+            id,
+            username,
+            email,
+            created_at,
+            hash,
+            locked_at,
+            verified_at,
+        );
+        Ok(Some((account(row)?, known)))
     }
 
     /// The account whose email is `email` (case-folded).

@@ -16,7 +16,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::authn::{Attempt, AttemptKeys};
+use crate::authn::{Attempt, AttemptKeys, Verification};
 use crate::domain::{Email, Password, PublicUser, TOKEN_MAX_CHARS};
 use crate::http::client_ip::ClientIp;
 use crate::http::error::ApiError;
@@ -128,8 +128,7 @@ async fn queue_for_address(
     // Every request counts, whatever the address: it is the request that is limited.
     Attempt::begin(state, AttemptKeys::mail(email.as_str(), client), now)
         .await?
-        .failed()
-        .await?;
+        .failed();
     let mail = NewMail {
         kind,
         user_id: None,
@@ -151,6 +150,7 @@ async fn queue_for_address(
     responses(
         (status = 202, description = "The same answer whether or not an account has this address; a new verification mail goes to it if an unverified account has it (older links stop working)", body = Accepted),
         (status = 400, description = "Malformed JSON"),
+        (status = 409, description = "AUTHD_EMAIL_VERIFICATION=off: nothing is verified, so nothing is sent (verification-off)"),
         (status = 415, description = "Not a JSON content type"),
         (status = 422, description = "No email, or not an email address"),
         (status = 429, description = "Too many requests for this address or from this client; Retry-After"),
@@ -162,6 +162,9 @@ async fn resend(
     ClientIp(client): ClientIp,
     Body(body): Body<EmailRequest>,
 ) -> Result<(StatusCode, Json<Accepted>), ApiError> {
+    if state.verification == Verification::Off {
+        return Err(ApiError::VerificationOff);
+    }
     queue_for_address(&state, client, body.email, MailKind::VerifyRequest).await
 }
 
@@ -192,11 +195,13 @@ async fn forgot(
         (status = 401, description = "The token is unknown, expired, used or replaced by a newer one (invalid-token)"),
         (status = 415, description = "Not a JSON content type"),
         (status = 422, description = "No token, or the password is too short, too long or a common one"),
+        (status = 429, description = "Too many wrong tokens from this client; Retry-After"),
         (status = 503, description = "The hashing queue is full, or the database is unavailable or full; Retry-After"),
     ))]
 #[tracing::instrument(skip_all)]
 async fn reset(
     State(state): State<AppState>,
+    ClientIp(client): ClientIp,
     Body(body): Body<ResetRequest>,
 ) -> Result<StatusCode, ApiError> {
     let mut fields = Fields::default();
@@ -207,12 +212,32 @@ async fn reset(
     let (Some(hash), Some(password)) = (hash, password) else {
         return Err(fields.into_error());
     };
-    let new_hash = state.hasher.hash(password).await?;
+    // The token first: a wrong one costs a look-up and counts against the client,
+    // never a hash. Then the same admission as sign-up and login.
+    let now = state.clock.now();
+    let attempt = Attempt::begin(&state, AttemptKeys::token(client), now).await?;
+    if !state.store.reset_token_live(&hash, now).await? {
+        attempt.failed();
+        return Err(ApiError::InvalidAccountToken);
+    }
+    let hashed = match state.hasher.admit() {
+        Ok(()) => state.hasher.hash(password).await,
+        Err(err) => Err(err),
+    };
+    let new_hash = match hashed {
+        Ok(new_hash) => new_hash,
+        Err(err) => {
+            attempt.abandoned().await;
+            return Err(err.into());
+        }
+    };
     let user = state
         .store
         .reset_password(&hash, &new_hash, state.clock.now())
-        .await?
-        .ok_or(ApiError::InvalidAccountToken)?;
+        .await?;
+    attempt.succeeded().await?;
+    // Spent by a concurrent reset with the same token meanwhile.
+    let user = user.ok_or(ApiError::InvalidAccountToken)?;
     tracing::info!(user_id = %user.id, "password reset; every session ended");
     Ok(StatusCode::NO_CONTENT)
 }
