@@ -6,6 +6,7 @@
 //! - `session`: a new session and its token pair, the end of every login.
 //! - `signup`: a new user with a password (sign-up, the admin API).
 //! - `policy`: what a login asks besides its factors (email verification).
+//! - `stepup`: what a sensitive change asks (a recent login, or the password).
 //!
 //! A new factor (a one-time code, a passkey) is a module beside `password` that
 //! verifies inside an `Attempt` and ends in `session::start`.
@@ -15,6 +16,7 @@ pub mod password;
 pub mod policy;
 pub mod session;
 pub mod signup;
+pub mod stepup;
 pub mod throttle;
 
 pub use attempt::Attempt;

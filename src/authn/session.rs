@@ -12,7 +12,7 @@ use crate::domain::PublicUser;
 use crate::http::error::ApiError;
 use crate::http::state::AppState;
 use crate::store::SessionOrigin;
-use crate::tokens::refresh;
+use crate::tokens::{refresh, Grant};
 
 /// What login and refresh answer (RFC 6749 section 5.1 field names).
 #[derive(Serialize, utoipa::ToSchema)]
@@ -57,10 +57,13 @@ pub async fn start(
         .store
         .start_session(user.id, session, &hash, now, expires, origin)
         .await?;
-    let (access_token, expires_in) = state
-        .tokens
-        .issue(user.id, session, user.email_verified, now)
-        .await;
+    let grant = Grant {
+        user: user.id,
+        session,
+        email_verified: user.email_verified,
+        auth_time: now,
+    };
+    let (access_token, expires_in) = state.tokens.issue(&grant, now).await;
     Ok(TokenResponse::bearer(
         access_token,
         expires_in,

@@ -23,6 +23,8 @@ pub enum ApiError {
     BadHeader(&'static str),
     #[error("a request with this idempotency key is in progress")]
     KeyInProgress,
+    #[error("too many keyed requests in flight")]
+    KeysInFlight,
     #[error("the idempotency key was used for another request")]
     KeyReused,
     #[error("unsupported content type")]
@@ -54,6 +56,13 @@ pub enum ApiError {
     Locked,
     #[error("the email is not verified")]
     EmailNotVerified,
+    /// The change needs a recent login (or the current password): RFC 9470's
+    /// step-up challenge.
+    #[error("reauthentication required")]
+    ReauthenticationRequired { max_age_secs: u64 },
+    /// A resend asked of a server that does not verify emails.
+    #[error("email verification is off")]
+    VerificationOff,
     #[error("invalid account token")]
     InvalidAccountToken,
     #[error("not found")]
@@ -85,15 +94,18 @@ impl ApiError {
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             ApiError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::Conflict(_) | ApiError::VerificationOff => StatusCode::CONFLICT,
             ApiError::Overloaded
             | ApiError::NotReady(_)
             | ApiError::Unavailable(_)
             | ApiError::StorageFull(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::InvalidCredentials
             | ApiError::InvalidRefreshToken
-            | ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            ApiError::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
+            | ApiError::Unauthorized(_)
+            | ApiError::ReauthenticationRequired { .. } => StatusCode::UNAUTHORIZED,
+            ApiError::TooManyAttempts { .. } | ApiError::KeysInFlight => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
             ApiError::Forbidden
             | ApiError::WrongPassword
             | ApiError::Locked
@@ -117,6 +129,10 @@ impl ApiError {
             ApiError::KeyInProgress => (
                 "urn:authd:problem:idempotency-key-in-progress",
                 "A request with this Idempotency-Key is in progress",
+            ),
+            ApiError::KeysInFlight => (
+                "urn:authd:problem:idempotency-keys-in-flight",
+                "Too many keyed requests in flight",
             ),
             ApiError::KeyReused => (
                 "urn:authd:problem:idempotency-key-reused",
@@ -155,6 +171,14 @@ impl ApiError {
             ApiError::InvalidAccountToken => {
                 ("urn:authd:problem:invalid-token", "Invalid or expired link")
             }
+            ApiError::VerificationOff => (
+                "urn:authd:problem:verification-off",
+                "Email verification is off",
+            ),
+            ApiError::ReauthenticationRequired { .. } => (
+                "urn:authd:problem:reauthentication-required",
+                "Reauthentication required",
+            ),
             ApiError::NotFound => ("about:blank", "Not Found"),
             ApiError::MethodNotAllowed => ("about:blank", "Method Not Allowed"),
             ApiError::NotReady(_) => ("urn:authd:problem:not-ready", "Not ready"),
@@ -181,6 +205,10 @@ impl ApiError {
             ApiError::KeyReused => {
                 "this Idempotency-Key was sent with another request: use a new key per request".into()
             }
+            ApiError::KeysInFlight => format!(
+                "this client has the most requests with an Idempotency-Key running at once; \
+                 retry in {RETRY_AFTER_SECS} s"
+            ),
             ApiError::UnsupportedMediaType => {
                 "send the body as Content-Type: application/json".into()
             }
@@ -213,6 +241,13 @@ impl ApiError {
             ApiError::InvalidAccountToken => {
                 "the token is unknown, expired, already used or replaced by a newer one".into()
             }
+            ApiError::VerificationOff => "this server does not verify email addresses \
+                 (AUTHD_EMAIL_VERIFICATION=off): there is no link to send"
+                .into(),
+            ApiError::ReauthenticationRequired { max_age_secs } => format!(
+                "this change needs a login within the last {max_age_secs} s: log in again \
+                 (or send current_password) and retry"
+            ),
             ApiError::NotFound => "no such resource".into(),
             ApiError::MethodNotAllowed => "this resource does not support the method".into(),
             ApiError::NotReady(why) => why.clone(),

@@ -78,7 +78,8 @@ impl IntoResponse for ApiError {
             ApiError::Overloaded
             | ApiError::NotReady(_)
             | ApiError::Unavailable(_)
-            | ApiError::KeyInProgress => {
+            | ApiError::KeyInProgress
+            | ApiError::KeysInFlight => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
             }
             ApiError::StorageFull(_) => {
@@ -98,6 +99,15 @@ impl IntoResponse for ApiError {
                         r#"Bearer realm="authd", error="invalid_token", error_description="{why}""#
                     ),
                 };
+                if let Ok(value) = HeaderValue::try_from(challenge) {
+                    headers.insert(header::WWW_AUTHENTICATE, value);
+                }
+            }
+            // RFC 9470: a valid token whose authentication is too old for this.
+            ApiError::ReauthenticationRequired { max_age_secs } => {
+                let challenge = format!(
+                    r#"Bearer realm="authd", error="insufficient_user_authentication", error_description="a more recent authentication is required", max_age={max_age_secs}"#
+                );
                 if let Ok(value) = HeaderValue::try_from(challenge) {
                     headers.insert(header::WWW_AUTHENTICATE, value);
                 }

@@ -8,7 +8,7 @@ use lettre::Message;
 
 use super::sender::Sender;
 use super::{human, MailConfig};
-use crate::store::{Account, MailKind, QueuedMail, TokenPurpose};
+use crate::store::{Account, MailKind, NewAccountToken, QueuedMail, TokenPurpose};
 use crate::tokens::refresh;
 
 /// What a mail says and to whom: its template, its recipient and the purpose of the
@@ -41,7 +41,11 @@ impl Sender {
             return Ok(None);
         };
         let link = match plan.purpose {
-            Some(purpose) => self.issue(mail, &account, purpose, now).await?,
+            Some(purpose) => match self.issue(mail, &account, purpose, now).await? {
+                Some(link) => link,
+                // Voided meanwhile (a password change, a reset, a lock).
+                None => return Ok(None),
+            },
             None => Link {
                 token: String::new(),
                 link: String::new(),
@@ -96,14 +100,15 @@ impl Sender {
         }
     }
 
-    /// A new token of `purpose` for the account, stored as its hash, and its link.
+    /// A new token of `purpose` for the account, stored as its hash, and its link;
+    /// `None` when the mail was voided before the token could be stored.
     async fn issue(
         &self,
         mail: &QueuedMail,
         account: &Account,
         purpose: TokenPurpose,
         now: DateTime<Utc>,
-    ) -> anyhow::Result<Link> {
+    ) -> anyhow::Result<Option<Link>> {
         let c: &MailConfig = &self.config;
         let (ttl, page) = match purpose {
             TokenPurpose::Reset => (c.reset_ttl, "reset-password"),
@@ -118,15 +123,23 @@ impl Sender {
             TokenPurpose::Reset => None,
         };
         let expires = now + chrono::Duration::from_std(ttl)?;
-        self.store
-            .issue_account_token(account.user.id, purpose, bound, &hash, now, expires)
+        let token_row = NewAccountToken {
+            user_id: account.user.id,
+            mail_id: mail.id,
+            purpose,
+            new_email: bound,
+            token_hash: &hash,
+        };
+        let stored = self
+            .store
+            .issue_account_token(&token_row, now, expires)
             .await?;
         let link = format!("{}/{page}?token={token}", c.app_url);
-        Ok(Link {
+        Ok(stored.then(|| Link {
             token,
             link,
             expires_in: human(ttl),
-        })
+        }))
     }
 }
 

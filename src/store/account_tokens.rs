@@ -35,6 +35,18 @@ impl TokenPurpose {
     }
 }
 
+/// A mailed token about to be stored (only its hash is).
+#[derive(Debug, Clone, Copy)]
+pub struct NewAccountToken<'a> {
+    pub user_id: Uuid,
+    /// The mail that will carry it: no token for a mail voided meanwhile.
+    pub mail_id: Uuid,
+    pub purpose: TokenPurpose,
+    /// The address it confirms (an email change), or was sent to (verification).
+    pub new_email: Option<&'a str>,
+    pub token_hash: &'a [u8],
+}
+
 /// What presenting a verification token did.
 #[derive(Debug, Clone)]
 pub enum Verified {
@@ -44,20 +56,59 @@ pub enum Verified {
     EmailChanged { user: PublicUser, old_email: String },
 }
 
+/// In transaction `$tx` of `$pool`: every mailed token of user `$id` stops working,
+/// and the mails that would make one (a verification, an email change) are not
+/// sent. A password change, a reset and a lock end what a thief may have started.
+macro_rules! void_account_tokens {
+    ($pool:ident, $tx:ident, $id:expr) => {{
+        sqlx::query("DELETE FROM account_tokens WHERE user_id = $1")
+            .bind($pool.id($id))
+            .execute(&mut *$tx)
+            .await?;
+        sqlx::query(
+            "DELETE FROM mail_outbox WHERE user_id = $1 AND kind IN ('verify', 'email_change')",
+        )
+        .bind($pool.id($id))
+        .execute(&mut *$tx)
+        .await?;
+    }};
+}
+pub(super) use void_account_tokens;
+
 impl Store {
-    /// Stores a token of `purpose` for `user_id`; older ones of that purpose stop
-    /// working.
+    /// Stores a token of `purpose` for `user_id`, to be sent by mail `mail_id`;
+    /// older ones of that purpose stop working. `false` (nothing stored) when the
+    /// user is gone or the mail was voided meanwhile (a password change, a reset or
+    /// a lock voids pending token mails: `void_account_tokens!`). The user's row is
+    /// locked first, so a token is either issued before such a change (and voided
+    /// by it) or not at all.
     pub async fn issue_account_token(
         &self,
-        user_id: Uuid,
-        purpose: TokenPurpose,
-        new_email: Option<&str>,
-        token_hash: &[u8],
+        token: &NewAccountToken<'_>,
         now: DateTime<Utc>,
         expires_at: DateTime<Utc>,
-    ) -> anyhow::Result<()> {
-        let done: sqlx::Result<()> = on_pool!(self, pool => async {
+    ) -> anyhow::Result<bool> {
+        let NewAccountToken {
+            user_id,
+            mail_id,
+            purpose,
+            new_email,
+            token_hash,
+        } = *token;
+        let done: sqlx::Result<bool> = on_pool!(self, pool => async {
             let mut tx = pool.begin().await?;
+            let user = sqlx::query("UPDATE users SET updated_at = updated_at WHERE id = $1")
+                .bind(pool.id(user_id))
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            let mail: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM mail_outbox WHERE id = $1")
+                .bind(pool.id(mail_id))
+                .fetch_one(&mut *tx)
+                .await?;
+            if user == 0 || mail == 0 {
+                return Ok(false);
+            }
             sqlx::query("DELETE FROM account_tokens WHERE user_id = $1 AND purpose = $2")
                 .bind(pool.id(user_id))
                 .bind(purpose.as_str())
@@ -75,7 +126,8 @@ impl Store {
             .bind(pool.time(expires_at))
             .execute(&mut *tx)
             .await?;
-            self.commit(tx, Queued::NOTHING).await
+            self.commit(tx, Queued::NOTHING).await?;
+            Ok(true)
         }.await);
         done.context("storing an account token")
     }
@@ -157,6 +209,22 @@ impl Store {
         verified
     }
 
+    /// Whether `token_hash` is a reset token that could be spent now: checked before
+    /// a new password is hashed, so a wrong token costs no hash.
+    pub async fn reset_token_live(
+        &self,
+        token_hash: &[u8],
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<bool> {
+        let sql = "SELECT COUNT(*) FROM account_tokens \
+                   WHERE token_hash = $1 AND purpose = 'reset' AND expires_at > $2";
+        let live: i64 = on_pool!(self, pool => {
+            sqlx::query_scalar(sql).bind(token_hash).bind(pool.time(now)).fetch_one(pool).await
+        })
+        .context("looking up a reset token")?;
+        Ok(live == 1)
+    }
+
     /// Spends a live reset token: the new hash, every session ended
     /// (`password_reset`), older access tokens void, the email counted as verified
     /// (the link reached it), `authd.user.password_reset`. `None`: unknown, expired
@@ -195,10 +263,7 @@ impl Store {
                 .await?;
             let Some(row) = row else { return Ok(None) };
             let user = account(row)?.user;
-            sqlx::query("DELETE FROM account_tokens WHERE user_id = $1 AND purpose = 'reset'")
-                .bind(pool.id(user_id))
-                .execute(&mut *tx)
-                .await?;
+            void_account_tokens!(pool, tx, user_id);
             revoke_sessions!(self, pool, tx, RevokeReason::PasswordReset, now, None,
                 "user_id = $3", pool.id(user_id));
             insert_event!(self, pool, tx, &self.event(UserEventKind::PasswordReset, &user, now));

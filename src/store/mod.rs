@@ -25,10 +25,11 @@ mod user_changes;
 mod user_import;
 mod users;
 
-pub use account_tokens::{TokenPurpose, Verified};
+pub use account_tokens::{NewAccountToken, TokenPurpose, Verified};
 pub use admin::{AdminUser, HistoryEvent};
-pub use idempotency::{Claimed, HeldKey, KeyLease, StoredResponse};
+pub use idempotency::{Claimed, HeldKey, IdempotencyLimits, KeyLease, StoredResponse};
 pub use keys::StoredKey;
+pub use login_counters::{LockPolicy, NewLock};
 pub use mail::{MailKind, NewMail, QueuedMail};
 pub use outbox::{lane_of, Claim, PendingEvent, LANES, OUTBOX_CHANNEL};
 pub use sessions::{Rotation, SessionInfo, SessionOrigin};
@@ -66,6 +67,10 @@ pub struct Store {
     /// How long published events stay in `event_history` (the admin API reads
     /// it); zero: they are dropped once published.
     history_retention: std::time::Duration,
+    /// How long a retired signing key is kept (its tokens may still be live).
+    key_retention: std::time::Duration,
+    /// The most Idempotency-Keys kept; the prune forgets the oldest past it.
+    max_idempotency_keys: u64,
 }
 
 #[derive(Clone)]
@@ -92,7 +97,21 @@ impl Store {
             notify_commits: true,
             event_source: "authd".into(),
             history_retention: std::time::Duration::from_secs(90 * 86_400),
+            key_retention: std::time::Duration::from_secs(86_400),
+            max_idempotency_keys: 1_000_000,
         })
+    }
+
+    /// The same store, pruning retired signing keys `key_retention` after they were
+    /// retired and Idempotency-Keys past `max_idempotency_keys`.
+    pub fn with_retention(
+        mut self,
+        key_retention: std::time::Duration,
+        max_idempotency_keys: u64,
+    ) -> Self {
+        self.key_retention = key_retention;
+        self.max_idempotency_keys = max_idempotency_keys;
+        self
     }
 
     /// The same store, keeping published events in `event_history` this long.

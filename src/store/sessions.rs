@@ -9,6 +9,7 @@ use super::commit::Queued;
 use super::dialect::{on_pool, uuid, Dialect};
 use super::Store;
 use crate::events::envelope::RevokeReason;
+use crate::tokens::Grant;
 
 const INSERT_TOKEN: &str = "INSERT INTO refresh_tokens (token_hash, family_id, issued_at, \
      expires_at) VALUES ($1, $2, $3, $4)";
@@ -51,13 +52,9 @@ pub(super) use revoke_sessions;
 /// What presenting a refresh token led to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Rotation {
-    /// The token was live: it is now spent and the new one is stored.
-    Rotated {
-        user_id: Uuid,
-        family_id: Uuid,
-        /// Whether the user's email is verified now (the new access token says it).
-        email_verified: bool,
-    },
+    /// The token was live: it is now spent and the new one is stored; what the
+    /// new access token says (the email as verified now, the original auth_time).
+    Rotated(Grant),
     /// The token had already been rotated: its whole family is now revoked.
     Reused { family_id: Uuid },
     /// Unknown, expired or revoked.
@@ -105,7 +102,7 @@ impl Store {
             let mut tx = pool.begin().await?;
             sqlx::query(
                 "INSERT INTO refresh_families (id, user_id, created_at, last_used_at, \
-                 client_address, user_agent) VALUES ($1, $2, $3, $3, $4, $5)",
+                 client_address, user_agent, auth_time) VALUES ($1, $2, $3, $3, $4, $5, $3)",
             )
             .bind(pool.id(family_id))
             .bind(pool.id(user_id))
@@ -127,13 +124,16 @@ impl Store {
     }
 
     /// Spends a live refresh token and stores its successor; a token that was
-    /// already spent revokes its family (someone else holds a copy).
+    /// already spent revokes its family (someone else holds a copy). A session
+    /// whose login was at or before `born_after` has outlived its absolute
+    /// lifetime: its token is invalid however recently it was refreshed.
     pub async fn rotate_refresh(
         &self,
         old_hash: &[u8],
         new_hash: &[u8],
         now: DateTime<Utc>,
         expires_at: DateTime<Utc>,
+        born_after: DateTime<Utc>,
     ) -> anyhow::Result<Rotation> {
         let rotation: sqlx::Result<Rotation> = on_pool!(self, pool => async {
             let mut tx = pool.begin().await?;
@@ -142,24 +142,27 @@ impl Store {
                 "UPDATE refresh_tokens SET rotated_at = $2 \
                  WHERE token_hash = $1 AND rotated_at IS NULL AND expires_at > $2 \
                    AND family_id IN (SELECT f.id FROM refresh_families f JOIN users u \
-                       ON u.id = f.user_id WHERE f.revoked_at IS NULL AND u.locked_at IS NULL) \
+                       ON u.id = f.user_id WHERE f.revoked_at IS NULL AND u.locked_at IS NULL \
+                       AND f.created_at > $3) \
                  RETURNING CAST(family_id AS TEXT)",
             )
             .bind(old_hash)
             .bind(pool.time(now))
+            .bind(pool.time(born_after))
             .fetch_optional(&mut *tx)
             .await?;
             if let Some(family) = spent {
                 let family_id = uuid(&family)?;
-                let (user, email_verified): (String, bool) = sqlx::query_as(
-                    "UPDATE refresh_families SET last_used_at = $2 WHERE id = $1 \
-                     RETURNING CAST(user_id AS TEXT), (SELECT u.email_verified_at IS NOT NULL \
-                         FROM users u WHERE u.id = refresh_families.user_id)",
-                )
-                .bind(pool.id(family_id))
-                .bind(pool.time(now))
-                .fetch_one(&mut *tx)
-                .await?;
+                let (user, email_verified, auth_time): (String, bool, Option<DateTime<Utc>>) =
+                    sqlx::query_as(
+                        "UPDATE refresh_families SET last_used_at = $2 WHERE id = $1 \
+                         RETURNING CAST(user_id AS TEXT), (SELECT u.email_verified_at IS NOT NULL \
+                             FROM users u WHERE u.id = refresh_families.user_id), auth_time",
+                    )
+                    .bind(pool.id(family_id))
+                    .bind(pool.time(now))
+                    .fetch_one(&mut *tx)
+                    .await?;
                 sqlx::query(INSERT_TOKEN)
                     .bind(new_hash)
                     .bind(pool.id(family_id))
@@ -168,7 +171,12 @@ impl Store {
                     .execute(&mut *tx)
                     .await?;
                 self.commit(tx, Queued::NOTHING).await?;
-                return Ok(Rotation::Rotated { user_id: uuid(&user)?, family_id, email_verified });
+                return Ok(Rotation::Rotated(Grant {
+                    user: uuid(&user)?,
+                    session: family_id,
+                    email_verified,
+                    auth_time: auth_time.unwrap_or(now),
+                }));
             }
             let known: Option<(String, Option<DateTime<Utc>>)> = sqlx::query_as(
                 "SELECT CAST(family_id AS TEXT), rotated_at FROM refresh_tokens WHERE token_hash = $1",

@@ -6,6 +6,7 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+use super::account_tokens::void_account_tokens;
 use super::commit::Queued;
 use super::dialect::{on_pool, Dialect};
 use super::outbox::insert_event;
@@ -48,26 +49,32 @@ pub enum UserChange<'a> {
 }
 
 /// The statements of one change, in one transaction of `$pool` (see `dialect`):
-/// `$before` (with `$tx`), `$query` (an UPDATE or DELETE that returns the account
-/// row), then `$then` (with `$tx`), then the event of `$kind` done by `$actor`,
-/// and the commit. Returns early with `Ok(None)`, rolling back, when no row
+/// `$before` (with `$tx`; it evaluates to whether it queued mail), `$query` (an
+/// UPDATE or DELETE that returns the account row), then `$then` (with `$tx`), then
+/// the event of `$kind` done by `$actor`, and the commit. Returns early with `Ok(None)`, rolling back, when no row
 /// matched. Written once for the six changes that differ only in their SQL.
 macro_rules! change {
     ($store:ident, $pool:ident, $tx:ident, $kind:expr, $now:expr, $actor:expr, before $before:block, $query:expr, $then:block) => {{
         let mut $tx = $pool.begin().await?;
-        $before
+        let mail: bool = $before;
         let row: Option<AccountRow> = $query.fetch_optional(&mut *$tx).await?;
         let Some(row) = row else { return Ok(None) };
         let user = account(row)?.user;
         $then
         insert_event!($store, $pool, $tx, &done_by($store.event($kind, &user, $now), $actor));
-        $store.commit($tx, Queued::EVENTS).await?;
+        $store.commit($tx, Queued::EVENTS.and_mail_if(mail)).await?;
         Ok::<_, WriteError>(Some(user))
     }};
     ($store:ident, $pool:ident, $tx:ident, $kind:expr, $now:expr, $actor:expr, $query:expr, $then:block) => {
-        change!($store, $pool, $tx, $kind, $now, $actor, before {}, $query, $then)
+        change!($store, $pool, $tx, $kind, $now, $actor, before { false }, $query, $then)
     };
 }
+
+/// A notice to the old address of an email change (`$2` the user, `$3` the new
+/// address); nothing when the address does not change.
+const NOTIFY_OLD_EMAIL: &str = "INSERT INTO mail_outbox \
+     (id, kind, user_id, recipient, new_email, next_attempt_at, created_at) \
+     SELECT $1, 'email_changed', id, email, $3, $4, $4 FROM users WHERE id = $2 AND email <> $3";
 
 impl Store {
     /// Writes `change` and its event in one transaction, then wakes this replica's
@@ -126,7 +133,25 @@ impl Store {
              email_verified_at = CASE WHEN $3 IS NULL THEN email_verified_at END \
              WHERE id = $1 RETURNING {ACCOUNT_COLUMNS}"
         );
+        // A new email: the old address is told, whatever the verification mode (it
+        // is read before the UPDATE, in the same transaction).
         on_pool!(self, pool => change!(self, pool, tx, UserEventKind::Updated, now, actor,
+            before {
+                match email {
+                    Some(email) => {
+                        sqlx::query(NOTIFY_OLD_EMAIL)
+                            .bind(pool.id(Uuid::now_v7()))
+                            .bind(pool.id(id))
+                            .bind(email.as_str())
+                            .bind(pool.time(now))
+                            .execute(&mut *tx)
+                            .await?
+                            .rows_affected()
+                            == 1
+                    }
+                    None => false,
+                }
+            },
             sqlx::query_as(&sql)
                 .bind(pool.id(id))
                 .bind(username.map(Username::as_str))
@@ -157,6 +182,7 @@ impl Store {
         {
             revoke_sessions!(self, pool, tx, RevokeReason::PasswordChange, now, actor,
                 "user_id = $3", pool.id(id));
+            void_account_tokens!(pool, tx, id);
         }))
     }
 
@@ -179,6 +205,7 @@ impl Store {
             before {
                 revoke_sessions!(self, pool, tx, RevokeReason::Delete, now, actor,
                     "user_id = $3", pool.id(id));
+                false
             },
             sqlx::query_as(&sql).bind(pool.id(id)).bind(expected),
             {}))
@@ -202,6 +229,7 @@ impl Store {
         {
             revoke_sessions!(self, pool, tx, RevokeReason::Admin, now, actor,
                 "user_id = $3", pool.id(id));
+            void_account_tokens!(pool, tx, id);
         }))
     }
 

@@ -42,6 +42,10 @@ pub struct Claims {
     /// Whether the user confirmed its email address when the token was issued.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email_verified: Option<bool>,
+    /// When the user last proved who they are (OpenID Connect `auth_time`, Unix
+    /// seconds): the login the session came from; a refresh keeps it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_time: Option<i64>,
 }
 
 /// RFC 7519 allows one audience or several.
@@ -184,6 +188,7 @@ mod tests {
             nbf: None,
             sid: None,
             email_verified: None,
+            auth_time: None,
         }
     }
 

@@ -135,6 +135,7 @@ mod tests {
             nbf: None,
             email_verified: None,
             sid: Some(sid),
+            auth_time: None,
         }
     }
 

@@ -4,20 +4,21 @@
 
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
-use axum::Json;
+use axum::{Extension, Json};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::authn::password;
 use crate::authn::Verification;
+use crate::authn::{password, stepup};
 use crate::domain::{Email, Password, PublicUser, Username};
 use crate::http::auth::Bearer;
 use crate::http::client_ip::ClientIp;
 use crate::http::error::ApiError;
 use crate::http::extract::{Body, Fields, UserId};
+use crate::http::idempotency::NothingDone;
 use crate::http::state::AppState;
 use crate::http::BODY_LIMIT;
 use crate::store::{MailKind, NewMail, Taken, UserChange};
@@ -35,9 +36,14 @@ pub struct PatchUserRequest {
     /// 3 to 32 of `a-z 0-9 _ . -`, case-folded.
     #[schema(value_type = Option<String>, min_length = 3, max_length = 32, pattern = "^[A-Za-z0-9_.-]+$")]
     username: Option<Value>,
-    /// An ASCII address, stored lower-cased.
+    /// An ASCII address, stored lower-cased. A new email needs a recent login
+    /// (`AUTHD_REAUTH_MAX_AGE_SECS`) or `current_password`.
     #[schema(value_type = Option<String>, format = "email", max_length = 254)]
     email: Option<Value>,
+    /// The current password: proves a new email comes from the user when the login
+    /// is not recent. Checked like a login (throttled).
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 1024)]
+    current_password: Option<Value>,
     /// Any other field: refused (the password has its own endpoint).
     #[serde(flatten)]
     #[schema(ignore)]
@@ -83,49 +89,47 @@ async fn read(
 #[utoipa::path(patch, path = "/auth/user/{id}", tag = "users", security(("bearer" = [])), params(("id" = uuid::Uuid, Path, description = "The user id (the token's sub)")),
     request_body = PatchUserRequest,
     responses(
-        (status = 200, description = "The updated user; authd.user.updated written when something changed. With AUTHD_EMAIL_VERIFICATION=off a new email applies at once (and is unverified)", body = PublicUser),
+        (status = 200, description = "The updated user; authd.user.updated written when something changed. With AUTHD_EMAIL_VERIFICATION=off a new email applies at once (and is unverified), and the old address is told by mail", body = PublicUser),
         (status = 202, description = "AUTHD_EMAIL_VERIFICATION is optional or required and the email changes: the user as it is now (a new username applied), still with the old email; a confirmation mail goes to the new address, which replaces the old one once POST /auth/verify confirms it", body = PublicUser),
-        (status = 401, description = "Missing, invalid, expired or revoked access token (WWW-Authenticate: Bearer)"),
+        (status = 401, description = "Missing, invalid, expired or revoked access token (WWW-Authenticate: Bearer); or a new email without current_password and without a login within AUTHD_REAUTH_MAX_AGE_SECS (reauthentication-required, WWW-Authenticate: Bearer error=\"insufficient_user_authentication\", RFC 9470)"),
         (status = 400, description = "The id is not a UUID, malformed JSON, or a malformed Idempotency-Key"),
-        (status = 403, description = "The token belongs to another user"),
+        (status = 403, description = "The token belongs to another user, or current_password is wrong (wrong-password)"),
         (status = 409, description = "The username or email is taken, or a request with this Idempotency-Key is in progress (Retry-After)"),
         (status = 422, description = "Invalid, unknown or no fields, or the Idempotency-Key was used for another request"),
-        (status = 503, description = "The database is unavailable or full; Retry-After"),
+        (status = 429, description = "Too many wrong current passwords; Retry-After"),
+        (status = 503, description = "The hashing queue is full, or the database is unavailable or full; Retry-After"),
     ))]
 #[tracing::instrument(skip_all)]
 async fn update(
     State(state): State<AppState>,
+    ClientIp(client): ClientIp,
     bearer: Bearer,
     UserId(id): UserId,
     Body(body): Body<PatchUserRequest>,
-) -> Result<(StatusCode, Json<PublicUser>), ApiError> {
+) -> Result<PatchAnswer, ApiError> {
     let account = bearer.own(&state, id).await?;
-    let mut fields = Fields::default();
-    let username = fields.optional("username", body.username, |s| Username::parse(&s));
-    let email = fields.optional("email", body.email, |s| Email::parse(&s));
-    if !body.other.is_empty() {
-        let unknown: Vec<&str> = body.other.keys().map(String::as_str).collect();
-        fields.refuse::<()>(
-            "body",
-            format!(
-                "unknown field(s) {}: only username and email can be changed here",
-                unknown.join(", ")
-            ),
-        );
-    }
-    let (username, email) = match (username, email) {
-        (Some(None), Some(None)) if body.other.is_empty() => {
-            fields.refuse::<()>("body", "send username and/or email");
-            return Err(fields.into_error());
-        }
-        (Some(u), Some(e)) if body.other.is_empty() => (u, e),
-        _ => return Err(fields.into_error()),
-    };
+    let PatchUser {
+        username,
+        email,
+        password,
+    } = body.parse()?;
     let current = &account.user;
     let username = username.filter(|u| u.as_str() != current.username);
     let email = email.filter(|e| e.as_str() != current.email);
     if username.is_none() && email.is_none() {
-        return Ok((StatusCode::OK, Json(account.user)));
+        return Ok((
+            StatusCode::OK,
+            Some(Extension(NothingDone)),
+            Json(account.user),
+        ));
+    }
+    // A new email is how a stolen token becomes a taken account (recovery goes to
+    // it): it needs the password, or a login recent enough to be the user's own.
+    if email.is_some() {
+        match password {
+            Some(password) => password::confirm(&state, &account, client, password).await?,
+            None => stepup::require_recent(&state, &bearer.0, state.clock.now())?,
+        }
     }
     // With verification on, the new address must confirm before it replaces the
     // old one: only a mail is queued for it now.
@@ -154,7 +158,7 @@ async fn update(
         tracing::info!(user_id = %id, "user updated");
     }
     let Some(new_email) = confirm else {
-        return Ok((StatusCode::OK, Json(user)));
+        return Ok((StatusCode::OK, None, Json(user)));
     };
     let mail = NewMail {
         kind: MailKind::EmailChange,
@@ -164,7 +168,57 @@ async fn update(
     };
     state.store.queue_mail(&mail, now).await?;
     tracing::info!(user_id = %id, "email change waits for the new address to confirm");
-    Ok((StatusCode::ACCEPTED, Json(user)))
+    Ok((StatusCode::ACCEPTED, None, Json(user)))
+}
+
+/// A PATCH's answer: 200 (or 202) with the user, marked when nothing changed.
+type PatchAnswer = (StatusCode, Option<Extension<NothingDone>>, Json<PublicUser>);
+
+/// What a PATCH asks: a new username and email (`None`: not sent), and the
+/// current password when it proves itself.
+struct PatchUser {
+    username: Option<Username>,
+    email: Option<Email>,
+    password: Option<Password>,
+}
+
+impl PatchUserRequest {
+    /// The new username and email (`None`: not sent) and the current password, or
+    /// every problem at once. At least one of username and email; nothing else.
+    fn parse(self) -> Result<PatchUser, ApiError> {
+        let mut fields = Fields::default();
+        let username = fields.optional("username", self.username, |s| Username::parse(&s));
+        let email = fields.optional("email", self.email, |s| Email::parse(&s));
+        let password = fields.optional(
+            "current_password",
+            self.current_password,
+            Password::presented,
+        );
+        if !self.other.is_empty() {
+            let unknown: Vec<&str> = self.other.keys().map(String::as_str).collect();
+            fields.refuse::<()>(
+                "body",
+                format!(
+                    "unknown field(s) {}: only username and email can be changed here",
+                    unknown.join(", ")
+                ),
+            );
+        }
+        match (username, email, password) {
+            (Some(None), Some(None), Some(_)) if self.other.is_empty() => {
+                fields.refuse::<()>("body", "send username and/or email");
+                Err(fields.into_error())
+            }
+            (Some(username), Some(email), Some(password)) if self.other.is_empty() => {
+                Ok(PatchUser {
+                    username,
+                    email,
+                    password,
+                })
+            }
+            _ => Err(fields.into_error()),
+        }
+    }
 }
 
 /// PUT `{current_password, new_password}`: revokes every refresh token of the user.

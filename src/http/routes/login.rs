@@ -2,7 +2,8 @@
 
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{header, HeaderMap, StatusCode};
-use axum::Json;
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
 use serde::Deserialize;
 use serde_json::Value;
 use utoipa::ToSchema;
@@ -15,6 +16,7 @@ use crate::http::auth::Bearer;
 use crate::http::client_ip::ClientIp;
 use crate::http::error::ApiError;
 use crate::http::extract::{Body, Fields};
+use crate::http::idempotency::NothingDone;
 use crate::http::state::AppState;
 use crate::http::BODY_LIMIT;
 use crate::store::{Rotation, SessionOrigin};
@@ -143,16 +145,15 @@ async fn refresh_tokens(
     let now = state.clock.now();
     let (refresh_token, new) = refresh::new_token();
     let expires = session::refresh_expiry(&state, now)?;
-    match state.store.rotate_refresh(&old, &new, now, expires).await? {
-        Rotation::Rotated {
-            user_id,
-            family_id,
-            email_verified,
-        } => {
-            let (access_token, expires_in) = state
-                .tokens
-                .issue(user_id, family_id, email_verified, now)
-                .await;
+    let max_age = chrono::Duration::from_std(state.tokens.config.session_max_age)
+        .map_err(|e| ApiError::Internal(e.into()))?;
+    let rotation = state
+        .store
+        .rotate_refresh(&old, &new, now, expires, now - max_age)
+        .await?;
+    match rotation {
+        Rotation::Rotated(grant) => {
+            let (access_token, expires_in) = state.tokens.issue(&grant, now).await;
             Ok(TokenResponse::bearer(
                 access_token,
                 expires_in,
@@ -182,18 +183,23 @@ async fn refresh_tokens(
 async fn logout(
     State(state): State<AppState>,
     Body(body): Body<RefreshRequest>,
-) -> Result<StatusCode, ApiError> {
+) -> Result<Response, ApiError> {
     let presented = body.parse()?;
-    if let Some(hash) = refresh::hash_of(&presented) {
-        if state
-            .store
-            .revoke_family_of(&hash, state.clock.now())
-            .await?
-        {
-            tracing::info!("logged out");
+    let ended = match refresh::hash_of(&presented) {
+        Some(hash) => {
+            state
+                .store
+                .revoke_family_of(&hash, state.clock.now())
+                .await?
         }
+        None => false,
+    };
+    if !ended {
+        // The same 204, but nothing to keep under an Idempotency-Key.
+        return Ok((StatusCode::NO_CONTENT, Extension(NothingDone)).into_response());
     }
-    Ok(StatusCode::NO_CONTENT)
+    tracing::info!("logged out");
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 #[utoipa::path(get, path = "/auth/me", tag = "session", security(("bearer" = [])),
