@@ -75,7 +75,18 @@ pub enum KeysAction {
     /// Make a new current signing key. The old one stays published (JWKS) and
     /// accepted until the tokens it signed have expired; replicas switch within
     /// AUTHD_KEYS_REFRESH_MS.
-    Rotate,
+    Rotate {
+        /// The old keys leaked: delete them at once. The JWKS stops listing them
+        /// within a second, replicas refuse their tokens within
+        /// AUTHD_KEYS_REFRESH_MS, and every access token they signed is void
+        /// (users refresh, or log in again).
+        #[arg(long)]
+        revoke_old: bool,
+    },
+    /// Seal every stored secret again with the first key of
+    /// AUTHD_SECRETS_KEY_FILE (after a new key was put first); then the old key's
+    /// line can go.
+    Reseal,
     /// List the keys that may still verify a live token, newest first, as JSON lines
     /// (public parts only). A store without keys gets its first one.
     List,

@@ -16,6 +16,7 @@ use authd::{healthcheck, telemetry};
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    authd::private_files::restrict_new_files();
     let cli = Cli::parse();
     let result = match cli.command.unwrap_or(Command::Serve) {
         Command::Healthcheck { url, timeout } => {
@@ -51,7 +52,17 @@ async fn main() -> ExitCode {
                     idle_timeout,
                 }),
             ..
-        } => tail_events(&brokers, &topic, from_beginning, max, idle_timeout).await,
+        } => {
+            tail_events(
+                &cli.settings,
+                &brokers,
+                &topic,
+                from_beginning,
+                max,
+                idle_timeout,
+            )
+            .await
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -87,19 +98,39 @@ async fn keys(settings: &Settings, action: KeysAction) -> anyhow::Result<()> {
     let now = SystemClock.now();
     let refresh = config.tokens.keys_refresh;
     let mut out = std::io::stdout().lock();
+    let secrets = config.tokens.secrets.load()?;
     match action {
-        KeysAction::Rotate => {
+        KeysAction::Rotate { revoke_old } => {
             // The first key is made here when the store has none yet.
-            Keys::load(store.clone(), now, config.tokens.access_ttl, refresh).await?;
-            let kid = Keys::rotate(&store, now).await?;
+            Keys::load(
+                store.clone(),
+                secrets.clone(),
+                now,
+                config.tokens.access_ttl,
+                refresh,
+            )
+            .await?;
+            let kid = Keys::rotate(&store, secrets.as_deref(), now, revoke_old).await?;
             writeln!(
                 out,
                 "{}",
-                serde_json::json!({ "rotated": true, "kid": kid })
+                serde_json::json!({ "rotated": true, "kid": kid, "revoked_old": revoke_old })
             )?;
         }
+        KeysAction::Reseal => {
+            let secrets = secrets.context("reseal needs AUTHD_SECRETS_KEY_FILE")?;
+            let resealed = Keys::reseal(&store, &secrets).await?;
+            writeln!(out, "{}", serde_json::json!({ "resealed": resealed }))?;
+        }
         KeysAction::List => {
-            let keys = Keys::load(store.clone(), now, config.tokens.access_ttl, refresh).await?;
+            let keys = Keys::load(
+                store.clone(),
+                secrets,
+                now,
+                config.tokens.access_ttl,
+                refresh,
+            )
+            .await?;
             for jwk in keys.ring(now).await.jwks() {
                 writeln!(out, "{}", serde_json::to_string(&jwk)?)?;
             }
@@ -168,6 +199,7 @@ async fn list_events(settings: &Settings, limit: i64) -> anyhow::Result<()> {
 }
 
 async fn tail_events(
+    settings: &Settings,
     brokers: &str,
     topic: &str,
     from_beginning: bool,
@@ -176,8 +208,12 @@ async fn tail_events(
 ) -> anyhow::Result<()> {
     // Logs go to stderr, events to stdout.
     telemetry::init(LogFormat::Auto);
+    let properties = settings
+        .kafka_properties(brokers)
+        .map_err(anyhow::Error::msg)?;
     let consumer = kafka::tail_consumer(
         brokers,
+        &properties,
         topic,
         if from_beginning {
             kafka::Start::Beginning

@@ -67,14 +67,19 @@ impl Store {
         Ok(added)
     }
 
-    /// Retires the current key and makes `key` current, atomically.
-    pub async fn rotate_key(&self, key: &StoredKey) -> anyhow::Result<()> {
+    /// Retires the current key and makes `key` current, atomically; with
+    /// `revoke_old`, deletes every other key instead (they may no longer verify).
+    pub async fn rotate_key(&self, key: &StoredKey, revoke_old: bool) -> anyhow::Result<()> {
         let done: sqlx::Result<()> = on_pool!(self, pool => async {
             let mut tx = pool.begin().await?;
-            sqlx::query("UPDATE signing_keys SET retired_at = $1 WHERE retired_at IS NULL")
-                .bind(pool.time(key.created_at))
-                .execute(&mut *tx)
-                .await?;
+            if revoke_old {
+                sqlx::query("DELETE FROM signing_keys").execute(&mut *tx).await?;
+            } else {
+                sqlx::query("UPDATE signing_keys SET retired_at = $1 WHERE retired_at IS NULL")
+                    .bind(pool.time(key.created_at))
+                    .execute(&mut *tx)
+                    .await?;
+            }
             sqlx::query(
                 "INSERT INTO signing_keys (kid, private_key, public_key, created_at) \
                  VALUES ($1, $2, $3, $4)",
@@ -88,5 +93,24 @@ impl Store {
             self.commit(tx, Queued::NOTHING).await
         }.await);
         done.context("rotating the signing key")
+    }
+
+    /// Every stored key, whatever its age (`keys reseal`).
+    pub async fn all_signing_keys(&self) -> anyhow::Result<Vec<StoredKey>> {
+        self.signing_keys(DateTime::UNIX_EPOCH).await
+    }
+
+    /// Replaces the stored seed of `kid`, if it is still `old` (`keys reseal`).
+    pub async fn replace_private_key(
+        &self,
+        kid: &str,
+        old: &[u8],
+        new: &[u8],
+    ) -> anyhow::Result<()> {
+        let sql = "UPDATE signing_keys SET private_key = $3 WHERE kid = $1 AND private_key = $2";
+        on_pool!(self, pool => {
+            sqlx::query(sql).bind(kid).bind(old).bind(new).execute(pool).await.map(drop)
+        })
+        .context("resealing a signing key")
     }
 }

@@ -17,7 +17,8 @@ const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 impl Store {
     /// Deletes what can no longer decide anything: expired refresh tokens, families
     /// left without tokens, login counters whose window and lock have passed,
-    /// expired idempotency keys, and expired verification and reset tokens. Spent
+    /// expired idempotency keys (and the oldest past the cap), expired verification
+    /// and reset tokens, and signing keys retired longer than any token lives. Spent
     /// refresh tokens that have not expired stay: they detect reuse. Idempotent, so
     /// every replica may run it. Returns the rows deleted.
     pub async fn prune(&self, now: DateTime<Utc>, window_ms: i64) -> anyhow::Result<u64> {
@@ -63,7 +64,27 @@ impl Store {
                 .execute(pool)
                 .await?
                 .rows_affected();
-            Ok(tokens + families + counters + keys + history + account_tokens)
+            // The oldest keys past the cap (a client whose requests each do work can
+            // still fill the table, at the price of that work): a bound on storage.
+            let over_cap = sqlx::query(
+                "DELETE FROM idempotency_keys WHERE (scope, key) IN (SELECT scope, key \
+                 FROM idempotency_keys ORDER BY expires_at DESC LIMIT $1 OFFSET $2)",
+            )
+            .bind(i64::MAX)
+            .bind(i64::try_from(self.max_idempotency_keys).unwrap_or(i64::MAX))
+            .execute(pool)
+            .await?
+            .rows_affected();
+            let retired_before = now
+                - chrono::Duration::from_std(self.key_retention).unwrap_or(chrono::Duration::days(1));
+            let retired = sqlx::query(
+                "DELETE FROM signing_keys WHERE retired_at IS NOT NULL AND retired_at <= $1",
+            )
+            .bind(pool.time(retired_before))
+            .execute(pool)
+            .await?
+            .rows_affected();
+            Ok(tokens + families + counters + keys + history + account_tokens + over_cap + retired)
         }.await);
         deleted.context("pruning expired sessions, counters, idempotency keys and event history")
     }

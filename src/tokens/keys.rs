@@ -2,8 +2,12 @@
 //!
 //! Exactly one key is current and signs new tokens. `authd keys rotate` retires it
 //! and makes a new one current; a retired key stays published (JWKS) and accepted
-//! until every token it may have signed has expired. Each replica caches the ring
+//! until every token it may have signed has expired, then the hourly prune deletes
+//! it. `authd keys rotate --revoke-old` (a key that leaked) deletes every other key
+//! at once: the JWKS stops listing them within a second, and every replica stops
+//! accepting their tokens within its reload interval. Each replica caches the ring
 //! and reloads it every `refresh`, or at once when a token names a key it lacks.
+//! Seeds are stored sealed (`sealing`) when a secrets key is configured.
 
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
@@ -17,6 +21,9 @@ use rand::RngCore;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use anyhow::Context;
+
+use super::sealing::SecretsKey;
 use crate::store::{Store, StoredKey};
 
 /// A key in JWK form (RFC 8037), as `/.well-known/jwks.json` publishes it.
@@ -40,19 +47,24 @@ pub fn thumbprint(public: &VerifyingKey) -> String {
     URL_SAFE_NO_PAD.encode(Sha256::digest(canonical.as_bytes()))
 }
 
-/// A fresh key from the OS's random source.
-pub fn generate(now: DateTime<Utc>) -> StoredKey {
+/// A fresh key from the OS's random source, its seed sealed with `secrets`.
+pub fn generate(now: DateTime<Utc>, secrets: Option<&SecretsKey>) -> anyhow::Result<StoredKey> {
     let mut seed = [0u8; 32];
     OsRng.fill_bytes(&mut seed);
     let signing = SigningKey::from_bytes(&seed);
     let public = signing.verifying_key();
-    StoredKey {
-        kid: thumbprint(&public),
-        private_key: seed.to_vec(),
+    let kid = thumbprint(&public);
+    let private_key = match secrets {
+        Some(secrets) => secrets.seal(&seed, &kid)?,
+        None => seed.to_vec(),
+    };
+    Ok(StoredKey {
+        kid,
+        private_key,
         public_key: public.as_bytes().to_vec(),
         created_at: now,
         retired_at: None,
-    }
+    })
 }
 
 /// The keys of one load: the current signer and every key that may verify.
@@ -63,11 +75,13 @@ pub struct KeyRing {
 }
 
 impl KeyRing {
-    fn from_stored(keys: Vec<StoredKey>) -> anyhow::Result<Self> {
+    fn from_stored(keys: Vec<StoredKey>, secrets: Option<&SecretsKey>) -> anyhow::Result<Self> {
         let mut verifiers = Vec::with_capacity(keys.len());
         let mut current = None;
         for key in keys {
-            let seed: [u8; 32] = key.private_key.as_slice().try_into().map_err(|_| {
+            let seed = SecretsKey::open(secrets, &key.private_key, &key.kid)
+                .with_context(|| format!("opening signing key {}", key.kid))?;
+            let seed: [u8; 32] = seed.as_slice().try_into().map_err(|_| {
                 anyhow::anyhow!("signing key {} is not a 32-byte Ed25519 seed", key.kid)
             })?;
             let signer = SigningKey::from_bytes(&seed);
@@ -109,6 +123,7 @@ impl KeyRing {
 /// A replica's cached view of the shared keys.
 pub struct Keys {
     store: Store,
+    secrets: Option<Arc<SecretsKey>>,
     /// How long a retired key stays published: the access-token lifetime plus the
     /// reload interval (a replica may sign with a key for that long after rotation).
     publish_for: chrono::Duration,
@@ -123,17 +138,23 @@ impl Keys {
     /// Makes sure a current key exists (the first replica creates it) and loads the ring.
     pub async fn load(
         store: Store,
+        secrets: Option<Arc<SecretsKey>>,
         now: DateTime<Utc>,
         access_ttl: Duration,
         refresh: Duration,
     ) -> anyhow::Result<Self> {
-        if store.add_first_key(&generate(now)).await? {
+        if store
+            .add_first_key(&generate(now, secrets.as_deref())?)
+            .await?
+        {
             tracing::info!("created the first signing key");
         }
         let publish_for = chrono::Duration::from_std(access_ttl + refresh)?;
-        let ring = KeyRing::from_stored(store.signing_keys(now - publish_for).await?)?;
+        let stored = store.signing_keys(now - publish_for).await?;
+        let ring = KeyRing::from_stored(stored, secrets.as_deref())?;
         Ok(Self {
             store,
+            secrets,
             publish_for,
             refresh,
             ring: RwLock::new((Arc::new(ring), Instant::now())),
@@ -189,7 +210,7 @@ impl Keys {
             .store
             .signing_keys(now - self.publish_for)
             .await
-            .and_then(KeyRing::from_stored);
+            .and_then(|keys| KeyRing::from_stored(keys, self.secrets.as_deref()));
         match fresh {
             Ok(fresh) => {
                 let fresh = Arc::new(fresh);
@@ -203,11 +224,46 @@ impl Keys {
         }
     }
 
-    /// Retires the current key and makes a new one current.
-    pub async fn rotate(store: &Store, now: DateTime<Utc>) -> anyhow::Result<String> {
-        let key = generate(now);
-        store.rotate_key(&key).await?;
+    /// Retires the current key and makes a new one current; with `revoke_old`,
+    /// every other key is deleted at once instead (it leaked).
+    pub async fn rotate(
+        store: &Store,
+        secrets: Option<&SecretsKey>,
+        now: DateTime<Utc>,
+        revoke_old: bool,
+    ) -> anyhow::Result<String> {
+        let key = generate(now, secrets)?;
+        store.rotate_key(&key, revoke_old).await?;
         Ok(key.kid)
+    }
+
+    /// Seals every stored seed with the current secrets key (after a new key was
+    /// put first in AUTHD_SECRETS_KEY_FILE); returns how many were sealed again.
+    pub async fn reseal(store: &Store, secrets: &SecretsKey) -> anyhow::Result<usize> {
+        let mut resealed = 0;
+        for key in store.all_signing_keys().await? {
+            if secrets.is_current(&key.private_key) {
+                continue;
+            }
+            let seed = SecretsKey::open(Some(secrets), &key.private_key, &key.kid)?;
+            let sealed = secrets.seal(&seed, &key.kid)?;
+            store
+                .replace_private_key(&key.kid, &key.private_key, &sealed)
+                .await?;
+            resealed += 1;
+        }
+        Ok(resealed)
+    }
+
+    /// The ring as the JWKS publishes it: reloaded when older than a second (or
+    /// the reload interval, if shorter), so a revoked key leaves the set at once
+    /// (one reload a second at most).
+    pub async fn published(&self, now: DateTime<Utc>) -> Arc<KeyRing> {
+        let (ring, loaded) = self.cached();
+        if loaded.elapsed() < self.refresh.min(Duration::from_secs(1)) {
+            return ring;
+        }
+        self.reload(now, false).await.unwrap_or(ring)
     }
 }
 
@@ -230,16 +286,30 @@ mod tests {
     }
 
     #[test]
+    fn a_sealed_seed_signs_only_with_its_secrets_key() {
+        let now = SystemClock.now();
+        let secrets = SecretsKey::parse(&"ab".repeat(32)).unwrap();
+        let key = generate(now, Some(&secrets)).unwrap();
+        assert_ne!(key.private_key.len(), 32, "stored sealed, not as the seed");
+        let ring = KeyRing::from_stored(vec![key.clone()], Some(&secrets)).unwrap();
+        assert_eq!(ring.kid, key.kid);
+        assert!(KeyRing::from_stored(vec![key], None).is_err());
+    }
+
+    #[test]
     fn the_ring_signs_with_the_current_key_and_verifies_with_all() {
         let now = SystemClock.now();
-        let mut old = generate(now);
+        let mut old = generate(now, None).unwrap();
         old.retired_at = Some(now);
-        let current = generate(now);
-        let ring = KeyRing::from_stored(vec![current.clone(), old.clone()]).unwrap();
+        let current = generate(now, None).unwrap();
+        let ring = KeyRing::from_stored(vec![current.clone(), old.clone()], None).unwrap();
         assert_eq!(ring.kid, current.kid);
         assert!(ring.verifier(&old.kid).is_some());
         let kids: Vec<_> = ring.jwks().into_iter().map(|j| j.kid).collect();
         assert_eq!(kids, [current.kid.clone(), old.kid.clone()]);
-        assert!(KeyRing::from_stored(vec![old]).is_err(), "no current key");
+        assert!(
+            KeyRing::from_stored(vec![old], None).is_err(),
+            "no current key"
+        );
     }
 }

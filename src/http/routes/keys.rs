@@ -1,7 +1,7 @@
 //! The public signing keys, for services that verify access tokens themselves.
 
 use axum::extract::State;
-use axum::http::{header, HeaderMap, HeaderValue};
+use axum::http::{header, HeaderValue};
 use axum::response::IntoResponse;
 use axum::Json;
 use serde::Serialize;
@@ -38,10 +38,10 @@ async fn jwks(State(state): State<AppState>) -> impl IntoResponse {
 /// endpoint, no ID tokens); this is the discovery subset token verifiers use.
 #[derive(Serialize, ToSchema)]
 pub struct Discovery {
-    /// `AUTHD_TOKEN_ISSUER`: the `iss` of every access token.
+    /// `AUTHD_PUBLIC_URL`: the `iss` of every access token, and the URL this
+    /// document is served under (clients compare the two).
     issuer: String,
-    /// Absolute: from `AUTHD_PUBLIC_URL`, else from the request's Host (and
-    /// X-Forwarded-Proto when a trusted proxy sent it).
+    /// `AUTHD_PUBLIC_URL` + `/.well-known/jwks.json`.
     jwks_uri: String,
     id_token_signing_alg_values_supported: [&'static str; 1],
     /// The algorithms of the access tokens (RFC 9068's name for the field).
@@ -49,27 +49,14 @@ pub struct Discovery {
     subject_types_supported: [&'static str; 1],
 }
 
+/// Every URL in it comes from configuration, none from the request (a Host or
+/// X-Forwarded-* header), so a shared cache may keep it.
 #[utoipa::path(get, path = "/.well-known/openid-configuration", tag = "keys",
-    responses((status = 200, description = "issuer, jwks_uri and the signing algorithm, \
-        for JWT middleware that discovers its settings from the issuer \
-        (Cache-Control: public, max-age=300)", body = Discovery)))]
-async fn discovery(State(state): State<AppState>, headers: HeaderMap) -> impl IntoResponse {
-    let base = match &state.public_url {
-        Some(url) => url.trim_end_matches('/').to_string(),
-        None => {
-            let host = headers
-                .get(header::HOST)
-                .and_then(|h| h.to_str().ok())
-                .filter(|h| h.bytes().all(|b| b.is_ascii_graphic()))
-                .unwrap_or("localhost");
-            let scheme = headers
-                .get("x-forwarded-proto")
-                .and_then(|h| h.to_str().ok())
-                .filter(|p| *p == "https")
-                .unwrap_or("http");
-            format!("{scheme}://{host}")
-        }
-    };
+    responses((status = 200, description = "issuer (AUTHD_PUBLIC_URL, the tokens' iss), jwks_uri \
+        and the signing algorithm, for JWT middleware that discovers its settings from the \
+        issuer (Cache-Control: public, max-age=300)", body = Discovery)))]
+async fn discovery(State(state): State<AppState>) -> impl IntoResponse {
+    let base = state.public_url.trim_end_matches('/');
     (
         [(header::CACHE_CONTROL, CACHE_CONTROL)],
         Json(Discovery {
