@@ -111,6 +111,7 @@ async fn main() -> anyhow::Result<()> {
             topic: "authd.user-events".into(),
             partitions: 3,
             replication: 1,
+            properties: Default::default(),
         },
         batch: args.batch,
         poll: Duration::from_secs(2),

@@ -101,14 +101,13 @@ pub fn parse_line(number: usize, text: &str, now: DateTime<Utc>) -> Result<Impor
         }
     };
     let hash = match string("password_hash", line.password_hash, &mut problems) {
-        Some(h) if ImportedFormat::of(&h).is_some() => Some(h),
-        Some(_) => {
-            problems.push(
-                "password_hash: not a bcrypt, scrypt, PBKDF2-SHA256 or argon2 hash authd can verify"
-                    .into(),
-            );
-            None
-        }
+        Some(h) => match ImportedFormat::check(&h) {
+            Ok(_) => Some(h),
+            Err(why) => {
+                problems.push(format!("password_hash: {why}"));
+                None
+            }
+        },
         None => {
             problems.push("password_hash: is required".into());
             None

@@ -12,6 +12,7 @@ pub mod http;
 pub mod import;
 pub mod mail;
 pub mod metrics;
+pub mod private_files;
 pub mod startup;
 pub mod store;
 pub mod telemetry;

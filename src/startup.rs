@@ -17,19 +17,20 @@ use utoipa_axum::router::OpenApiRouter;
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
+use crate::domain::Denylist;
 use crate::events::relay::{Relay, RelayConfig};
 use crate::hashing::{hash_blocking, Hasher};
 use crate::http::error::ApiError;
 use crate::http::idempotency::{self, KeyParameter};
 use crate::http::listener::DrainingListener;
-use crate::http::openapi::{ApiDoc, ProblemResponses};
+use crate::http::openapi::{ApiDoc, DenylistStated, ProblemResponses};
 use crate::http::request_id;
 use crate::http::routes;
 use crate::http::serve::{self, Limits};
 use crate::http::state::AppState;
 use crate::mail::{MailConfig, Sender};
 use crate::store::Store;
-use crate::tokens::Tokens;
+use crate::tokens::{TokenConfig, Tokens};
 
 /// Every documented route: each module's router, this document, and GET /metrics
 /// when it is served on the service port. Routes enter through `routes!`, so the
@@ -46,9 +47,11 @@ fn api(metrics: bool) -> OpenApiRouter<AppState> {
 }
 
 /// The OpenAPI 3.1 document of the service port, as JSON.
-pub fn openapi_json(metrics: bool) -> String {
+/// The document states what `denylist` refuses, as far as it can say.
+pub fn openapi_json(metrics: bool, denylist: &Denylist) -> String {
     let mut document = api(metrics).split_for_parts().1;
     KeyParameter.modify(&mut document);
+    DenylistStated(denylist).modify(&mut document);
     ProblemResponses.modify(&mut document);
     document
         .to_pretty_json()
@@ -99,10 +102,15 @@ impl Application {
 
     /// `build` with another clock (tests move time instead of sleeping).
     pub async fn build_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
+        crate::private_files::restrict_new_files();
         let store = Store::connect(&config.store, config.pool_size)
             .await?
             .with_event_source(&config.event_source)
-            .with_event_history(config.event_history);
+            .with_event_history(config.event_history)
+            .with_retention(
+                config.tokens.access_ttl + config.tokens.keys_refresh,
+                config.idempotency.max_keys,
+            );
         // A replica with a relay publishes its own commits (woken in-process).
         let store = if config.relay.is_some() {
             store.without_commit_notifications()
@@ -110,7 +118,12 @@ impl Application {
             store
         };
         store.migrate().await?;
-        let tokens = Tokens::load(store.clone(), config.tokens.clone(), clock.now()).await?;
+        // One setting for both: the tokens' iss is where clients reach authd.
+        let token_config = TokenConfig {
+            issuer: config.public_url.clone(),
+            ..config.tokens.clone()
+        };
+        let tokens = Tokens::load(store.clone(), token_config, clock.now()).await?;
         let hasher = Hasher::start(config.hash, config.hash_pool);
         let dummy_hash = hash_blocking(config.hash, &uuid::Uuid::new_v4().to_string())?;
         let metrics = crate::metrics::install();
@@ -142,11 +155,15 @@ impl Application {
             trusted_proxies: config.trusted_proxies.into(),
             dummy_hash: dummy_hash.into(),
             metrics,
-            openapi: Arc::new(openapi_json(config.metrics_listen.is_none())),
+            openapi: Arc::new(openapi_json(
+                config.metrics_listen.is_none(),
+                &config.denylist,
+            )),
             draining: Arc::new(AtomicBool::new(false)),
             body_timeout: config.body_timeout,
-            public_url: config.public_url.as_deref().map(Arc::from),
+            public_url: Arc::from(config.public_url.as_str()),
             denylist: Arc::clone(&config.denylist),
+            idempotency: config.idempotency,
             verification: config.mail.verification,
             admin: config
                 .admin
@@ -242,11 +259,11 @@ impl Application {
         let separate = self.metrics_listener.is_some();
         if let Some(listener) = self.metrics_listener {
             let metrics = metrics_router().with_state(self.state.clone());
-            background.spawn(serve_until(listener, metrics, stop_rx.clone(), "metrics"));
+            background.spawn(serve_until(listener, metrics, self.limits, stop_rx.clone()));
         }
         if let Some(listener) = self.admin_listener {
             let admin = crate::http::admin::router(self.state.clone());
-            background.spawn(serve_until(listener, admin, stop_rx.clone(), "admin"));
+            background.spawn(serve_until(listener, admin, self.limits, stop_rx.clone()));
         }
         let draining = Arc::clone(&self.state.draining);
         let (drain_tx, drain_rx) = watch::channel(false);
@@ -275,21 +292,23 @@ impl Application {
     }
 }
 
-/// Serves a side listener (metrics, admin) until `stop` changes.
+/// Serves a side listener (metrics, admin) until `stop` changes, with the limits
+/// of the service port (header timeout, connection cap): they are reachable by
+/// whoever reaches their address, and must not be held open by a slow client.
 async fn serve_until(
     listener: TcpListener,
     router: Router,
+    limits: Limits,
     mut stop: watch::Receiver<bool>,
-    name: &'static str,
 ) {
     let stopped = async move {
         let _ = stop.changed().await;
     };
-    if let Err(err) = axum::serve(listener, router)
-        .with_graceful_shutdown(stopped)
-        .await
-    {
-        tracing::error!(error = %err, listener = name, "a listener failed");
+    // Side listeners do not drain: they stop with the replica.
+    let (_never, no_drain) = watch::channel(false);
+    match DrainingListener::new(listener, no_drain) {
+        Ok(listener) => serve::serve(listener, router, limits, stopped).await,
+        Err(err) => tracing::error!(error = %err, "a side listener failed"),
     }
 }
 

@@ -23,7 +23,7 @@ use crate::events::relay::RelayConfig;
 use crate::hashing::{HashParams, PoolConfig};
 use crate::mail::{Delivery, MailConfig};
 pub use crate::store::StoreConfig;
-use crate::tokens::TokenConfig;
+use crate::tokens::{SecretsSource, TokenConfig};
 
 /// Settings after validation: what the application is built from.
 #[derive(Debug, Clone)]
@@ -53,8 +53,10 @@ pub struct Config {
     pub max_connections: usize,
     /// The admin API, when configured.
     pub admin: Option<AdminConfig>,
-    /// Where clients reach authd, e.g. `https://auth.example.com`.
-    pub public_url: Option<String>,
+    /// Where clients reach authd, e.g. `https://auth.example.com`: the tokens'
+    /// issuer and the base of every URL authd gives out.
+    pub public_url: String,
+    pub idempotency: crate::store::IdempotencyLimits,
     /// Passwords refused when set.
     pub denylist: std::sync::Arc<Denylist>,
     /// How long published events stay in the event history (zero: not kept).
@@ -87,6 +89,12 @@ impl Config {
             StoreConfig::Postgres { .. } => std::env::temp_dir().join("authd-mail"),
         };
         config.mail.delivery = Delivery::Files { dir: mail_dir };
+        config.tokens.secrets = match &store {
+            StoreConfig::Sqlite { path } => {
+                SecretsSource::Generated(path.with_file_name("secrets.key"))
+            }
+            StoreConfig::Postgres { .. } => SecretsSource::None,
+        };
         config.store = store;
         config
     }
@@ -120,6 +128,7 @@ impl Settings {
             tokens: self.tokens()?,
             throttle: ThrottleConfig {
                 account_failures: self.login_max_failures,
+                account_total_failures: self.login_max_failures_per_account,
                 client_failures: self.login_max_failures_per_client,
                 base_lockout: Duration::from_millis(self.login_lockout_ms),
                 max_lockout: Duration::from_secs(self.login_lockout_max_secs),
@@ -134,6 +143,10 @@ impl Settings {
             admin: self.admin()?,
             public_url: self.public_url()?,
             denylist: std::sync::Arc::new(self.denylist()?),
+            idempotency: crate::store::IdempotencyLimits {
+                max_running_per_client: self.idempotency_max_running_per_client,
+                max_keys: self.idempotency_max_keys,
+            },
             event_history: Duration::from_secs(u64::from(self.event_history_days) * 86_400),
             mail: self.mail()?,
         })

@@ -93,6 +93,17 @@ pub struct Settings {
           value_parser = clap::value_parser!(i32).range(1..=100), global = true)]
     pub kafka_replication: i32,
 
+    /// librdkafka properties for TLS and SASL (or any other), as key=value pairs
+    /// separated by commas: e.g. security.protocol=SASL_SSL,sasl.mechanism=SCRAM-SHA-512,
+    /// sasl.username=authd,ssl.ca.location=/etc/kafka/ca.pem. Checked at start.
+    #[arg(long, env = "AUTHD_KAFKA_PROPERTIES", global = true)]
+    pub kafka_properties: Option<String>,
+
+    /// A file (a mounted secret) of more librdkafka properties, one key=value per
+    /// line: where sasl.password belongs, never in an environment variable.
+    #[arg(long, env = "AUTHD_KAFKA_PROPERTIES_FILE", global = true)]
+    pub kafka_properties_file: Option<PathBuf>,
+
     /// Run the outbox relay in this replica (when brokers are set).
     #[arg(long, env = "AUTHD_RELAY", default_value_t = true, action = clap::ArgAction::Set, global = true)]
     pub relay: bool,
@@ -120,15 +131,6 @@ pub struct Settings {
     #[arg(long, env = "AUTHD_INSTANCE_ID", global = true)]
     pub instance_id: Option<String>,
 
-    /// `iss` of the access tokens, and what verification expects.
-    #[arg(
-        long,
-        env = "AUTHD_TOKEN_ISSUER",
-        default_value = "authd",
-        global = true
-    )]
-    pub token_issuer: String,
-
     /// `aud` of the access tokens, and what verification expects.
     #[arg(
         long,
@@ -148,16 +150,46 @@ pub struct Settings {
           value_parser = clap::value_parser!(u64).range(60..=31_622_400), global = true)]
     pub refresh_token_ttl_secs: u64,
 
+    /// The longest a session lasts from its login, in seconds: past it the refresh
+    /// token is refused however often it was refreshed (each refresh gives a new
+    /// token of AUTHD_REFRESH_TOKEN_TTL_SECS, never past this).
+    #[arg(long, env = "AUTHD_SESSION_MAX_AGE_SECS", default_value_t = 90 * 86_400,
+          value_parser = clap::value_parser!(u64).range(60..=31_622_400), global = true)]
+    pub session_max_age_secs: u64,
+
+    /// How recent a login (the access token's auth_time) must be, in seconds, for
+    /// a sensitive change (an email change) without the current password.
+    #[arg(long, env = "AUTHD_REAUTH_MAX_AGE_SECS", default_value_t = 300,
+          value_parser = clap::value_parser!(u64).range(10..=86_400), global = true)]
+    pub reauth_max_age_secs: u64,
+
+    /// A file (a mounted secret) of the key-encryption key that seals secrets at
+    /// rest (the signing keys' seeds): 64 hex digits or base64 of 32 bytes per
+    /// line, the first sealing, every one opening (rotation: put a new key first,
+    /// run `authd keys reseal`, then drop the old line). Unset: with the embedded
+    /// store, secrets.key beside the database (made at the first start); with
+    /// Postgres, secrets are stored unencrypted (a warning says so).
+    #[arg(long, env = "AUTHD_SECRETS_KEY_FILE", global = true)]
+    pub secrets_key_file: Option<PathBuf>,
+
     /// How often a replica reloads the shared signing keys, in milliseconds (a token
     /// naming an unknown key also triggers a reload).
     #[arg(long, env = "AUTHD_KEYS_REFRESH_MS", default_value_t = 60_000,
           value_parser = clap::value_parser!(u64).range(0..=3_600_000), global = true)]
     pub keys_refresh_ms: u64,
 
-    /// Failed logins of one account before it is locked (429 with Retry-After).
+    /// Failed logins of one account from one client address (an IPv6 /64) before
+    /// the account is locked for that address (429 with Retry-After).
     #[arg(long, env = "AUTHD_LOGIN_MAX_FAILURES", default_value_t = 5,
           value_parser = clap::value_parser!(u32).range(1..), global = true)]
     pub login_max_failures: u32,
+
+    /// Failed logins of one account from anywhere before it is locked for client
+    /// addresses that have had no session of it (a guesser spread over many
+    /// addresses; the owner's own addresses are not held back by it).
+    #[arg(long, env = "AUTHD_LOGIN_MAX_FAILURES_PER_ACCOUNT", default_value_t = 100,
+          value_parser = clap::value_parser!(u32).range(1..), global = true)]
+    pub login_max_failures_per_account: u32,
 
     /// Failed logins from one client address before it is locked.
     #[arg(long, env = "AUTHD_LOGIN_MAX_FAILURES_PER_CLIENT", default_value_t = 50,
@@ -194,6 +226,18 @@ pub struct Settings {
     #[arg(long, env = "AUTHD_METRICS_LISTEN", global = true)]
     pub metrics_listen: Option<SocketAddr>,
 
+    /// Requests with an Idempotency-Key one client address may have running at once;
+    /// past it, 429 with Retry-After.
+    #[arg(long, env = "AUTHD_IDEMPOTENCY_MAX_RUNNING_PER_CLIENT", default_value_t = 1_000,
+          value_parser = clap::value_parser!(u32).range(1..), global = true)]
+    pub idempotency_max_running_per_client: u32,
+
+    /// Idempotency-Keys kept in all (an answer is kept 24 h); the hourly prune
+    /// forgets the oldest past this many.
+    #[arg(long, env = "AUTHD_IDEMPOTENCY_MAX_KEYS", default_value_t = 1_000_000,
+          value_parser = clap::value_parser!(u64).range(1..), global = true)]
+    pub idempotency_max_keys: u64,
+
     /// Passwords refused at sign-up, password change and admin create: `builtin`
     /// (common passwords), `off`, or a file of plain passwords and/or SHA-1 hashes in
     /// the Have I Been Pwned download format (`HEX40[:COUNT]` lines), read at start.
@@ -205,8 +249,11 @@ pub struct Settings {
     )]
     pub password_denylist: String,
 
-    /// Where clients reach authd (e.g. https://auth.example.com), for the jwks_uri
-    /// of /.well-known/openid-configuration. Unset: taken from each request's Host.
+    /// Where clients reach authd (e.g. https://auth.example.com): the iss of every
+    /// access token, the issuer and jwks_uri of /.well-known/openid-configuration,
+    /// and the base of mail links (unless AUTHD_APP_URL). Unset: http:// and
+    /// AUTHD_LISTEN (an unspecified IP read as 127.0.0.1), for a run on one machine;
+    /// nothing a request says (Host, X-Forwarded-*) is ever used instead.
     #[arg(long, env = "AUTHD_PUBLIC_URL", global = true)]
     pub public_url: Option<String>,
 

@@ -7,10 +7,10 @@ use ipnet::IpNet;
 
 use super::{AdminConfig, AdminCredentials, Settings, StoreConfig};
 use crate::domain::Denylist;
-use crate::events::kafka::KafkaConfig;
+use crate::events::kafka::{KafkaConfig, KafkaProperties};
 use crate::events::relay::RelayConfig;
 use crate::mail::{Delivery, MailConfig, Templates};
-use crate::tokens::TokenConfig;
+use crate::tokens::{SecretsSource, TokenConfig};
 
 impl Settings {
     pub(super) fn mail(&self) -> Result<MailConfig, String> {
@@ -33,10 +33,7 @@ impl Settings {
             .map_err(|e| format!("AUTHD_MAIL_FROM {:?}: {e}", self.mail_from))?;
         let app_url = match &self.app_url {
             Some(url) => http_url("AUTHD_APP_URL", url)?,
-            None => match self.public_url()? {
-                Some(url) => url,
-                None => format!("http://{}", self.listen),
-            },
+            None => self.public_url()?,
         };
         let config = MailConfig {
             delivery,
@@ -61,11 +58,19 @@ impl Settings {
         }
     }
 
-    pub(super) fn public_url(&self) -> Result<Option<String>, String> {
-        let Some(url) = &self.public_url else {
-            return Ok(None);
-        };
-        http_url("AUTHD_PUBLIC_URL", url).map(Some)
+    /// `AUTHD_PUBLIC_URL`, or (for a run on one machine) `http://` and the listen
+    /// address, with an unspecified IP read as loopback.
+    pub(super) fn public_url(&self) -> Result<String, String> {
+        match &self.public_url {
+            Some(url) => http_url("AUTHD_PUBLIC_URL", url),
+            None => {
+                let mut listen = self.listen;
+                if listen.ip().is_unspecified() {
+                    listen.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+                }
+                Ok(format!("http://{listen}"))
+            }
+        }
     }
 
     pub(super) fn admin(&self) -> Result<Option<AdminConfig>, String> {
@@ -91,20 +96,29 @@ impl Settings {
     }
 
     pub(super) fn tokens(&self) -> Result<TokenConfig, String> {
-        for (name, value) in [
-            ("AUTHD_TOKEN_ISSUER", &self.token_issuer),
-            ("AUTHD_TOKEN_AUDIENCE", &self.token_audience),
-        ] {
-            if value.trim().is_empty() {
-                return Err(format!("{name} must not be empty"));
-            }
+        if self.token_audience.trim().is_empty() {
+            return Err("AUTHD_TOKEN_AUDIENCE must not be empty".into());
+        }
+        // The issuer is where clients reach authd: OpenID Connect Discovery has
+        // clients compare `iss` with the URL the document came from.
+        if std::env::var_os("AUTHD_TOKEN_ISSUER").is_some() {
+            return Err("AUTHD_TOKEN_ISSUER is gone: the tokens' iss is AUTHD_PUBLIC_URL".into());
         }
         Ok(TokenConfig {
-            issuer: self.token_issuer.trim().to_string(),
+            issuer: self.public_url()?,
             audience: self.token_audience.trim().to_string(),
             access_ttl: Duration::from_secs(self.access_token_ttl_secs),
             refresh_ttl: Duration::from_secs(self.refresh_token_ttl_secs),
             keys_refresh: Duration::from_millis(self.keys_refresh_ms),
+            session_max_age: Duration::from_secs(self.session_max_age_secs),
+            reauth_max_age: Duration::from_secs(self.reauth_max_age_secs),
+            secrets: match (&self.secrets_key_file, self.store()?) {
+                (Some(path), _) => SecretsSource::File(path.clone()),
+                (None, StoreConfig::Sqlite { path }) => {
+                    SecretsSource::Generated(path.with_file_name("secrets.key"))
+                }
+                (None, StoreConfig::Postgres { .. }) => SecretsSource::None,
+            },
         })
     }
 
@@ -150,6 +164,7 @@ impl Settings {
         }
         Ok(Some(RelayConfig {
             kafka: KafkaConfig {
+                properties: self.kafka_properties(&brokers)?,
                 brokers,
                 topic: self.kafka_topic.clone(),
                 partitions: self.kafka_partitions,
@@ -158,6 +173,26 @@ impl Settings {
             batch: self.relay_batch,
             poll: Duration::from_millis(self.relay_poll_ms),
         }))
+    }
+
+    /// AUTHD_KAFKA_PROPERTIES and then the lines of AUTHD_KAFKA_PROPERTIES_FILE,
+    /// checked by librdkafka. Errors name a property, never its value.
+    pub fn kafka_properties(&self, brokers: &str) -> Result<KafkaProperties, String> {
+        let mut properties = match &self.kafka_properties {
+            Some(text) => {
+                KafkaProperties::parse(text).map_err(|e| format!("AUTHD_KAFKA_PROPERTIES: {e}"))?
+            }
+            None => KafkaProperties::default(),
+        };
+        if let Some(path) = &self.kafka_properties_file {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("AUTHD_KAFKA_PROPERTIES_FILE {}: {e}", path.display()))?;
+            let more = KafkaProperties::parse(&text)
+                .map_err(|e| format!("AUTHD_KAFKA_PROPERTIES_FILE {}: {e}", path.display()))?;
+            properties.0.extend(more.0);
+        }
+        properties.check(brokers)?;
+        Ok(properties)
     }
 
     pub(super) fn store(&self) -> Result<StoreConfig, String> {

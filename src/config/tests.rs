@@ -81,3 +81,43 @@ fn the_defaults_are_what_an_empty_command_line_gives() {
     assert_eq!(defaults.tokens.access_ttl, Duration::from_secs(900));
     assert_eq!(defaults.throttle.account_failures, 5);
 }
+
+#[test]
+fn kafka_properties_reach_the_clients_and_a_wrong_one_stops_the_start() {
+    let brokers = ["--kafka-brokers", "k:9092", "--kafka-properties"];
+    let sasl = "security.protocol=SASL_PLAINTEXT,sasl.mechanism=PLAIN,\
+                sasl.username=authd,sasl.password=s3cret";
+    let relay = parse(&[&brokers[..], &[sasl]].concat())
+        .unwrap()
+        .relay
+        .unwrap();
+    let properties = &relay.kafka.properties;
+    assert_eq!(properties.0.len(), 4);
+    assert!(properties
+        .0
+        .contains(&("sasl.mechanism".into(), "PLAIN".into())));
+    assert!(
+        !format!("{relay:?}").contains("s3cret"),
+        "values are never printed"
+    );
+    let unknown = parse(&[&brokers[..], &["no.such.property=1"]].concat()).unwrap_err();
+    assert!(unknown.contains("no.such.property"), "{unknown}");
+    let own = parse(&[&brokers[..], &["acks=0"]].concat()).unwrap_err();
+    assert!(own.contains("acks is set by authd"), "{own}");
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(
+        file.path(),
+        "# from a mounted secret\nsasl.password=s3cret\n",
+    )
+    .unwrap();
+    let path = file.path().to_str().unwrap();
+    let both = parse(
+        &[
+            &brokers[..],
+            &["sasl.username=authd", "--kafka-properties-file", path],
+        ]
+        .concat(),
+    )
+    .unwrap();
+    assert_eq!(both.relay.unwrap().kafka.properties.0.len(), 2);
+}

@@ -18,6 +18,9 @@ const BUILT_IN: &str = include_str!("common_passwords.txt");
 pub struct Denylist {
     plain: HashSet<[u8; 20]>,
     exact: HashSet<[u8; 20]>,
+    /// The built-in list's entries, which the OpenAPI document states (a list from
+    /// a file may hold millions of hashes: the document only names the setting).
+    stated: Vec<String>,
 }
 
 impl std::fmt::Debug for Denylist {
@@ -29,7 +32,15 @@ impl std::fmt::Debug for Denylist {
 impl Denylist {
     /// The built-in list of common passwords.
     pub fn built_in() -> Denylist {
-        Denylist::parse(BUILT_IN)
+        let mut list = Denylist::parse(BUILT_IN);
+        list.stated = entries(BUILT_IN).map(str::to_lowercase).collect();
+        list
+    }
+
+    /// The passwords the list refuses, when it can say them (the built-in list),
+    /// lower-cased: a password is refused whatever its case.
+    pub fn stated(&self) -> Option<&[String]> {
+        (!self.stated.is_empty()).then_some(&self.stated[..])
     }
 
     /// One entry per line: 40 hex digits (optionally `:count`) are the SHA-1 of a
@@ -37,11 +48,7 @@ impl Denylist {
     /// compared without regard to case. Blank lines and `#` comments are skipped.
     pub fn parse(text: &str) -> Denylist {
         let mut list = Denylist::default();
-        for line in text.lines() {
-            let line = line.trim_end_matches('\r');
-            if line.trim().is_empty() || line.starts_with('#') {
-                continue;
-            }
+        for line in entries(text) {
             let hex = line.split(':').next().unwrap_or("");
             match decode_hex(hex) {
                 Some(digest) if hex.len() == 40 => {
@@ -73,6 +80,13 @@ impl Denylist {
         }
         Ok(password)
     }
+}
+
+/// The entries of a list: its lines but blank ones and `#` comments.
+fn entries(text: &str) -> impl Iterator<Item = &str> {
+    text.lines()
+        .map(|line| line.trim_end_matches('\r'))
+        .filter(|line| !line.trim().is_empty() && !line.starts_with('#'))
 }
 
 fn sha1(s: &str) -> [u8; 20] {

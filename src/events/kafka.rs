@@ -20,24 +20,85 @@ pub struct KafkaConfig {
     pub topic: String,
     pub partitions: i32,
     pub replication: i32,
+    /// librdkafka properties for every client (TLS, SASL: `security.protocol`,
+    /// `sasl.mechanism`, `sasl.username`, `sasl.password`, `ssl.ca.location`, ...),
+    /// from AUTHD_KAFKA_PROPERTIES and AUTHD_KAFKA_PROPERTIES_FILE.
+    pub properties: KafkaProperties,
+}
+
+/// librdkafka properties passed through to every client. `Debug` shows the
+/// names only: values may be passwords.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct KafkaProperties(pub Vec<(String, String)>);
+
+impl std::fmt::Debug for KafkaProperties {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<&str> = self.0.iter().map(|(k, _)| k.as_str()).collect();
+        write!(f, "KafkaProperties({names:?})")
+    }
+}
+
+impl KafkaProperties {
+    /// `key=value` pairs separated by commas or newlines; `#` comments and blank
+    /// entries skipped. The properties authd sets itself cannot be overridden.
+    pub fn parse(text: &str) -> Result<KafkaProperties, String> {
+        const OWN: [&str; 5] = [
+            "bootstrap.servers",
+            "enable.idempotence",
+            "acks",
+            "group.id",
+            "enable.auto.commit",
+        ];
+        let mut properties = Vec::new();
+        for entry in text.split([',', '\n']) {
+            let entry = entry.trim();
+            if entry.is_empty() || entry.starts_with('#') {
+                continue;
+            }
+            let (key, value) = entry.split_once('=').ok_or_else(|| {
+                format!(
+                    "{:?} is not key=value",
+                    entry.split('=').next().unwrap_or("")
+                )
+            })?;
+            let key = key.trim();
+            if OWN.contains(&key) {
+                return Err(format!("{key} is set by authd"));
+            }
+            properties.push((key.to_string(), value.trim().to_string()));
+        }
+        Ok(KafkaProperties(properties))
+    }
+
+    /// Whether librdkafka takes every property (names and values), without
+    /// connecting: a typo stops the start, not the first publish.
+    pub fn check(&self, brokers: &str) -> Result<(), String> {
+        client_config(brokers, self)
+            .create_native_config()
+            .map(drop)
+            .map_err(|e| format!("a Kafka property is refused: {e}"))
+    }
 }
 
 /// How long the producer keeps retrying one message before the relay gives the
 /// batch back (it stays in the outbox and is claimed again).
 pub const MESSAGE_TIMEOUT: Duration = Duration::from_secs(10);
 
-fn client_config(brokers: &str) -> ClientConfig {
+fn client_config(brokers: &str, properties: &KafkaProperties) -> ClientConfig {
     let mut config = ClientConfig::new();
     config
         .set("bootstrap.servers", brokers)
         .set("log_level", "4");
+    for (key, value) in &properties.0 {
+        config.set(key, value);
+    }
     config
 }
 
 /// Idempotent, acks=all: a retried send is never duplicated or reordered within a
 /// partition, and an ack means every in-sync replica has the event.
 pub fn producer(kafka: &KafkaConfig) -> anyhow::Result<FutureProducer> {
-    client_config(&kafka.brokers)
+    client_config(&kafka.brokers, &kafka.properties)
         .set("enable.idempotence", "true")
         .set("acks", "all")
         // The relay queues a whole batch before it waits, so lingering only adds latency.
@@ -52,7 +113,7 @@ pub fn producer(kafka: &KafkaConfig) -> anyhow::Result<FutureProducer> {
 
 /// Creates the topic when it does not exist yet.
 pub async fn ensure_topic(kafka: &KafkaConfig) -> anyhow::Result<()> {
-    let admin: AdminClient<DefaultClientContext> = client_config(&kafka.brokers)
+    let admin: AdminClient<DefaultClientContext> = client_config(&kafka.brokers, &kafka.properties)
         .create()
         .context("creating the Kafka admin client")?;
     let topic = NewTopic::new(
@@ -90,7 +151,7 @@ pub enum Start {
 
 /// The next offset of every partition of `topic` (the high watermarks).
 pub async fn end_offsets(brokers: &str, topic: &str) -> anyhow::Result<Vec<i64>> {
-    let consumer = tail_consumer(brokers, topic, Start::End).await?;
+    let consumer = tail_consumer(brokers, &KafkaProperties::default(), topic, Start::End).await?;
     let partitions = consumer.assignment()?.count();
     let topic = topic.to_string();
     tokio::task::spawn_blocking(move || {
@@ -109,10 +170,11 @@ pub async fn end_offsets(brokers: &str, topic: &str) -> anyhow::Result<Vec<i64>>
 /// itself (no consumer group to join) and commits nothing.
 pub async fn tail_consumer(
     brokers: &str,
+    properties: &KafkaProperties,
     topic: &str,
     start: Start,
 ) -> anyhow::Result<StreamConsumer> {
-    let consumer: StreamConsumer = client_config(brokers)
+    let consumer: StreamConsumer = client_config(brokers, properties)
         .set("group.id", format!("authd-tail-{}", uuid::Uuid::new_v4()))
         .set("enable.auto.commit", "false")
         .set("enable.partition.eof", "false")

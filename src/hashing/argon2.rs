@@ -25,10 +25,20 @@ impl HashParams {
         parallelism: 1,
     };
 
-    /// Checks the parameters the way argon2 will, so a bad setting fails at start-up.
+    /// Checks the parameters the way argon2 will, so a bad setting fails at start-up,
+    /// and against the bounds every stored hash is held to.
     pub fn validate(&self) -> Result<Params, String> {
-        Params::new(self.memory_kib, self.iterations, self.parallelism, None)
-            .map_err(|e| format!("invalid argon2 parameters {self:?}: {e}"))
+        let params = Params::new(self.memory_kib, self.iterations, self.parallelism, None)
+            .map_err(|e| format!("invalid argon2 parameters {self:?}: {e}"))?;
+        match super::imported::argon2_over_bounds(&params) {
+            Some(why) => Err(format!("argon2 parameters {self:?}: {why}")),
+            None => Ok(params),
+        }
+    }
+
+    /// The blocks of working memory a hash with these parameters needs.
+    pub fn block_count(&self) -> usize {
+        self.validate().map_or(0, |p| p.block_count())
     }
 
     fn argon2(&self) -> Argon2<'static> {
@@ -45,6 +55,9 @@ pub enum HashError {
     Stopped,
     #[error("hashing failed: {0}")]
     Failed(String),
+    /// A stored hash asks for more than any verification may cost.
+    #[error("not verified: {0}")]
+    Refused(String),
 }
 
 thread_local! {
@@ -84,13 +97,31 @@ pub fn hash_blocking(params: HashParams, password: &str) -> Result<String, HashE
     Ok(phc.to_string())
 }
 
+/// Gives back the working memory of this thread above what a hash with `params`
+/// needs: a verification of an imported hash with more memory must not keep its
+/// buffer for the life of the thread.
+pub fn shrink_memory(params: HashParams) {
+    let keep = params.block_count();
+    MEMORY.with(|memory| {
+        let mut memory = memory.borrow_mut();
+        if memory.len() > keep {
+            memory.truncate(keep);
+            memory.shrink_to_fit();
+        }
+    });
+}
+
 /// Verifies `password` against a PHC string; a malformed string is an error.
 /// argon2 hashes are recomputed in the thread's reused memory (as `hash_blocking`
 /// does) and compared in constant time by `Output`'s `Eq`.
 pub fn verify_phc(password: &str, phc: &str) -> Result<bool, HashError> {
-    // An imported bcrypt, scrypt or PBKDF2 hash (rehashed after a successful login).
-    if let Some(matches) = super::imported::verify(password, phc) {
-        return Ok(matches);
+    // An imported bcrypt, scrypt or PBKDF2 hash (rehashed after a successful login),
+    // within the cost bounds.
+    if !phc.starts_with("$argon2") {
+        return match super::imported::Format::check(phc) {
+            Ok(_) => Ok(super::imported::verify(password, phc).unwrap_or(false)),
+            Err(why) => Err(HashError::Refused(why)),
+        };
     }
     let failed = |e: password_hash::Error| HashError::Failed(e.to_string());
     let parsed = PasswordHash::new(phc).map_err(failed)?;
@@ -109,6 +140,10 @@ pub fn verify_phc(password: &str, phc: &str) -> Result<bool, HashError> {
         .map_or(Ok(Version::V0x13), Version::try_from)
         .map_err(|e| HashError::Failed(e.to_string()))?;
     let params = Params::try_from(&parsed).map_err(failed)?;
+    // A stored hash that asks for more than any hash may cost is not verified.
+    if let Some(why) = super::imported::argon2_over_bounds(&params) {
+        return Err(HashError::Refused(why));
+    }
     let argon2 = Argon2::new(algorithm, version, params);
     let mut salt_buf = [0u8; 64];
     let salt = salt.decode_b64(&mut salt_buf).map_err(failed)?;
@@ -163,6 +198,47 @@ mod tests {
             assert!(!verify_phc("correct horsf", &phc).unwrap(), "{phc}");
         }
         assert!(verify_phc("x", "not a phc string").is_err());
+    }
+
+    #[test]
+    fn a_larger_verification_gives_its_memory_back() {
+        use argon2::PasswordHasher;
+        let big = Params::new(2048, 1, 1, None).unwrap();
+        let salt = SaltString::generate(&mut OsRng);
+        let phc = Argon2::new(Algorithm::Argon2id, Version::V0x13, big)
+            .hash_password(b"correct horse", &salt)
+            .unwrap()
+            .to_string();
+        assert!(verify_phc("correct horse", &phc).unwrap());
+        MEMORY.with(|m| assert!(m.borrow().len() >= 2048, "the buffer grew for it"));
+        let normal = HashParams {
+            memory_kib: 64,
+            iterations: 1,
+            parallelism: 1,
+        };
+        shrink_memory(normal);
+        MEMORY.with(|m| {
+            let m = m.borrow();
+            assert_eq!(m.len(), 64);
+            assert!(
+                m.capacity() < 2048,
+                "the memory went back, not only the length"
+            );
+        });
+    }
+
+    #[test]
+    fn hashes_over_the_cost_bounds_are_refused_unverified() {
+        for phc in [
+            "$argon2id$v=19$m=4194304,t=1,p=1$c29tZXNhbHQ$aGFzaGhhc2hoYXNoaGFzaA",
+            "$argon2id$v=19$m=64,t=4294967295,p=1$c29tZXNhbHQ$aGFzaGhhc2hoYXNoaGFzaA",
+            "$2b$31$abcdefghijklmnopqrstuuabcdefghijklmnopqrstuvwxyz01234",
+        ] {
+            assert!(
+                matches!(verify_phc("x", phc), Err(HashError::Refused(_))),
+                "{phc}"
+            );
+        }
     }
 
     #[test]

@@ -9,6 +9,48 @@ use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
 use base64::Engine;
 use sha2::Sha256;
 
+/// The most a stored hash may cost one verification, in every format: a hash that
+/// asks for more (an import of `m=4194304`, bcrypt cost 31) would pin a hashing
+/// thread for minutes or grow its memory past a container's limit. Checked when
+/// a hash is imported (refused with its line) and again before every verification.
+pub mod bounds {
+    /// argon2: memory in KiB (64 MiB), passes, lanes, and memory x passes.
+    pub const ARGON2_MAX_MEMORY_KIB: u32 = 65_536;
+    pub const ARGON2_MAX_ITERATIONS: u32 = 16;
+    pub const ARGON2_MAX_PARALLELISM: u32 = 16;
+    pub const ARGON2_MAX_MEMORY_X_ITERATIONS: u64 = 262_144;
+    /// bcrypt: 2^14 rounds, about a second of one core.
+    pub const BCRYPT_MAX_COST: u32 = 14;
+    /// scrypt: 128 x r x N bytes of memory (64 MiB), and p.
+    pub const SCRYPT_MAX_MEMORY: u64 = 64 * 1024 * 1024;
+    pub const SCRYPT_MAX_P: u32 = 4;
+    /// PBKDF2-SHA256 rounds (Django's 2024 default is 870,000).
+    pub const PBKDF2_MAX_ROUNDS: u32 = 2_000_000;
+}
+
+/// Why an argon2 PHC string's parameters are refused, if they are.
+pub fn argon2_over_bounds(params: &::argon2::Params) -> Option<String> {
+    use bounds::*;
+    let (m, t, p) = (params.m_cost(), params.t_cost(), params.p_cost());
+    if m > ARGON2_MAX_MEMORY_KIB {
+        return Some(format!(
+            "argon2 memory {m} KiB is over {ARGON2_MAX_MEMORY_KIB}"
+        ));
+    }
+    if t > ARGON2_MAX_ITERATIONS || p > ARGON2_MAX_PARALLELISM {
+        return Some(format!(
+            "argon2 t={t}, p={p} is over t={ARGON2_MAX_ITERATIONS}, p={ARGON2_MAX_PARALLELISM}"
+        ));
+    }
+    if u64::from(m) * u64::from(t) > ARGON2_MAX_MEMORY_X_ITERATIONS {
+        return Some(format!(
+            "argon2 memory x passes {} is over {ARGON2_MAX_MEMORY_X_ITERATIONS}",
+            u64::from(m) * u64::from(t)
+        ));
+    }
+    None
+}
+
 /// The imported formats authd recognises.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
@@ -23,16 +65,27 @@ impl Format {
     pub const MAX_LEN: usize = 1024;
 
     /// The format of `hash`, if authd can verify it (checked in full, as login
-    /// would parse it, without the password).
+    /// would parse it, without the password) within the cost bounds.
     pub fn of(hash: &str) -> Option<Format> {
+        Self::check(hash).ok()
+    }
+
+    /// `of`, or why not: not a format authd reads, or one that costs too much.
+    pub fn check(hash: &str) -> Result<Format, String> {
+        const UNKNOWN: &str = "not a bcrypt, scrypt, PBKDF2-SHA256 or argon2 hash authd can verify";
         if hash.len() > Self::MAX_LEN {
-            return None;
+            return Err(format!("longer than {} characters", Self::MAX_LEN));
         }
         if hash.starts_with("$argon2") {
-            let parsed = ::argon2::PasswordHash::new(hash).ok()?;
-            ::argon2::Algorithm::try_from(parsed.algorithm).ok()?;
-            ::argon2::Params::try_from(&parsed).ok()?;
-            return (parsed.hash.is_some() && parsed.salt.is_some()).then_some(Format::Argon2);
+            let parsed = ::argon2::PasswordHash::new(hash).map_err(|_| UNKNOWN.to_string())?;
+            ::argon2::Algorithm::try_from(parsed.algorithm).map_err(|_| UNKNOWN.to_string())?;
+            let params = ::argon2::Params::try_from(&parsed).map_err(|_| UNKNOWN.to_string())?;
+            if let Some(why) = argon2_over_bounds(&params) {
+                return Err(why);
+            }
+            return (parsed.hash.is_some() && parsed.salt.is_some())
+                .then_some(Format::Argon2)
+                .ok_or_else(|| UNKNOWN.to_string());
         }
         if ["$2a$", "$2b$", "$2y$"].iter().any(|p| hash.starts_with(p)) {
             return bcrypt_parts(hash).map(|_| Format::Bcrypt);
@@ -40,7 +93,15 @@ impl Format {
         if hash.starts_with("$scrypt$") {
             return Scrypt::parse(hash).map(|_| Format::Scrypt);
         }
-        Pbkdf2::parse(hash).map(|_| Format::Pbkdf2Sha256)
+        let pbkdf2 = Pbkdf2::parse(hash).ok_or_else(|| UNKNOWN.to_string())?;
+        if pbkdf2.rounds > bounds::PBKDF2_MAX_ROUNDS {
+            return Err(format!(
+                "PBKDF2 rounds {} is over {}",
+                pbkdf2.rounds,
+                bounds::PBKDF2_MAX_ROUNDS
+            ));
+        }
+        Ok(Format::Pbkdf2Sha256)
     }
 }
 
@@ -51,7 +112,7 @@ pub fn verify(password: &str, hash: &str) -> Option<bool> {
         Format::Argon2 => None,
         Format::Bcrypt => Some(bcrypt::verify(password, hash).unwrap_or(false)),
         Format::Scrypt => {
-            let s = Scrypt::parse(hash)?;
+            let s = Scrypt::parse(hash).ok()?;
             let params = scrypt::Params::new(s.log_n, s.r, s.p, s.hash.len()).ok()?;
             let mut out = vec![0u8; s.hash.len()];
             scrypt::scrypt(password.as_bytes(), &s.salt, &params, &mut out).ok()?;
@@ -67,12 +128,22 @@ pub fn verify(password: &str, hash: &str) -> Option<bool> {
 }
 
 /// bcrypt: `$2b$CC$` + 22 salt + 31 hash characters of bcrypt's base64.
-fn bcrypt_parts(hash: &str) -> Option<()> {
-    let rest = hash.get(4..)?;
-    let (cost, tail) = rest.split_once('$')?;
-    let cost: u32 = cost.parse().ok()?;
+fn bcrypt_parts(hash: &str) -> Result<(), String> {
+    let malformed = || "not a well-formed bcrypt hash".to_string();
+    let rest = hash.get(4..).ok_or_else(malformed)?;
+    let (cost, tail) = rest.split_once('$').ok_or_else(malformed)?;
+    let cost: u32 = cost.parse().map_err(|_| malformed())?;
     let alphabet = |c: char| c.is_ascii_alphanumeric() || c == '.' || c == '/';
-    ((4..=31).contains(&cost) && tail.len() == 53 && tail.chars().all(alphabet)).then_some(())
+    if tail.len() != 53 || !tail.chars().all(alphabet) || cost < 4 {
+        return Err(malformed());
+    }
+    if cost > bounds::BCRYPT_MAX_COST {
+        return Err(format!(
+            "bcrypt cost {cost} is over {}",
+            bounds::BCRYPT_MAX_COST
+        ));
+    }
+    Ok(())
 }
 
 struct Scrypt {
@@ -85,7 +156,11 @@ struct Scrypt {
 
 impl Scrypt {
     /// passlib: `$scrypt$ln=16,r=8,p=1$<ab64 salt>$<ab64 hash>`.
-    fn parse(hash: &str) -> Option<Scrypt> {
+    fn parse(hash: &str) -> Result<Scrypt, String> {
+        Self::parts(hash).ok_or_else(|| "not a well-formed passlib scrypt hash".to_string())?
+    }
+
+    fn parts(hash: &str) -> Option<Result<Scrypt, String>> {
         let mut parts = hash.strip_prefix("$scrypt$")?.split('$');
         let (params, salt, out) = (parts.next()?, parts.next()?, parts.next()?);
         if parts.next().is_some() {
@@ -101,18 +176,29 @@ impl Scrypt {
             }
         }
         let (log_n, r, p) = (log_n?, r?, p?);
-        // Bounds that keep a hostile import from costing a login minutes or GiBs.
-        if !(1..=20).contains(&log_n) || !(1..=32).contains(&r) || !(1..=16).contains(&p) {
+        if !(1..=32).contains(&log_n) || !(1..=32).contains(&r) || p == 0 {
             return None;
         }
         let (salt, hash) = (ab64(salt)?, ab64(out)?);
-        (!salt.is_empty() && (16..=64).contains(&hash.len())).then_some(Scrypt {
+        if salt.is_empty() || !(16..=64).contains(&hash.len()) {
+            return None;
+        }
+        // Bounds that keep a hostile import from costing a login minutes or GiBs.
+        let memory = (128 * u64::from(r)) << log_n;
+        if memory > bounds::SCRYPT_MAX_MEMORY || p > bounds::SCRYPT_MAX_P {
+            return Some(Err(format!(
+                "scrypt ln={log_n}, r={r}, p={p} is over {} MiB or p={}",
+                bounds::SCRYPT_MAX_MEMORY >> 20,
+                bounds::SCRYPT_MAX_P
+            )));
+        }
+        Some(Ok(Scrypt {
             log_n,
             r,
             p,
             salt,
             hash,
-        })
+        }))
     }
 }
 
@@ -144,13 +230,11 @@ impl Pbkdf2 {
             return None;
         };
         let rounds: u32 = rounds.parse().ok()?;
-        ((1_000..=10_000_000).contains(&rounds) && (16..=64).contains(&out.len())).then_some(
-            Pbkdf2 {
-                rounds,
-                salt,
-                hash: out,
-            },
-        )
+        ((1_000..).contains(&rounds) && (16..=64).contains(&out.len())).then_some(Pbkdf2 {
+            rounds,
+            salt,
+            hash: out,
+        })
     }
 }
 

@@ -27,6 +27,7 @@ use crate::http::BODY_LIMIT;
 use crate::store::{Claimed, HeldKey, KeyLease, Store, StoredResponse};
 
 pub const HEADER: &str = "idempotency-key";
+
 const REPLAYED: &str = "idempotent-replayed";
 /// How long an answer is kept (the draft suggests at least 24 h).
 const KEEP: chrono::Duration = chrono::Duration::hours(24);
@@ -95,16 +96,17 @@ pub async fn idempotent(
     let claimed = state
         .store
         .claim_idempotency_key(
-            &held.scope,
-            &held.key,
+            (&held.scope, &held.key),
             &fingerprint,
             now,
             now + KEEP,
             &lease,
+            state.idempotency.max_running_per_client,
         )
         .await?;
     match claimed {
         Claimed::Started => {}
+        Claimed::Busy => return Err(ApiError::KeysInFlight),
         Claimed::InProgress => return Err(ApiError::KeyInProgress),
         Claimed::Mismatch => return Err(ApiError::KeyReused),
         Claimed::Done(stored) => return Ok(replay(stored)),
@@ -208,7 +210,11 @@ async fn finish(
             )));
         }
     };
-    if parts.status.is_server_error() {
+    // Only an answer that records work done is kept: a refusal (4xx) or a request
+    // that changed nothing is simply done again by a retry, so a client cannot fill
+    // the table with keys by sending requests that do nothing.
+    let nothing_done = parts.extensions.remove::<NothingDone>().is_some();
+    if parts.status.is_server_error() || parts.status.is_client_error() || nothing_done {
         release(state, scope, key, claim).await;
     } else if parts.extensions.remove::<AnswerKept>().is_none() {
         let stored = stored_response(parts.status, &parts.headers, body.to_vec());
@@ -219,6 +225,11 @@ async fn finish(
     parts.headers.remove(REPLAYED);
     Ok(Response::from_parts(parts, Body::from(body)))
 }
+
+/// On a response that changed nothing (a logout that ended no session, a PATCH
+/// with nothing new): its key is not kept.
+#[derive(Debug, Clone, Copy)]
+pub struct NothingDone;
 
 /// On a response whose route kept it with its key in its own transaction (a
 /// sign-up): the middleware does not store it again.

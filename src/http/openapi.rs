@@ -8,6 +8,7 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::openapi::{Content, Ref, RefOr, Response, Schema};
 use utoipa::{Modify, OpenApi, ToSchema};
 
+use crate::domain::Denylist;
 use crate::http::problem::{Problem, ProblemField};
 
 #[derive(OpenApi)]
@@ -105,6 +106,67 @@ impl Modify for ProblemResponses {
     }
 }
 
+/// The password fields that become a password, and say what the denylist refuses.
+const NEW_PASSWORDS: [(&str, &str); 4] = [
+    ("SignUpRequest", "password"),
+    ("ResetRequest", "password"),
+    ("ChangePasswordRequest", "new_password"),
+    ("CreateUserRequest", "password"),
+];
+
+/// States in the document what the denylist refuses, so that a client (and the
+/// fuzzer) can tell a refused password from a valid one: the built-in list as a
+/// `not: {pattern}` matching its entries in any case; a list from a file only by
+/// name (it may hold millions of hashes).
+pub struct DenylistStated<'a>(pub &'a Denylist);
+
+impl Modify for DenylistStated<'_> {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let Some(components) = openapi.components.as_mut() else {
+            return;
+        };
+        for (schema, field) in NEW_PASSWORDS {
+            let Some(RefOr::T(Schema::Object(object))) = components.schemas.get_mut(schema) else {
+                continue;
+            };
+            let Some(RefOr::T(Schema::Object(property))) = object.properties.get_mut(field) else {
+                continue;
+            };
+            let Some(entries) = self.0.stated() else {
+                continue;
+            };
+            let pattern = format!(
+                "^(?:{})$",
+                entries
+                    .iter()
+                    .map(|e| any_case(e))
+                    .collect::<Vec<_>>()
+                    .join("|")
+            );
+            property
+                .extensions
+                .get_or_insert_with(Default::default)
+                .insert("not".into(), serde_json::json!({ "pattern": pattern }));
+        }
+    }
+}
+
+/// `text` as a regular expression (ECMA 262 and Python alike) that matches it in
+/// any letter case: `Ab1` becomes `[aA][bB]1`.
+fn any_case(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_ascii_alphabetic() {
+                format!("[{}{}]", c.to_ascii_lowercase(), c.to_ascii_uppercase())
+            } else if c.is_ascii_alphanumeric() {
+                c.to_string()
+            } else {
+                format!("\\u{:04x}", c as u32)
+            }
+        })
+        .collect()
+}
+
 impl Modify for BearerAuth {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         let components = openapi.components.get_or_insert_with(Default::default);
@@ -124,7 +186,7 @@ pub struct Jwks {
 mod tests {
     use serde_json::Value;
 
-    use crate::domain::{Email, Password, Username, LOGIN_MAX_CHARS, TOKEN_MAX_CHARS};
+    use crate::domain::{Denylist, Email, Password, Username, LOGIN_MAX_CHARS, TOKEN_MAX_CHARS};
     use crate::hashing::ImportedFormat;
 
     /// (minLength, maxLength, pattern) a field's rule gives it in the document.
@@ -193,7 +255,38 @@ mod tests {
 
     #[test]
     fn the_documents_state_the_domain_rules_of_every_field() {
-        assert!(check(&crate::startup::openapi_json(true)) >= 12);
-        assert!(check(&crate::http::admin::openapi_json()) >= 4);
+        let denylist = Denylist::built_in();
+        assert!(check(&crate::startup::openapi_json(true, &denylist)) >= 12);
+        assert!(check(&crate::http::admin::openapi_json(&denylist)) >= 4);
+    }
+
+    #[test]
+    fn the_built_in_denylist_is_stated_as_a_pattern_of_any_case() {
+        let document = crate::startup::openapi_json(true, &Denylist::built_in());
+        let document: Value = serde_json::from_str(&document).unwrap();
+        let schemas = &document["components"]["schemas"];
+        let pattern = schemas["SignUpRequest"]["properties"]["password"]["not"]["pattern"]
+            .as_str()
+            .unwrap();
+        assert!(
+            pattern.starts_with("^(?:[pP][aA][sS][sS][wW][oO][rR][dD]|"),
+            "{pattern}"
+        );
+        assert!(pattern.contains("|12345678|"), "{pattern}");
+        assert_eq!(
+            schemas["ResetRequest"]["properties"]["password"]["not"]["pattern"],
+            pattern
+        );
+        let off = crate::startup::openapi_json(true, &Denylist::default());
+        assert!(
+            !off.contains("\"not\""),
+            "a list that cannot be stated is not"
+        );
+    }
+
+    #[test]
+    fn any_case_escapes_what_is_not_a_letter_or_digit() {
+        assert_eq!(super::any_case("Ab1"), "[aA][bB]1");
+        assert_eq!(super::any_case("p@ss"), "[pP]\\u0040[sS][sS]");
     }
 }

@@ -40,11 +40,14 @@ pub struct AppState {
     pub body_timeout: std::time::Duration,
     /// Passwords refused (AUTHD_PASSWORD_DENYLIST).
     pub denylist: Arc<Denylist>,
-    /// `AUTHD_PUBLIC_URL`: where clients reach authd (discovery's jwks_uri).
-    pub public_url: Option<Arc<str>>,
+    /// `AUTHD_PUBLIC_URL`: where clients reach authd (the issuer, discovery's
+    /// jwks_uri). Configuration only: nothing a request says changes it.
+    pub public_url: Arc<str>,
     /// AUTHD_EMAIL_VERIFICATION: whether sign-up queues a verification mail and
     /// login waits for it.
     pub verification: crate::authn::Verification,
+    /// How many Idempotency-Keys a client and the table may hold.
+    pub idempotency: crate::store::IdempotencyLimits,
     /// The admin API's credentials (only its own listener serves it).
     pub admin: Option<Arc<AdminCredentials>>,
 }

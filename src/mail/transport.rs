@@ -28,7 +28,7 @@ impl Transport {
                 Transport::Smtp(smtp_builder(url)?.timeout(Some(SMTP_TIMEOUT)).build())
             }
             Delivery::Files { dir } => {
-                std::fs::create_dir_all(dir).map_err(|e| {
+                crate::private_files::private_dir(dir).map_err(|e| {
                     anyhow::anyhow!("creating the mail directory {}: {e}", dir.display())
                 })?;
                 Transport::Files(AsyncFileTransport::new(dir))

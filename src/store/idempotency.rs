@@ -7,6 +7,15 @@ use super::commit::Queued;
 use super::dialect::{on_pool, Dialect};
 use super::Store;
 
+/// How many keys the table may hold.
+#[derive(Debug, Clone, Copy)]
+pub struct IdempotencyLimits {
+    /// Keyed requests one client (its address) may have running at once (429 past it).
+    pub max_running_per_client: u32,
+    /// Keys kept in all; the hourly prune forgets the oldest past it.
+    pub max_keys: u64,
+}
+
 /// A stored answer: status, headers (JSON pairs) and body.
 #[derive(Debug, Clone)]
 pub struct StoredResponse {
@@ -18,6 +27,8 @@ pub struct StoredResponse {
 /// What presenting a key found.
 #[derive(Debug)]
 pub enum Claimed {
+    /// This client already has the most keyed requests running at once.
+    Busy,
     /// The key is new (or expired, or abandoned): this request does the work.
     Started,
     /// A request with this key is still running (here or on another replica).
@@ -57,16 +68,22 @@ impl Store {
     /// or hung) is taken over; an expired key starts afresh.
     pub async fn claim_idempotency_key(
         &self,
-        scope: &str,
-        key: &str,
+        (scope, key): (&str, &str),
         fingerprint: &[u8],
         now: DateTime<Utc>,
         expires_at: DateTime<Utc>,
         lease: &KeyLease,
+        max_running: u32,
     ) -> anyhow::Result<Claimed> {
+        // The claim, unless this client has `max_running` keyed requests running
+        // (a partial index holds those). A write first: on SQLite a transaction
+        // that read before it writes cannot wait for the write lock.
         let insert = "INSERT INTO idempotency_keys \
                       (scope, key, fingerprint, created_at, expires_at, claim, lease_until) \
-                      VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (scope, key) DO NOTHING";
+                      SELECT $1, $2, $3, $4, $5, $6, $7 \
+                      WHERE (SELECT COUNT(*) FROM idempotency_keys \
+                             WHERE scope = $1 AND status IS NULL AND lease_until > $4) < $8 \
+                      ON CONFLICT (scope, key) DO NOTHING";
         // Take over a key that expired, or whose request was abandoned.
         let take_over = "UPDATE idempotency_keys SET fingerprint = $3, created_at = $4, \
                          expires_at = $5, claim = $6, lease_until = $7, status = NULL, \
@@ -75,35 +92,37 @@ impl Store {
                            OR (status IS NULL AND (lease_until IS NULL OR lease_until < $4)))";
         let read = "SELECT fingerprint, CAST(status AS INTEGER), response_headers, response_body \
                     FROM idempotency_keys WHERE scope = $1 AND key = $2";
-        let (inserted, row): (bool, Option<KeyRow>) = on_pool!(self, pool => async {
+        // Some(None): claimed; Some(Some(row)): held by another request or
+        // answered; None: neither claimed nor there, so the client was busy.
+        let found: Option<Option<KeyRow>> = on_pool!(self, pool => async {
             let mut tx = pool.begin().await?;
-            let mut claimed = false;
-            for sql in [insert, take_over] {
-                claimed = sqlx::query(sql)
+            let claimed = sqlx::query(insert)
+                .bind(scope).bind(key).bind(fingerprint)
+                .bind(pool.time(now)).bind(pool.time(expires_at))
+                .bind(&lease.claim).bind(pool.time(lease.until)).bind(i64::from(max_running))
+                .execute(&mut *tx).await?.rows_affected() == 1
+                || sqlx::query(take_over)
                     .bind(scope).bind(key).bind(fingerprint)
                     .bind(pool.time(now)).bind(pool.time(expires_at))
                     .bind(&lease.claim).bind(pool.time(lease.until))
                     .execute(&mut *tx).await?.rows_affected() == 1;
-                if claimed {
-                    break;
-                }
-            }
-            let row = if claimed {
-                None
+            let found = if claimed {
+                Some(None)
             } else {
-                sqlx::query_as(read).bind(scope).bind(key).fetch_optional(&mut *tx).await?
+                let row: Option<KeyRow> =
+                    sqlx::query_as(read).bind(scope).bind(key).fetch_optional(&mut *tx).await?;
+                row.map(Some)
             };
             self.commit(tx, Queued::NOTHING).await?;
-            Ok::<_, sqlx::Error>((claimed, row))
+            Ok::<_, sqlx::Error>(found)
         }.await)
         .context("claiming the idempotency key")?;
-        if inserted {
-            return Ok(Claimed::Started);
-        }
-        let Some((stored, status, headers, body)) = row else {
-            // Deleted between the insert and the read (a retryable failure): go again.
-            return Ok(Claimed::InProgress);
+        let row = match found {
+            None => return Ok(Claimed::Busy),
+            Some(None) => return Ok(Claimed::Started),
+            Some(Some(row)) => row,
         };
+        let (stored, status, headers, body) = row;
         if stored != fingerprint {
             return Ok(Claimed::Mismatch);
         }

@@ -80,7 +80,13 @@ pub async fn verify(
         .count();
 
     let mut waiting: HashSet<&str> = ids.iter().map(String::as_str).collect();
-    let consumer = kafka::tail_consumer(brokers, &args.topic, kafka::Start::Offsets(from)).await?;
+    let consumer = kafka::tail_consumer(
+        brokers,
+        &Default::default(),
+        &args.topic,
+        kafka::Start::Offsets(from),
+    )
+    .await?;
     let idle = Duration::from_secs(args.verify_idle);
     while !waiting.is_empty() {
         let message =

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 
-use super::argon2::{hash_blocking, verify_phc, HashError, HashParams};
+use super::argon2::{hash_blocking, shrink_memory, verify_phc, HashError, HashParams};
 use crate::domain::Password;
 
 type Job = Box<dyn FnOnce() + Send + 'static>;
@@ -24,6 +24,8 @@ pub struct Hasher {
     queue: SyncSender<Job>,
     /// Jobs accepted and not yet finished (waiting or running).
     pending: Arc<AtomicUsize>,
+    /// Hashes and verifications run so far (what a request cost in hashing).
+    ran: Arc<AtomicUsize>,
     /// The longest a job may wait for a thread; a later start is refused.
     max_wait: Duration,
     workers: usize,
@@ -118,6 +120,7 @@ impl Hasher {
             params,
             queue,
             pending: Arc::new(AtomicUsize::new(0)),
+            ran: Arc::new(AtomicUsize::new(0)),
             max_wait: pool.max_wait,
             workers,
             calibration: Calibration {
@@ -144,6 +147,11 @@ impl Hasher {
         self.pending.load(Ordering::Relaxed)
     }
 
+    /// Hashes and verifications this pool has run since it started.
+    pub fn ran(&self) -> usize {
+        self.ran.load(Ordering::Relaxed)
+    }
+
     pub fn params(&self) -> HashParams {
         self.params
     }
@@ -157,8 +165,26 @@ impl Hasher {
 
     /// Checks a password against a stored PHC string, using the parameters in it.
     pub async fn verify(&self, password: Password, phc: String) -> Result<bool, HashError> {
-        self.run(move || verify_phc(password.expose(), &phc))
-            .await?
+        let params = self.params;
+        let verified = self
+            .run(move || {
+                let matches = verify_phc(password.expose(), &phc);
+                shrink_memory(params);
+                matches
+            })
+            .await?;
+        match verified {
+            // A stored hash over the cost bounds (only SQL can put one there now):
+            // it matches nothing, and the operator is told.
+            Err(HashError::Refused(why)) => {
+                tracing::error!(
+                    why,
+                    "a stored password hash is over the cost bounds; not verified"
+                );
+                Ok(false)
+            }
+            other => other,
+        }
     }
 
     async fn run<T: Send + 'static>(
@@ -167,6 +193,7 @@ impl Hasher {
     ) -> Result<T, HashError> {
         let (tx, rx) = oneshot::channel();
         let pending = Arc::clone(&self.pending);
+        let ran = Arc::clone(&self.ran);
         pending.fetch_add(1, Ordering::Relaxed);
         let (enqueued, max_wait) = (Instant::now(), self.max_wait);
         let job: Job = Box::new(move || {
@@ -180,6 +207,7 @@ impl Hasher {
             } else {
                 let started = Instant::now();
                 let done = work();
+                ran.fetch_add(1, Ordering::Relaxed);
                 metrics::histogram!(crate::metrics::HASH_DURATION)
                     .record(started.elapsed().as_secs_f64());
                 Ok(done)

@@ -19,9 +19,10 @@ use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::domain::Denylist;
 use crate::http::auth::bearer_token;
 use crate::http::error::ApiError;
-use crate::http::openapi::ProblemResponses;
+use crate::http::openapi::{DenylistStated, ProblemResponses};
 use crate::http::problem::{Problem, ProblemField};
 use crate::http::request_id;
 use crate::http::state::AppState;
@@ -98,9 +99,10 @@ fn api() -> OpenApiRouter<AppState> {
 }
 
 /// The admin API's OpenAPI 3.1 document, as JSON.
-pub fn openapi_json() -> String {
+pub fn openapi_json(denylist: &Denylist) -> String {
     let mut document = api().split_for_parts().1;
     ProblemResponses.modify(&mut document);
+    DenylistStated(denylist).modify(&mut document);
     document
         .to_pretty_json()
         .expect("the admin OpenAPI document serializes")
@@ -109,7 +111,7 @@ pub fn openapi_json() -> String {
 /// The admin listener's routes.
 pub fn router(state: AppState) -> Router {
     let (routes, _) = api().split_for_parts();
-    let document = openapi_json();
+    let document = openapi_json(&state.denylist);
     routes
         .route(
             "/admin/openapi.json",

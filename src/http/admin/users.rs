@@ -212,14 +212,7 @@ pub(super) async fn create(
         Password::parse(s).and_then(|p| state.denylist.check(p))
     });
     let hash = fields.optional("password_hash", body.password_hash, |s| {
-        if ImportedFormat::of(&s).is_some() {
-            Ok(s)
-        } else {
-            Err(
-                "must be a bcrypt, scrypt, PBKDF2-SHA256 or argon2 hash authd can verify"
-                    .to_string(),
-            )
-        }
+        ImportedFormat::check(&s).map(|_| s)
     });
     let secret = match (password, hash) {
         (Some(Some(p)), Some(None)) => Some(Ok(p)),
