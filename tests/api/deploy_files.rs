@@ -12,29 +12,31 @@ use crate::helpers::{help, port_of, read};
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
-/// Compose's interpolation for the form the file uses: `${NAME:-default}` with
-/// NAME unset (any other form is refused, so none slips through unchecked).
-fn interpolate(text: &str) -> String {
+/// Compose's interpolation for the forms the file uses: `${NAME:-default}` with
+/// NAME unset, and `${NAME:?why}` (required: `<NAME>` stands for the value). Any
+/// other form is refused, so none slips through unchecked.
+pub fn interpolate(text: &str) -> String {
     let mut out = String::new();
     let mut rest = text;
     while let Some(start) = rest.find("${") {
         out.push_str(&rest[..start]);
         let end = rest[start..].find('}').expect("closing brace") + start;
         let inner = &rest[start + 2..end];
-        let (_, default) = inner
-            .split_once(":-")
-            .unwrap_or_else(|| panic!("${{{inner}}} needs a :-default"));
-        out.push_str(default);
+        match (inner.split_once(":-"), inner.split_once(":?")) {
+            (Some((_, default)), _) => out.push_str(default),
+            (None, Some((name, _))) => out.push_str(&format!("<{name}>")),
+            _ => panic!("${{{inner}}} needs a :-default or a :?reason"),
+        }
         rest = &rest[end + 1..];
     }
     out + rest
 }
 
-fn compose() -> Value {
+pub fn compose() -> Value {
     serde_yaml::from_str(&interpolate(&read("docker-compose.yaml"))).unwrap()
 }
 
-fn env_of(service: &Value) -> Vec<(String, String)> {
+pub fn env_of(service: &Value) -> Vec<(String, String)> {
     service["environment"]
         .as_mapping()
         .map(|m| {
@@ -52,7 +54,7 @@ fn env_of(service: &Value) -> Vec<(String, String)> {
         .unwrap_or_default()
 }
 
-fn get<'a>(env: &'a [(String, String)], key: &str) -> &'a str {
+pub fn get<'a>(env: &'a [(String, String)], key: &str) -> &'a str {
     &env.iter()
         .find(|(k, _)| k == key)
         .unwrap_or_else(|| panic!("{key} is not set"))

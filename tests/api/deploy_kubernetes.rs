@@ -127,8 +127,11 @@ fn ports_probes_and_selectors_agree() {
         Some(u64::from(listen))
     );
     let port_name = c["ports"][0]["name"].as_str().unwrap();
-    let document: serde_json::Value =
-        serde_json::from_str(&authd::startup::openapi_json(true)).unwrap();
+    let document: serde_json::Value = serde_json::from_str(&authd::startup::openapi_json(
+        true,
+        &authd::domain::Denylist::built_in(),
+    ))
+    .unwrap();
     for (probe, path) in [
         ("startupProbe", "/healthz"),
         ("livenessProbe", "/healthz"),
