@@ -233,6 +233,7 @@ async fn events_tail_prints_what_the_relay_published() {
                 topic: "authd.user-events".into(),
                 partitions: 2,
                 replication: 1,
+                properties: Default::default(),
             },
             batch: 100,
             poll: Duration::from_millis(500),

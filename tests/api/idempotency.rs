@@ -58,12 +58,14 @@ async fn a_retry_with_the_same_key_gets_the_first_answer_and_nothing_is_done_twi
         409,
     )
     .await;
-    // A refusal is an answer too: it is replayed, not recomputed.
+    // A refusal changed nothing, so nothing is kept: a retry is refused again, as
+    // its own answer (a client cannot fill the table with keys that did nothing).
     let taken = post_keyed(&app, "key-2", &sign_up_body("once")).await;
     assert_eq!(taken.status().as_u16(), 409);
-    let replayed = post_keyed(&app, "key-2", &sign_up_body("once")).await;
-    assert_eq!(replayed.headers()["idempotent-replayed"], "true");
-    problem(replayed, 409).await;
+    let again = post_keyed(&app, "key-2", &sign_up_body("once")).await;
+    assert!(again.headers().get("idempotent-replayed").is_none());
+    problem(again, 409).await;
+    assert_eq!(app.scalar("SELECT COUNT(*) FROM idempotency_keys").await, 1);
 }
 
 async fn the_same_key_with_another_body_is_422_and_a_bad_key_400(backend: Backend) {
@@ -212,12 +214,12 @@ async fn a_release_after_an_ambiguous_commit_keeps_the_answer(backend: Backend) 
         async move {
             store
                 .claim_idempotency_key(
-                    "client",
-                    "k",
+                    ("client", "k"),
                     b"fp",
                     now,
                     now + chrono::Duration::hours(24),
                     &lease,
+                    1_000,
                 )
                 .await
                 .unwrap()

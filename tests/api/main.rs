@@ -2,10 +2,12 @@
 //! started here), through HTTP. One binary, so the Postgres template is made once.
 
 mod admin;
+mod attacks;
 mod broker;
 mod cli;
 mod deploy_files;
 mod deploy_kubernetes;
+mod deploy_security;
 mod disk_full;
 mod fuzz;
 mod gateway;

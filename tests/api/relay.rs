@@ -14,9 +14,14 @@ use crate::helpers::{relay_to, sign_up_body, Backend, Db, TestApp, TOPIC};
 
 /// Every message in the topic, read from the beginning until 3 s pass without one.
 async fn consume_all(broker: &Broker) -> Vec<Value> {
-    let consumer = kafka::tail_consumer(&broker.brokers(), TOPIC, kafka::Start::Beginning)
-        .await
-        .unwrap();
+    let consumer = kafka::tail_consumer(
+        &broker.brokers(),
+        &Default::default(),
+        TOPIC,
+        kafka::Start::Beginning,
+    )
+    .await
+    .unwrap();
     let mut messages = Vec::new();
     kafka::consume_until_idle(&consumer, Duration::from_secs(3), None, |m| {
         messages.push(m)

@@ -262,9 +262,14 @@ async fn discovery_names_the_issuer_the_keys_and_the_algorithm() {
         doc["id_token_signing_alg_values_supported"],
         json!(["EdDSA"])
     );
+    // Both from the configuration (AUTHD_PUBLIC_URL), never from the request.
+    assert_eq!(doc["issuer"], &*app.state.public_url);
     let jwks_uri = doc["jwks_uri"].as_str().unwrap();
-    assert_eq!(jwks_uri, app.url("/.well-known/jwks.json"));
-    let jwks = app.json_at(jwks_uri, None).await;
+    assert_eq!(
+        jwks_uri,
+        format!("{}/.well-known/jwks.json", app.state.public_url)
+    );
+    let jwks = app.json_at(&app.url("/.well-known/jwks.json"), None).await;
     let t = {
         app.create_user("discovered").await;
         app.tokens("discovered", PASSWORD).await
@@ -272,7 +277,7 @@ async fn discovery_names_the_issuer_the_keys_and_the_algorithm() {
     assert!(verify_with_jwks(&t.access_token, &jwks));
 
     let public = TestApp::spawn_with(Backend::Sqlite, |c| {
-        c.public_url = Some("https://auth.example.com".into());
+        c.public_url = "https://auth.example.com".into();
     })
     .await;
     let doc: Value = public

@@ -16,10 +16,10 @@ use serde_json::Value;
 
 use crate::helpers::{Backend, TestApp};
 
-const TOKEN: &str = "ops-token-0123456789abcdef0123456789";
+pub const TOKEN: &str = "ops-token-0123456789abcdef0123456789";
 const OTHER: &str = "auditor-token-0123456789abcdef01234567";
 
-fn with_admin(c: &mut Config) {
+pub fn with_admin(c: &mut Config) {
     c.admin = Some(AdminConfig {
         listen: "127.0.0.1:0".parse().unwrap(),
         credentials: AdminCredentials::parse(&format!("ops:{TOKEN}\nauditor:{OTHER}\n")).unwrap(),
@@ -30,7 +30,7 @@ async fn admin_app(backend: Backend) -> TestApp {
     TestApp::spawn_with(backend, with_admin).await
 }
 
-async fn admin(
+pub async fn admin(
     app: &TestApp,
     method: Method,
     path: &str,
@@ -39,7 +39,7 @@ async fn admin(
     admin_as(app, TOKEN, method, path, body).await
 }
 
-async fn admin_as(
+pub async fn admin_as(
     app: &TestApp,
     token: &str,
     method: Method,

@@ -111,6 +111,7 @@ async fn a_replica_killed_mid_run_costs_later_requests_nothing() {
     }
     let consumer = authd::events::kafka::tail_consumer(
         &broker.brokers(),
+        &Default::default(),
         "authd.user-events",
         authd::events::kafka::Start::Beginning,
     )

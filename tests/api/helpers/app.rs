@@ -33,6 +33,8 @@ pub struct TestApp {
     pub addr: SocketAddr,
     /// The admin API's address, when the config has one.
     pub admin_addr: Option<SocketAddr>,
+    /// Where GET /metrics is served (the service port unless a listener of its own).
+    pub metrics_addr: SocketAddr,
     /// A pool of the test's own on the application's database, for assertions.
     pub store: Db,
     pub store_config: StoreConfig,
@@ -106,6 +108,7 @@ impl TestApp {
             .expect("build the application");
         let addr = app.local_addr();
         let admin_addr = app.admin_addr();
+        let metrics_addr = app.metrics_addr();
         let state = app.state().clone();
         let (tx, rx) = oneshot::channel::<()>();
         let server = tokio::spawn(app.run_until_stopped(async {
@@ -114,6 +117,7 @@ impl TestApp {
         TestApp {
             addr,
             admin_addr,
+            metrics_addr,
             store,
             store_config,
             state,

@@ -21,6 +21,7 @@ pub fn relay_to(broker: &Broker, batch: i64) -> impl FnOnce(&mut Config) {
                 topic: TOPIC.into(),
                 partitions: 3,
                 replication: 1,
+                properties: Default::default(),
             },
             batch,
             poll: Duration::from_millis(500),

@@ -79,6 +79,8 @@ impl Replica {
             .env("AUTHD_ARGON2_ITERATIONS", "1")
             .env("AUTHD_LOG_FORMAT", "json")
             .env("AUTHD_RELAY_POLL_MS", "500")
+            // One issuer for every replica behind the gateway.
+            .env("AUTHD_PUBLIC_URL", "http://gateway.test")
             .env_remove("AUTHD_KAFKA_BROKERS")
             .current_dir(dir)
             .stdin(Stdio::null())

@@ -7,7 +7,7 @@
 
 mod delivery;
 mod recovery;
-mod smtp;
+pub mod smtp;
 mod verification;
 
 use std::time::{Duration, Instant};
@@ -19,7 +19,7 @@ use crate::helpers::TestApp;
 use smtp::SmtpServer;
 
 /// A config tweak: mail goes to `smtp`, links point at https://app.example.com.
-fn with_mail(
+pub fn with_mail(
     smtp: &SmtpServer,
     verification: Verification,
 ) -> impl FnOnce(&mut authd::config::Config) + '_ {
@@ -40,7 +40,7 @@ async fn event_types(app: &TestApp, id: &str) -> Vec<String> {
 }
 
 /// Waits until the mail outbox is empty (panics after 20 s).
-async fn wait_mail_outbox_empty(app: &TestApp) {
+pub async fn wait_mail_outbox_empty(app: &TestApp) {
     let deadline = Instant::now() + Duration::from_secs(20);
     while app.scalar("SELECT COUNT(*) FROM mail_outbox").await > 0 {
         assert!(Instant::now() < deadline, "mails still waiting");
