@@ -169,10 +169,17 @@ def main():
     if limit:
         w(f"\n1. **Limit**: argon2id m={limit['argon2']['m_kib']} KiB, t={limit['argon2']['t']}, p={limit['argon2']['p']}, "
           f"{limit['threads']} threads (one per CPU), authd's own hash routine with memory reused per thread, "
+          f"the {limit.get('engine', 'reference')} engine ({limit.get('backend', 'portable')}), "
           f"5 s each, measured before and after each run it judges: "
           f"{', '.join(f'{r:.1f}' for r in limit['rates'])} hashes/s (before the cold seed run, after it, after the "
           f"warm one, before and after the logins); mean **{lim:.1f} hashes/s** "
           f"({limit['ms_per_hash_per_thread']:.1f} ms per hash per thread).")
+    reference = load("limit-reference")
+    if limit and reference:
+        w(f"\n   The reference engine (RustCrypto's argon2), measured once beside it: "
+          f"{reference['hashes_per_s']:.1f} hashes/s ({reference['ms_per_hash_per_thread']:.1f} ms per hash per "
+          f"thread): the fast engine's limit is {lim / reference['hashes_per_s']:.2f} times it. Every ratio to "
+          f"\"the limit\" here is to the fast engine's.")
     if over:
         w(f"\nOverload refusals: {over['statuses'].get('503', 0)} answered 503 with Retry-After; their latency "
           f"{' / '.join(str(over['latency_ms_503'].get(q, '–')) for q in ('p50', 'p99', 'max'))} ms (p50 / p99 / max).")

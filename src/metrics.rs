@@ -21,6 +21,9 @@ pub const OUTBOX_OLDEST_AGE: &str = "authd_outbox_oldest_age_seconds";
 pub const DB_POOL_CONNECTIONS: &str = "authd_db_pool_connections";
 pub const DB_POOL_ACQUIRE: &str = "authd_db_pool_acquire_seconds";
 pub const BUILD_INFO: &str = "authd_build_info";
+/// Always 1; labels `engine` (fast, reference) and `backend` (avx512, avx2, sse2,
+/// neon, scalar, portable): what computes this replica's hashes.
+pub const HASH_ENGINE: &str = "authd_hash_engine_info";
 /// Seconds from an event's write (just before its commit) to the broker's ack.
 pub const DELIVERY_SECONDS: &str = "authd_outbox_delivery_seconds";
 /// Events the broker acknowledged and the relay deleted from the outbox.
@@ -50,6 +53,7 @@ pub const ALL: &[&str] = &[
     DB_POOL_CONNECTIONS,
     DB_POOL_ACQUIRE,
     BUILD_INFO,
+    HASH_ENGINE,
     DELIVERY_SECONDS,
     PUBLISHED_TOTAL,
     PUBLISH_ERRORS_TOTAL,
@@ -131,6 +135,10 @@ fn describe() {
         BUILD_INFO,
         "always 1; labels: version and git sha of the build"
     );
+    describe_gauge!(
+        HASH_ENGINE,
+        "always 1; labels: the argon2 engine and the SIMD backend it runs on"
+    );
     describe_histogram!(
         DELIVERY_SECONDS,
         Unit::Seconds,
@@ -155,6 +163,11 @@ fn describe() {
         MAIL_FAILED_TOTAL,
         "failed mail attempts: permanent=false are retried, permanent=true dropped"
     );
+}
+
+/// Says which engine hashes here (set once at start).
+pub fn hash_engine(engine: &'static str, backend: &str) {
+    metrics::gauge!(HASH_ENGINE, "engine" => engine, "backend" => backend.to_string()).set(1.0);
 }
 
 /// Probes the pool once a second: how long a request would wait for a connection.

@@ -19,7 +19,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::domain::Denylist;
 use crate::events::relay::{Relay, RelayConfig};
-use crate::hashing::{hash_blocking, Hasher};
+use crate::hashing::{hash_blocking, self_check, Hasher};
 use crate::http::error::ApiError;
 use crate::http::idempotency::{self, KeyParameter};
 use crate::http::listener::DrainingListener;
@@ -124,9 +124,21 @@ impl Application {
             ..config.tokens.clone()
         };
         let tokens = Tokens::load(store.clone(), token_config, clock.now()).await?;
-        let hasher = Hasher::start(config.hash, config.hash_pool);
-        let dummy_hash = hash_blocking(config.hash, &uuid::Uuid::new_v4().to_string())?;
+        // Trust, but verify: an engine that computes anything else than the reference
+        // would store hashes no other build can check.
+        let engine = config.hash_engine;
+        self_check(engine, config.hash.shape()).map_err(|why| {
+            tracing::error!(
+                why,
+                engine = engine.name(),
+                "the argon2 engine failed its check; not starting"
+            );
+            anyhow::anyhow!("the argon2 engine failed its start-up check: {why}")
+        })?;
+        let hasher = Hasher::start(engine, config.hash, config.hash_pool);
+        let dummy_hash = hash_blocking(engine, config.hash, &uuid::Uuid::new_v4().to_string())?;
         let metrics = crate::metrics::install();
+        crate::metrics::hash_engine(engine.name(), &engine.backend());
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("binding {}", config.listen))?;
@@ -134,6 +146,8 @@ impl Application {
             addr = %listener.local_addr()?,
             store = store.kind(),
             hash_workers = config.hash_pool.workers,
+            hash_engine = engine.name(),
+            hash_backend = engine.backend(),
             hash_ms = hasher.calibration.hash_time.as_secs_f64() * 1e3,
             hash_queue = hasher.calibration.queue_bound,
             hash_wait_ms = config.hash_pool.max_wait.as_millis() as u64,

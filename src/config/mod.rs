@@ -20,7 +20,7 @@ use ipnet::IpNet;
 use crate::authn::ThrottleConfig;
 use crate::domain::Denylist;
 use crate::events::relay::RelayConfig;
-use crate::hashing::{HashParams, PoolConfig};
+use crate::hashing::{Engine, HashParams, PoolConfig};
 use crate::mail::{Delivery, MailConfig};
 pub use crate::store::StoreConfig;
 use crate::tokens::{SecretsSource, TokenConfig};
@@ -32,6 +32,8 @@ pub struct Config {
     pub store: StoreConfig,
     pub pool_size: u32,
     pub hash: HashParams,
+    /// Which argon2 engine computes the hashes.
+    pub hash_engine: Engine,
     pub hash_pool: PoolConfig,
     /// The relay, when brokers are configured and the relay is on.
     pub relay: Option<RelayConfig>,
@@ -114,6 +116,7 @@ impl Settings {
             store: self.store()?,
             pool_size: self.db_pool_size,
             hash,
+            hash_engine: self.argon2_engine,
             hash_pool: PoolConfig {
                 workers: self
                     .hash_workers

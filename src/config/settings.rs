@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use clap::{Args, ValueEnum};
 
 use crate::authn::Verification;
-use crate::hashing::HashParams;
+use crate::hashing::{Engine, HashParams};
 
 /// Every setting of the service. Each flag can also be set by its variable.
 #[derive(Debug, Clone, Args)]
@@ -51,6 +51,13 @@ pub struct Settings {
     /// argon2id lanes (parallelism).
     #[arg(long, env = "AUTHD_ARGON2_PARALLELISM", default_value_t = HashParams::OWASP.parallelism, global = true)]
     pub argon2_parallelism: u32,
+
+    /// The argon2 engine: fast (argon2-rust: the reference C's algorithm with SIMD
+    /// chosen at run time, ~2x the reference crate here) or reference (RustCrypto's
+    /// argon2). Both compute the same bytes; every start checks the chosen one
+    /// against RFC 9106's vectors and the reference, and refuses to serve otherwise.
+    #[arg(long, env = "AUTHD_ARGON2_ENGINE", value_enum, default_value_t = Engine::Fast, global = true)]
+    pub argon2_engine: Engine,
 
     /// Hashing threads. Default: the CPUs this process may use (cgroup and affinity aware).
     #[arg(long, env = "AUTHD_HASH_WORKERS",

@@ -1,13 +1,13 @@
-//! argon2: hashing into PHC strings and verifying them, in the calling thread's
-//! reused working memory. The pool (`super::pool`) runs these off the async runtime.
-
-use std::cell::RefCell;
+//! argon2: hashing into PHC strings and verifying them. The tag comes from an
+//! `Engine` (in the calling thread's reused memory); the PHC strings, salts and
+//! parameters from the `argon2`/`password-hash` crates. The pool (`super::pool`)
+//! runs these off the async runtime.
 
 use argon2::password_hash::rand_core::OsRng;
-use argon2::password_hash::{
-    self, Output, ParamsString, PasswordHash, PasswordVerifier, SaltString,
-};
-use argon2::{Algorithm, Argon2, Block, Params, Version};
+use argon2::password_hash::{self, Output, ParamsString, PasswordHash, SaltString};
+use argon2::{Algorithm, Params, Version};
+
+use super::engine::{Engine, Inputs, Shape};
 
 /// argon2id cost parameters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,14 +36,13 @@ impl HashParams {
         }
     }
 
-    /// The blocks of working memory a hash with these parameters needs.
-    pub fn block_count(&self) -> usize {
-        self.validate().map_or(0, |p| p.block_count())
-    }
-
-    fn argon2(&self) -> Argon2<'static> {
-        let params = self.validate().expect("validated at start-up");
-        Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+    /// The cost an engine computes with.
+    pub fn shape(&self) -> Shape {
+        Shape {
+            memory_kib: self.memory_kib,
+            iterations: self.iterations,
+            parallelism: self.parallelism,
+        }
     }
 }
 
@@ -60,61 +59,47 @@ pub enum HashError {
     Refused(String),
 }
 
-thread_local! {
-    /// argon2's working memory, kept by each hashing thread. Allocated per hash it
-    /// was mapped and page-faulted anew every time: 4,857 faults (the whole 19 MiB)
-    /// and ~7 ms of CPU per sign-up, measured under load.
-    static MEMORY: RefCell<Vec<Block>> = const { RefCell::new(Vec::new()) };
-}
-
 /// One argon2id hash with a fresh salt, on the calling thread, into a PHC string.
 /// The pool runs this; so does `authd-load --mode hash-limit` to measure the limit.
-pub fn hash_blocking(params: HashParams, password: &str) -> Result<String, HashError> {
+pub fn hash_blocking(
+    engine: Engine,
+    params: HashParams,
+    password: &str,
+) -> Result<String, HashError> {
     let failed = |e: password_hash::Error| HashError::Failed(e.to_string());
-    let argon2 = params.argon2();
+    let argon2_params = params.validate().map_err(HashError::Failed)?;
     let salt = SaltString::generate(&mut OsRng);
     let mut salt_buf = [0u8; 64];
     let salt_bytes = salt.as_salt().decode_b64(&mut salt_buf).map_err(failed)?;
-    let hash = MEMORY.with(|memory| {
-        let mut memory = memory.borrow_mut();
-        memory.resize(argon2.params().block_count(), Block::default());
-        Output::init_with(Params::DEFAULT_OUTPUT_LEN, |out| {
-            Ok(argon2.hash_password_into_with_memory(
-                password.as_bytes(),
-                salt_bytes,
-                out,
-                &mut memory[..],
-            )?)
-        })
-    });
+    let inputs = Inputs {
+        algorithm: Algorithm::Argon2id,
+        version: Version::V0x13,
+        shape: params.shape(),
+        password: password.as_bytes(),
+        salt: salt_bytes,
+        secret: &[],
+        ad: &[],
+    };
+    let hash = Output::init_with(Params::DEFAULT_OUTPUT_LEN, |out| {
+        engine
+            .compute(&inputs, out)
+            .map_err(|_| password_hash::Error::Crypto)
+    })
+    .map_err(failed)?;
     let phc = PasswordHash {
         algorithm: Algorithm::Argon2id.ident(),
         version: Some(Version::V0x13.into()),
-        params: ParamsString::try_from(argon2.params()).map_err(failed)?,
+        params: ParamsString::try_from(&argon2_params).map_err(failed)?,
         salt: Some(salt.as_salt()),
-        hash: Some(hash.map_err(failed)?),
+        hash: Some(hash),
     };
     Ok(phc.to_string())
 }
 
-/// Gives back the working memory of this thread above what a hash with `params`
-/// needs: a verification of an imported hash with more memory must not keep its
-/// buffer for the life of the thread.
-pub fn shrink_memory(params: HashParams) {
-    let keep = params.block_count();
-    MEMORY.with(|memory| {
-        let mut memory = memory.borrow_mut();
-        if memory.len() > keep {
-            memory.truncate(keep);
-            memory.shrink_to_fit();
-        }
-    });
-}
-
-/// Verifies `password` against a PHC string; a malformed string is an error.
-/// argon2 hashes are recomputed in the thread's reused memory (as `hash_blocking`
-/// does) and compared in constant time by `Output`'s `Eq`.
-pub fn verify_phc(password: &str, phc: &str) -> Result<bool, HashError> {
+/// Verifies `password` against a PHC string; a malformed string is an error, one
+/// over the cost bounds is `Refused`. argon2 hashes are recomputed by `engine` in
+/// the thread's reused memory and compared in constant time by `Output`'s `Eq`.
+pub fn verify_phc(engine: Engine, password: &str, phc: &str) -> Result<bool, HashError> {
     // An imported bcrypt, scrypt or PBKDF2 hash (rehashed after a successful login),
     // within the cost bounds.
     if !phc.starts_with("$argon2") {
@@ -130,10 +115,9 @@ pub fn verify_phc(password: &str, phc: &str) -> Result<bool, HashError> {
         parsed.hash,
         parsed.salt,
     ) else {
-        // Not an argon2 hash we can recompute: let the crate decide.
-        return Ok(Argon2::default()
-            .verify_password(password.as_bytes(), &parsed)
-            .is_ok());
+        return Err(HashError::Failed(
+            "not an argon2 hash authd can recompute".into(),
+        ));
     };
     let version = parsed
         .version
@@ -144,22 +128,28 @@ pub fn verify_phc(password: &str, phc: &str) -> Result<bool, HashError> {
     if let Some(why) = super::imported::argon2_over_bounds(&params) {
         return Err(HashError::Refused(why));
     }
-    let argon2 = Argon2::new(algorithm, version, params);
     let mut salt_buf = [0u8; 64];
     let salt = salt.decode_b64(&mut salt_buf).map_err(failed)?;
-    let computed = MEMORY.with(|memory| {
-        let mut memory = memory.borrow_mut();
-        memory.resize(argon2.params().block_count(), Block::default());
-        Output::init_with(expected.len(), |out| {
-            Ok(argon2.hash_password_into_with_memory(
-                password.as_bytes(),
-                salt,
-                out,
-                &mut memory[..],
-            )?)
-        })
-    });
-    Ok(computed.map_err(failed)? == expected)
+    let inputs = Inputs {
+        algorithm,
+        version,
+        shape: Shape {
+            memory_kib: params.m_cost(),
+            iterations: params.t_cost(),
+            parallelism: params.p_cost(),
+        },
+        password: password.as_bytes(),
+        salt,
+        secret: &[],
+        ad: &[],
+    };
+    let computed = Output::init_with(expected.len(), |out| {
+        engine
+            .compute(&inputs, out)
+            .map_err(|_| password_hash::Error::Crypto)
+    })
+    .map_err(failed)?;
+    Ok(computed == expected)
 }
 
 /// The parameters a stored PHC string was made with, if it is an argon2id hash.
@@ -179,10 +169,12 @@ pub fn phc_params(phc: &str) -> Option<HashParams> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use argon2::password_hash::PasswordHasher;
+
+    const ENGINES: [Engine; 2] = [Engine::Fast, Engine::Reference];
 
     #[test]
     fn hashes_made_elsewhere_with_other_variants_verify() {
-        use argon2::PasswordHasher;
         let params = Params::new(64, 1, 1, Some(24)).unwrap();
         for (algorithm, version) in [
             (Algorithm::Argon2id, Version::V0x13),
@@ -190,41 +182,43 @@ mod tests {
             (Algorithm::Argon2d, Version::V0x13),
         ] {
             let salt = SaltString::generate(&mut OsRng);
-            let phc = Argon2::new(algorithm, version, params.clone())
+            let phc = argon2::Argon2::new(algorithm, version, params.clone())
                 .hash_password(b"correct horse", &salt)
                 .unwrap()
                 .to_string();
-            assert!(verify_phc("correct horse", &phc).unwrap(), "{phc}");
-            assert!(!verify_phc("correct horsf", &phc).unwrap(), "{phc}");
+            for engine in ENGINES {
+                assert!(verify_phc(engine, "correct horse", &phc).unwrap(), "{phc}");
+                assert!(!verify_phc(engine, "correct horsf", &phc).unwrap(), "{phc}");
+            }
         }
-        assert!(verify_phc("x", "not a phc string").is_err());
+        assert!(verify_phc(Engine::Fast, "x", "not a phc string").is_err());
     }
 
     #[test]
     fn a_larger_verification_gives_its_memory_back() {
-        use argon2::PasswordHasher;
         let big = Params::new(2048, 1, 1, None).unwrap();
         let salt = SaltString::generate(&mut OsRng);
-        let phc = Argon2::new(Algorithm::Argon2id, Version::V0x13, big)
+        let phc = argon2::Argon2::new(Algorithm::Argon2id, Version::V0x13, big)
             .hash_password(b"correct horse", &salt)
             .unwrap()
             .to_string();
-        assert!(verify_phc("correct horse", &phc).unwrap());
-        MEMORY.with(|m| assert!(m.borrow().len() >= 2048, "the buffer grew for it"));
         let normal = HashParams {
             memory_kib: 64,
             iterations: 1,
             parallelism: 1,
         };
-        shrink_memory(normal);
-        MEMORY.with(|m| {
-            let m = m.borrow();
-            assert_eq!(m.len(), 64);
+        for engine in ENGINES {
+            assert!(verify_phc(engine, "correct horse", &phc).unwrap());
             assert!(
-                m.capacity() < 2048,
-                "the memory went back, not only the length"
+                engine.held_blocks() >= 2048,
+                "{engine:?}: the buffer grew for it"
             );
-        });
+            engine.shrink(normal.shape());
+            assert!(
+                engine.held_blocks() < 2048,
+                "{engine:?}: the memory went back"
+            );
+        }
     }
 
     #[test]
@@ -235,7 +229,10 @@ mod tests {
             "$2b$31$abcdefghijklmnopqrstuuabcdefghijklmnopqrstuvwxyz01234",
         ] {
             assert!(
-                matches!(verify_phc("x", phc), Err(HashError::Refused(_))),
+                matches!(
+                    verify_phc(Engine::Fast, "x", phc),
+                    Err(HashError::Refused(_))
+                ),
                 "{phc}"
             );
         }

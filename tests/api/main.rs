@@ -9,6 +9,7 @@ mod deploy_files;
 mod deploy_kubernetes;
 mod deploy_security;
 mod disk_full;
+mod engine;
 mod fuzz;
 mod gateway;
 mod health;

@@ -1,5 +1,6 @@
-//! The machine's argon2id limit: one hash loop per CPU, authd's own hash function,
-//! the given parameters. A sign-up rate is judged against this number.
+//! The machine's argon2id limit: one hash loop per CPU, authd's own hash function
+//! and engine (`--argon2-engine`, the fast one by default), the given parameters.
+//! A sign-up rate is judged against this number.
 
 use std::time::{Duration, Instant};
 
@@ -15,6 +16,7 @@ pub fn run(args: &Args) -> Result<Value, String> {
         parallelism: args.argon2_parallelism,
     };
     params.validate()?;
+    let engine = args.argon2_engine;
     let threads = authd::config::available_cpus();
     let duration = secs(args.duration.unwrap_or(10.0));
     let started = Instant::now();
@@ -24,7 +26,8 @@ pub fn run(args: &Args) -> Result<Value, String> {
                 scope.spawn(move || {
                     let mut n = 0u64;
                     while started.elapsed() < duration {
-                        hash_blocking(params, "correct horse battery staple").expect("hash");
+                        hash_blocking(engine, params, "correct horse battery staple")
+                            .expect("hash");
                         n += 1;
                     }
                     n
@@ -43,6 +46,8 @@ pub fn run(args: &Args) -> Result<Value, String> {
     let total: u64 = counts.iter().sum();
     Ok(json!({
         "mode": "hash-limit",
+        "engine": engine.name(),
+        "backend": engine.backend(),
         "argon2": { "m_kib": params.memory_kib, "t": params.iterations, "p": params.parallelism },
         "threads": threads,
         "hashes": total,
@@ -54,10 +59,12 @@ pub fn run(args: &Args) -> Result<Value, String> {
 
 pub fn table(report: &Value) -> String {
     format!(
-        "argon2id m={} t={} p={}: {} threads, {} hashes in {:.2} s = {:.1} hashes/s ({:.1} ms per hash per thread)",
+        "argon2id m={} t={} p={}, {} engine ({}): {} threads, {} hashes in {:.2} s = {:.1} hashes/s ({:.1} ms per hash per thread)",
         report["argon2"]["m_kib"],
         report["argon2"]["t"],
         report["argon2"]["p"],
+        report["engine"].as_str().unwrap_or_default(),
+        report["backend"].as_str().unwrap_or_default(),
         report["threads"],
         report["hashes"],
         report["elapsed_s"].as_f64().unwrap_or_default(),

@@ -43,6 +43,9 @@ pub struct Args {
     /// argon2id lanes (hash-limit mode).
     #[arg(long, env = "AUTHD_ARGON2_PARALLELISM", default_value_t = authd::hashing::HashParams::OWASP.parallelism)]
     pub argon2_parallelism: u32,
+    /// The argon2 engine (hash-limit mode; match the server's setting).
+    #[arg(long, env = "AUTHD_ARGON2_ENGINE", value_enum, default_value_t = authd::hashing::Engine::Fast)]
+    pub argon2_engine: authd::hashing::Engine,
     /// Base URL of authd or its gateway.
     #[arg(long, default_value = "http://127.0.0.1:8080")]
     pub url: String,

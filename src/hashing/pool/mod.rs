@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 
-use super::argon2::{hash_blocking, shrink_memory, verify_phc, HashError, HashParams};
+use super::argon2::{hash_blocking, verify_phc, HashError, HashParams};
+use super::engine::Engine;
 use crate::domain::Password;
 
 type Job = Box<dyn FnOnce() + Send + 'static>;
@@ -21,6 +22,7 @@ type Job = Box<dyn FnOnce() + Send + 'static>;
 #[derive(Clone)]
 pub struct Hasher {
     params: HashParams,
+    engine: Engine,
     queue: SyncSender<Job>,
     /// Jobs accepted and not yet finished (waiting or running).
     pending: Arc<AtomicUsize>,
@@ -60,7 +62,7 @@ impl Hasher {
     /// Starts the threads. Each first hashes three times (a warm-up, so no request
     /// pays for a cold thread): the faster of its last two is its speed, and the
     /// slowest thread's speed sizes the queue.
-    pub fn start(params: HashParams, pool: PoolConfig) -> Self {
+    pub fn start(engine: Engine, params: HashParams, pool: PoolConfig) -> Self {
         let workers = pool.workers.max(1);
         let (warmed_tx, warmed) = mpsc::channel::<Duration>();
         let mut receivers = Vec::new();
@@ -76,11 +78,11 @@ impl Hasher {
                     // hash during a busy start (Postgres and the broker starting
                     // beside it) measured 26-31 ms instead of 13 and sized the
                     // queue at half: 100 clients got 503s.
-                    let _ = hash_blocking(params, "warm-up password");
+                    let _ = hash_blocking(engine, params, "warm-up password");
                     let fastest = (0..2)
                         .map(|_| {
                             let started = Instant::now();
-                            let _ = hash_blocking(params, "warm-up password");
+                            let _ = hash_blocking(engine, params, "warm-up password");
                             started.elapsed()
                         })
                         .min()
@@ -118,6 +120,7 @@ impl Hasher {
         }
         Self {
             params,
+            engine,
             queue,
             pending: Arc::new(AtomicUsize::new(0)),
             ran: Arc::new(AtomicUsize::new(0)),
@@ -152,6 +155,10 @@ impl Hasher {
         self.ran.load(Ordering::Relaxed)
     }
 
+    pub fn engine(&self) -> Engine {
+        self.engine
+    }
+
     pub fn params(&self) -> HashParams {
         self.params
     }
@@ -159,17 +166,18 @@ impl Hasher {
     /// Hashes a password into a PHC string (`$argon2id$v=19$m=..,t=..,p=..$salt$hash`).
     pub async fn hash(&self, password: Password) -> Result<String, HashError> {
         let params = self.params;
-        self.run(move || hash_blocking(params, password.expose()))
+        let engine = self.engine;
+        self.run(move || hash_blocking(engine, params, password.expose()))
             .await?
     }
 
     /// Checks a password against a stored PHC string, using the parameters in it.
     pub async fn verify(&self, password: Password, phc: String) -> Result<bool, HashError> {
-        let params = self.params;
+        let (params, engine) = (self.params, self.engine);
         let verified = self
             .run(move || {
-                let matches = verify_phc(password.expose(), &phc);
-                shrink_memory(params);
+                let matches = verify_phc(engine, password.expose(), &phc);
+                engine.shrink(params.shape());
                 matches
             })
             .await?;

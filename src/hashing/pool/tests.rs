@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::hashing::phc_params;
+use crate::hashing::Engine;
 
 const CHEAP: HashParams = HashParams {
     memory_kib: 64,
@@ -44,17 +45,17 @@ fn pw(s: &str) -> Password {
 }
 #[tokio::test]
 async fn hash_is_an_argon2id_phc_string_with_the_configured_params() {
-    let hasher = Hasher::start(CHEAP, pool(1, 4));
+    let hasher = Hasher::start(Engine::Fast, CHEAP, pool(1, 4));
     let phc = hasher.hash(pw("correct horse")).await.unwrap();
     assert!(phc.starts_with("$argon2id$v=19$m=64,t=1,p=1$"), "{phc}");
     assert_eq!(phc_params(&phc), Some(CHEAP));
-    assert!(verify_phc("correct horse", &phc).unwrap());
-    assert!(!verify_phc("wrong horse", &phc).unwrap());
+    assert!(verify_phc(Engine::Fast, "correct horse", &phc).unwrap());
+    assert!(!verify_phc(Engine::Fast, "wrong horse", &phc).unwrap());
 }
 
 #[tokio::test]
 async fn same_password_gets_a_new_salt_each_time() {
-    let hasher = Hasher::start(CHEAP, pool(1, 4));
+    let hasher = Hasher::start(Engine::Fast, CHEAP, pool(1, 4));
     let a = hasher.hash(pw("correct horse")).await.unwrap();
     let b = hasher.hash(pw("correct horse")).await.unwrap();
     assert_ne!(a, b);
@@ -63,7 +64,7 @@ async fn same_password_gets_a_new_salt_each_time() {
 #[tokio::test]
 async fn a_full_queue_refuses_at_once() {
     // One worker blocked on a job and a queue of one filled: the next is refused.
-    let hasher = Hasher::start(CHEAP, pool(1, 1));
+    let hasher = Hasher::start(Engine::Fast, CHEAP, pool(1, 1));
     let (release, blocked) = block_the_worker(&hasher).await;
     let (ran_tx, ran_rx) = oneshot::channel();
     let filler: Job = Box::new(move || ran_tx.send(()).unwrap());
@@ -84,7 +85,7 @@ async fn a_full_queue_refuses_at_once() {
 
 #[tokio::test]
 async fn admit_refuses_once_the_threads_and_the_queue_are_taken() {
-    let hasher = Hasher::start(CHEAP, pool(1, 1));
+    let hasher = Hasher::start(Engine::Fast, CHEAP, pool(1, 1));
     assert!(hasher.admit().is_ok(), "an idle pool admits");
     let (release, running) = block_the_worker(&hasher).await;
     assert!(hasher.admit().is_ok(), "the queue has room for one");
@@ -114,6 +115,7 @@ async fn admit_refuses_once_the_threads_and_the_queue_are_taken() {
 #[tokio::test]
 async fn a_job_that_waited_past_its_budget_is_refused_not_run() {
     let hasher = Hasher::start(
+        Engine::Fast,
         CHEAP,
         PoolConfig {
             workers: 1,
@@ -144,6 +146,7 @@ fn the_queue_holds_what_the_wait_budget_absorbs() {
 #[tokio::test]
 async fn start_up_calibrates_on_a_warm_up_hash() {
     let hasher = Hasher::start(
+        Engine::Fast,
         CHEAP,
         PoolConfig {
             workers: 2,

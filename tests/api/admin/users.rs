@@ -35,7 +35,7 @@ async fn admins_create_delete_and_end_sessions_and_every_event_names_them(backen
     assert!(made.get("password_hash").is_none());
     let id = made["id"].as_str().unwrap().to_string();
     // With a hash made elsewhere: its password logs in.
-    let hash = hash_blocking(TEST_HASH, "imported password").unwrap();
+    let hash = hash_blocking(authd::hashing::Engine::Fast, TEST_HASH, "imported password").unwrap();
     let hashed = admin(
         &app,
         Method::POST,
@@ -224,7 +224,7 @@ async fn pages_are_stable_while_users_sign_up(backend: Backend) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_bulk_import_reports_bad_lines_and_names_its_admin() {
     let app = admin_app(Backend::Sqlite).await;
-    let hash = hash_blocking(TEST_HASH, "bulk password").unwrap();
+    let hash = hash_blocking(authd::hashing::Engine::Fast, TEST_HASH, "bulk password").unwrap();
     let body = format!(
         "{}\n{{\"username\":\"x\",\"email\":\"bad\"}}\n",
         json!({ "username": "bulk", "email": "bulk@example.com", "password_hash": hash })

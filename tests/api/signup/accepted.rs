@@ -1,7 +1,7 @@
 //! An accepted sign-up: its answer, its row with an argon2id hash, its one event;
 //! names compared without case, so that a taken one is a 409 naming its field.
 
-use authd::hashing::{phc_params, verify_phc, HashParams};
+use authd::hashing::{phc_params, verify_phc, Engine, HashParams};
 use serde_json::{json, Value};
 
 use super::SIGN_UP_PASSWORD;
@@ -61,8 +61,8 @@ async fn stored_password_is_argon2id_with_the_configured_parameters(backend: Bac
         .unwrap();
     assert!(phc.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{phc}");
     assert_eq!(phc_params(&phc), Some(HashParams::OWASP));
-    assert!(verify_phc(SIGN_UP_PASSWORD, &phc).unwrap());
-    assert!(!verify_phc("correct horse battery stapler", &phc).unwrap());
+    assert!(verify_phc(Engine::Reference, SIGN_UP_PASSWORD, &phc).unwrap());
+    assert!(!verify_phc(Engine::Reference, "correct horse battery stapler", &phc).unwrap());
 }
 
 async fn sign_up_writes_exactly_one_created_event_in_the_outbox(backend: Backend) {
