@@ -57,6 +57,10 @@ const HEAD_TOO_LARGE: &str =
 /// (422), so the document says `additionalProperties: false, minProperties: 1`.
 const CLOSED_BODIES: [&str; 1] = ["PatchUserRequest"];
 
+/// Request bodies that take exactly one of two fields (422 for both or neither),
+/// stated as JSON Schema's `oneOf` of the two `required`s.
+const ONE_OF: [(&str, [&str; 2]); 1] = [("CreateUserRequest", ["password", "password_hash"])];
+
 impl Modify for ProblemResponses {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         if let Some(components) = openapi.components.as_mut() {
@@ -65,6 +69,18 @@ impl Modify for ProblemResponses {
                     object.additional_properties =
                         Some(Box::new(AdditionalProperties::FreeForm(false)));
                     object.min_properties = Some(1);
+                }
+            }
+            for (name, fields) in ONE_OF {
+                if let Some(RefOr::T(Schema::Object(object))) = components.schemas.get_mut(name) {
+                    let one_of: Vec<_> = fields
+                        .iter()
+                        .map(|field| serde_json::json!({ "required": [field] }))
+                        .collect();
+                    object
+                        .extensions
+                        .get_or_insert_with(Default::default)
+                        .insert("oneOf".into(), serde_json::Value::Array(one_of));
                 }
             }
         }

@@ -18,18 +18,37 @@ async fn schemathesis_finds_no_failure_and_no_5xx(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     app.create_user("fuzzer").await;
     let tokens: Tokens = app.login("fuzzer", PASSWORD).await.json().await.unwrap();
-    let config = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/schemathesis");
+    fuzz(
+        app.url("/openapi.json"),
+        "schemathesis.toml",
+        tokens.access_token,
+    )
+    .await;
+}
+
+/// The admin API's document, with an admin token; its users are the fuzzer's to
+/// change (it creates, locks and deletes them).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schemathesis_finds_no_failure_in_the_admin_api() {
+    let app = TestApp::spawn_with(Backend::Postgres, crate::admin::with_admin).await;
+    app.create_user("fuzzed").await;
+    let url = format!("http://{}/admin/openapi.json", app.admin_addr.unwrap());
+    fuzz(url, "admin.toml", crate::admin::TOKEN.to_string()).await;
+}
+
+/// Runs schemathesis on the document at `url` with the auth of `config`.
+async fn fuzz(url: String, config: &'static str, token: String) {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/schemathesis");
     let work = tempfile::tempdir().unwrap();
-    let url = app.url("/openapi.json");
     let out = tokio::task::spawn_blocking(move || {
         Command::new(pytool("schemathesis", "schemathesis"))
             .arg("--config-file")
-            .arg(config.join("schemathesis.toml"))
+            .arg(dir.join(config))
             .args(["run", &url, "--checks", "all", "--max-examples", "30"])
             .args(["--seed", "1", "--request-timeout", "10", "--no-color"])
-            .env("AUTHD_TOKEN", &tokens.access_token)
+            .env("AUTHD_TOKEN", &token)
             .env("SCHEMATHESIS_HOOKS", "hooks")
-            .env("PYTHONPATH", &config)
+            .env("PYTHONPATH", &dir)
             .current_dir(work.path())
             .output()
             .unwrap()

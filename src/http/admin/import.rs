@@ -27,6 +27,7 @@ pub struct ImportReport {
         description = "JSON lines of {id?, username, email, email_verified?, created_at?, password_hash}, as `authd users import` reads them; 16 MiB at most"),
     responses(
         (status = 200, description = "Every line checked on its own: imported (authd.user.imported each, saying who), skipped (a user with its id is there: a re-run imports nothing twice), or refused with its line and reason", body = ImportReport),
+        (status = 400, description = "An empty body: no line to import"),
         (status = 401, description = "No admin token, or not one of AUTHD_ADMIN_TOKENS_FILE"),
         (status = 413, description = "The body is over 16 MiB"),
         (status = 415, description = "Not UTF-8 text"),
@@ -40,6 +41,11 @@ pub(super) async fn import(
 ) -> Result<Json<ImportReport>, ApiError> {
     let body = body.map_err(|_| ApiError::PayloadTooLarge)?;
     let text = std::str::from_utf8(&body).map_err(|_| ApiError::UnsupportedMediaType)?;
+    if text.trim().is_empty() {
+        return Err(ApiError::BadRequest(
+            "the body holds no users (one JSON object a line)".into(),
+        ));
+    }
     let report = crate::import::import(
         &state.store,
         text,

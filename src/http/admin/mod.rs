@@ -2,17 +2,20 @@
 //! users by prefix and cursor, one user, create (a password or an argon2id hash),
 //! lock, unlock, end every session, delete, a user's sessions and event history.
 //! Every call needs `Authorization: Bearer <token>` of a `name:token` line of
-//! `AUTHD_ADMIN_TOKENS_FILE`; every event an admin causes says `admin:<name>` in
-//! its `authdactor` attribute. Its own OpenAPI document: GET /admin/openapi.json.
+//! `AUTHD_ADMIN_TOKENS_FILE`, checked once for every route on the router; every
+//! event an admin causes says `admin:<name>` in its `authdactor` attribute. Its
+//! own OpenAPI document, GET /admin/openapi.json, is the one call without a token.
 
 mod history;
 mod import;
 mod locks;
 mod users;
 
-use axum::extract::{DefaultBodyLimit, FromRequestParts};
+use axum::extract::{DefaultBodyLimit, FromRequestParts, Request, State};
 use axum::http::request::Parts;
+use axum::middleware::Next;
 use axum::response::IntoResponse;
+use axum::response::Response;
 use axum::{middleware, Router};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -28,6 +31,7 @@ use crate::http::request_id;
 use crate::http::state::AppState;
 
 /// An administrator, by the name its token is listed under.
+#[derive(Debug, Clone)]
 pub struct Admin(pub String);
 
 impl Admin {
@@ -37,21 +41,39 @@ impl Admin {
     }
 }
 
+/// Authenticates every route of the admin API, on the router (`route_layer`),
+/// so that a handler cannot forget it: the admin's name goes into the request's
+/// extensions, where the `Admin` extractor finds it.
+async fn require_admin(
+    State(state): State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    let credentials = state.admin.as_ref().ok_or(ApiError::Unauthorized(Some(
+        "the admin API is not configured",
+    )))?;
+    let (mut parts, body) = request.into_parts();
+    let token = bearer_token(&parts, "expected: Bearer <admin token>")?;
+    let Some(name) = credentials.verify(token) else {
+        tracing::warn!("admin API: a request with an unknown token");
+        return Err(ApiError::Unauthorized(Some("not an admin token")));
+    };
+    parts.extensions.insert(Admin(name.to_string()));
+    request = Request::from_parts(parts, body);
+    Ok(next.run(request).await)
+}
+
 impl FromRequestParts<AppState> for Admin {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let credentials = state.admin.as_ref().ok_or(ApiError::Unauthorized(Some(
-            "the admin API is not configured",
-        )))?;
-        let token = bearer_token(parts, "expected: Bearer <admin token>")?;
-        match credentials.verify(token) {
-            Some(name) => Ok(Admin(name.to_string())),
-            None => {
-                tracing::warn!("admin API: a request with an unknown token");
-                Err(ApiError::Unauthorized(Some("not an admin token")))
-            }
-        }
+    /// The admin `require_admin` let in; a route outside its layer finds none and
+    /// answers 401, so a misplaced route fails closed.
+    async fn from_request_parts(parts: &mut Parts, _: &AppState) -> Result<Self, ApiError> {
+        parts
+            .extensions
+            .get::<Admin>()
+            .cloned()
+            .ok_or(ApiError::Unauthorized(Some("not an admin token")))
     }
 }
 
@@ -113,6 +135,9 @@ pub fn router(state: AppState) -> Router {
     let (routes, _) = api().split_for_parts();
     let document = openapi_json(&state.denylist);
     routes
+        .route_layer(middleware::from_fn_with_state(state.clone(), require_admin))
+        // The document holds no data (the same as docs/ in the repository):
+        // served without a token, so tools can read it before they have one.
         .route(
             "/admin/openapi.json",
             axum::routing::get(move || async move {

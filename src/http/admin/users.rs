@@ -74,10 +74,11 @@ pub struct ListParams {
     /// Users whose username or email starts with this (any case).
     #[param(min_length = 1, max_length = 320)]
     q: Option<String>,
-    /// The `next` of the previous page.
+    /// The `next` of the previous page (a user id).
+    #[param(value_type = Option<Uuid>)]
     after: Option<String>,
     /// Users per page, 1 to 500 (default 50).
-    #[param(minimum = 1, maximum = 500)]
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 500)]
     limit: Option<String>,
 }
 

@@ -270,4 +270,19 @@ async fn the_bulk_import_reports_bad_lines_and_names_its_admin() {
         401,
     )
     .await;
+    for empty in ["", "\n  \n"] {
+        let refused = app
+            .client
+            .post(&url)
+            .bearer_auth(TOKEN)
+            .body(empty)
+            .send()
+            .await
+            .unwrap();
+        let body = problem(refused, 400).await;
+        assert!(
+            body["detail"].as_str().unwrap().contains("no users"),
+            "{body}"
+        );
+    }
 }
