@@ -34,7 +34,9 @@ pub const PUBLISH_ERRORS_TOTAL: &str = "authd_outbox_publish_errors_total";
 pub const BATCH_SECONDS: &str = "authd_relay_batch_seconds";
 /// Mails queued and not yet accepted by the mail server (read at scrape time).
 pub const MAIL_WAITING: &str = "authd_mail_waiting";
-/// Mails the mail server accepted, by `kind`.
+/// Mails the mail server accepted, by `kind`; the kinds anyone may ask for
+/// (`reset_request`, `verify_request`) count every request, sent or not (no one
+/// to write to), so the counter does not tell which addresses have an account.
 pub const MAIL_SENT_TOTAL: &str = "authd_mail_sent_total";
 /// Attempts that failed: `permanent="false"` waits and is tried again,
 /// `permanent="true"` (refused for good) is dropped.
@@ -111,7 +113,7 @@ fn describe() {
     );
     describe_counter!(
         HASH_REFUSED,
-        "argon2 jobs refused (503): queue full, or waited past the budget"
+        "argon2 jobs refused (503): queue full, the client over its share of a busy pool, or waited past the budget"
     );
     describe_gauge!(
         OUTBOX_WAITING,
@@ -158,7 +160,10 @@ fn describe() {
         MAIL_WAITING,
         "mails queued and not yet accepted by the mail server"
     );
-    describe_counter!(MAIL_SENT_TOTAL, "mails the mail server accepted, by kind");
+    describe_counter!(
+        MAIL_SENT_TOTAL,
+        "mails the mail server accepted, by kind (reset_request and verify_request: every request, sent or not)"
+    );
     describe_counter!(
         MAIL_FAILED_TOTAL,
         "failed mail attempts: permanent=false are retried, permanent=true dropped"

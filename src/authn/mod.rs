@@ -22,4 +22,4 @@ pub mod throttle;
 pub use attempt::Attempt;
 pub use policy::Verification;
 pub use session::TokenResponse;
-pub use throttle::{AttemptKeys, ThrottleConfig};
+pub use throttle::{client_net, AttemptKeys, ThrottleConfig};

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 
 use super::attempt::Attempt;
 use super::policy::Verification;
-use super::throttle::AttemptKeys;
+use super::throttle::{client_net, AttemptKeys};
 use crate::domain::Password;
 use crate::hashing::phc_params;
 use crate::http::error::ApiError;
@@ -26,7 +26,7 @@ pub async fn login(
     now: DateTime<Utc>,
 ) -> Result<Account, ApiError> {
     // A full hashing queue refuses now, before the look-ups below.
-    state.hasher.admit()?;
+    let _admission = state.hasher.admit(&client_net(client))?;
     let found = state
         .store
         .account_by_login(login, &client.to_string())
@@ -72,9 +72,17 @@ pub async fn confirm(
     client: IpAddr,
     password: Password,
 ) -> Result<(), ApiError> {
-    // Counted against the account's total too: a stolen token used from many
-    // addresses must not buy more guesses of the password than a login would.
-    let keys = AttemptKeys::login(Some(account.user.id), "", client, false);
+    // A full hashing queue refuses now, before anything is counted.
+    let _admission = state.hasher.admit(&client_net(client))?;
+    // Counted against the account's total too, as a login is: a stolen token used
+    // from many addresses must not buy more guesses of the password than a login
+    // would; and, as for a login, the owner at an address the account has had a
+    // session from is not held back by guessing from elsewhere.
+    let known = state
+        .store
+        .known_client(account.user.id, &client.to_string())
+        .await?;
+    let keys = AttemptKeys::login(Some(account.user.id), &account.user.username, client, known);
     let attempt = Attempt::begin(state, keys, state.clock.now()).await?;
     let verified = state
         .hasher

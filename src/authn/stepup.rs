@@ -1,5 +1,5 @@
-//! Step-up: a sensitive change (today the email of an account) needs proof that the
-//! caller is the user right now, not only a token that may have been stolen: the
+//! Step-up: a sensitive change (the username or email of an account, ending
+//! another session) needs proof that the caller is the user right now, not only a token that may have been stolen: the
 //! current password, or a token whose login (`auth_time`) is recent. A refresh keeps
 //! the login's `auth_time`, so refreshing does not make a stolen session fresh.
 

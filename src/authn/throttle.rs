@@ -6,9 +6,10 @@
 //! ends; each further failure doubles the lock, up to the maximum.
 //!
 //! The counters of a login (`AttemptKeys::login`):
-//! - the account *from this client network* (`AUTHD_LOGIN_MAX_FAILURES`): what a
-//!   guesser at one address locks is their own way into the account, not the
-//!   owner's from elsewhere;
+//! - the login as typed *from this client network* (`AUTHD_LOGIN_MAX_FAILURES`):
+//!   what a guesser at one address locks is their own way into the account, not
+//!   the owner's from elsewhere (the username and the email are two logins here,
+//!   so the 429 does not tell which email belongs to which username);
 //! - the account from anywhere (`AUTHD_LOGIN_MAX_FAILURES_PER_ACCOUNT`, higher):
 //!   bounds guessing spread over many addresses; a client that has had a session of
 //!   this account before (a login from its address) is not held back by it;
@@ -51,6 +52,8 @@ enum Kind {
     AccountFromClient,
     Account,
     Client,
+    MailAddress,
+    Once,
 }
 
 /// The counters one attempt reserves a slot in.
@@ -65,13 +68,17 @@ impl AttemptKeys {
     /// them is throttled like probing real accounts and the answer reveals nothing.
     /// `known_client`: the account has had a session from this address.
     pub fn login(user: Option<Uuid>, login: &str, client: IpAddr, known_client: bool) -> Self {
+        let typed = format!("login:{}", login.to_lowercase());
         let account = match user {
             Some(id) => format!("user:{id}"),
-            None => format!("login:{}", login.to_lowercase()),
+            None => typed.clone(),
         };
         let net = client_net(client);
         let mut counters = vec![
-            (format!("{account}@{net}"), Kind::AccountFromClient),
+            // By the login as typed, not the account it names: were it the account,
+            // a guesser locked out as `alice` could try candidate emails and learn
+            // which one is hers from the 429.
+            (format!("{typed}@{net}"), Kind::AccountFromClient),
             (format!("client:{net}"), Kind::Client),
         ];
         if !known_client {
@@ -83,16 +90,27 @@ impl AttemptKeys {
     /// A request that sends mail to `email` (a reset, a resend): counted per
     /// address whether or not an account has it, so the answer and the throttle
     /// reveal nothing, and per client, apart from the login counters.
+    /// Per address and client network (`AUTHD_LOGIN_MAX_FAILURES`), so a stranger
+    /// at one address cannot lock the owner's own requests; per address from
+    /// anywhere (four times that), which bounds the mail one address receives; and
+    /// per client network (`AUTHD_LOGIN_MAX_FAILURES_PER_CLIENT`).
     pub fn mail(email: &str, client: IpAddr) -> Self {
         let net = client_net(client);
+        let address = format!("mail:{}", email.to_lowercase());
         Self {
             counters: vec![
-                (
-                    format!("mail:{}", email.to_lowercase()),
-                    Kind::AccountFromClient,
-                ),
+                (format!("{address}@{net}"), Kind::AccountFromClient),
+                (address, Kind::MailAddress),
                 (format!("mailclient:{net}"), Kind::Client),
             ],
+        }
+    }
+
+    /// A change of a user's profile (each an event, perhaps a mail): at most
+    /// `AUTHD_LOGIN_MAX_FAILURES_PER_CLIENT` a window, whatever the client.
+    pub fn change(user: Uuid) -> Self {
+        Self {
+            counters: vec![(format!("change:{user}"), Kind::Client)],
         }
     }
 
@@ -101,6 +119,16 @@ impl AttemptKeys {
     pub fn token(client: IpAddr) -> Self {
         Self {
             counters: vec![(format!("token:{}", client_net(client)), Kind::Client)],
+        }
+    }
+
+    /// One live token, checked by one request at a time (a counter of its digest
+    /// with a threshold of one): sending a good reset token many times at once
+    /// buys one hash, the others are refused (429) while it runs.
+    pub fn single_use(token_hash: &[u8; 32]) -> Self {
+        let digest: String = token_hash.iter().map(|b| format!("{b:02x}")).collect();
+        Self {
+            counters: vec![(format!("once:{digest}"), Kind::Once)],
         }
     }
 
@@ -113,6 +141,8 @@ impl AttemptKeys {
                     Kind::AccountFromClient => config.account_failures,
                     Kind::Account => config.account_total_failures,
                     Kind::Client => config.client_failures,
+                    Kind::MailAddress => config.account_failures.saturating_mul(4),
+                    Kind::Once => 1,
                 };
                 (key.as_str(), i32::try_from(threshold).unwrap_or(i32::MAX))
             })
@@ -197,13 +227,23 @@ mod tests {
             ]
         );
         let id = Uuid::now_v7();
-        let known = AttemptKeys::login(Some(id), "x", ip, true);
+        let known = AttemptKeys::login(Some(id), "X", ip, true);
         assert_eq!(
             known.keys(),
-            [format!("user:{id}@10.0.0.1"), "client:10.0.0.1".into()],
+            ["login:x@10.0.0.1", "client:10.0.0.1"],
             "a known client is not held back by the account's total"
         );
-        assert_eq!(known.reset_on_success(), [format!("user:{id}@10.0.0.1")]);
+        assert_eq!(known.reset_on_success(), ["login:x@10.0.0.1"]);
+        let stranger = AttemptKeys::login(Some(id), "x@example.com", ip, false);
+        assert_eq!(
+            stranger.keys(),
+            [
+                "login:x@example.com@10.0.0.1".to_string(),
+                "client:10.0.0.1".into(),
+                format!("user:{id}")
+            ],
+            "the account's total is the account's, whichever login named it"
+        );
     }
 
     #[test]
@@ -213,7 +253,16 @@ mod tests {
         let thresholds: Vec<i32> = keys.thresholds(&config()).iter().map(|t| t.1).collect();
         assert_eq!(thresholds, [5, 50, 100]);
         let mail = AttemptKeys::mail("Bob@Example.com", ip);
-        assert_eq!(mail.keys(), ["mail:bob@example.com", "mailclient:10.0.0.1"]);
+        assert_eq!(
+            mail.keys(),
+            [
+                "mail:bob@example.com@10.0.0.1",
+                "mail:bob@example.com",
+                "mailclient:10.0.0.1"
+            ]
+        );
+        let thresholds: Vec<i32> = mail.thresholds(&config()).iter().map(|t| t.1).collect();
+        assert_eq!(thresholds, [5, 20, 50]);
     }
 
     #[test]

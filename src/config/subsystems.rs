@@ -133,6 +133,7 @@ impl Settings {
                     .map_err(|_| {
                         format!("AUTHD_TRUSTED_PROXIES: {s:?} is not an IP address or CIDR")
                     })
+                    .map(canonical_net)
             })
             .collect()
     }
@@ -244,4 +245,18 @@ pub fn default_instance_id() -> String {
 /// CPUs this process may run on; std reads the cgroup quota and the affinity mask.
 pub fn available_cpus() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// An IPv4-mapped IPv6 network (`::ffff:10.0.0.0/104`) as the IPv4 network it is,
+/// since client addresses are compared in their canonical form.
+fn canonical_net(net: IpNet) -> IpNet {
+    match net {
+        IpNet::V6(v6) if v6.prefix_len() >= 96 => match v6.addr().to_ipv4_mapped() {
+            Some(v4) => ipnet::Ipv4Net::new(v4, v6.prefix_len() - 96)
+                .map(IpNet::V4)
+                .unwrap_or(net),
+            None => net,
+        },
+        other => other,
+    }
 }

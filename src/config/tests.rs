@@ -121,3 +121,14 @@ fn kafka_properties_reach_the_clients_and_a_wrong_one_stops_the_start() {
     .unwrap();
     assert_eq!(both.relay.unwrap().kafka.properties.0.len(), 2);
 }
+
+#[test]
+fn mapped_ipv6_proxies_are_compared_as_ipv4() {
+    let config = parse(&["--trusted-proxies", "::ffff:10.0.0.0/104,10.1.0.0/16,::1"]).unwrap();
+    let nets: Vec<String> = config
+        .trusted_proxies
+        .iter()
+        .map(|n| n.to_string())
+        .collect();
+    assert_eq!(nets, ["10.0.0.0/8", "10.1.0.0/16", "::1/128"]);
+}

@@ -11,15 +11,18 @@ use ipnet::IpNet;
 use crate::http::state::AppState;
 
 /// Walks `X-Forwarded-For` from the right (the entries our proxies appended) and
-/// takes the first address that is not itself a trusted proxy.
+/// takes the first address that is not itself a trusted proxy. Addresses are
+/// compared canonically: on a dual-stack listener (`[::]`) an IPv4 gateway
+/// arrives as `::ffff:a.b.c.d`, which must match its IPv4 entry.
 pub fn client_ip(peer: IpAddr, forwarded_for: Option<&str>, trusted: &[IpNet]) -> IpAddr {
     let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
+    let peer = peer.to_canonical();
     if !is_trusted(&peer) {
         return peer;
     }
     let mut client = peer;
     for entry in forwarded_for.unwrap_or("").rsplit(',') {
-        match entry.trim().parse::<IpAddr>() {
+        match entry.trim().parse::<IpAddr>().map(|ip| ip.to_canonical()) {
             Ok(ip) if is_trusted(&ip) => client = ip,
             Ok(ip) => return ip,
             Err(_) => break,
@@ -94,6 +97,25 @@ mod tests {
         assert_eq!(
             client_ip(peer, Some("garbage, 10.0.0.2"), &trusted),
             ip("10.0.0.2")
+        );
+    }
+
+    #[test]
+    fn a_mapped_ipv4_peer_matches_its_ipv4_entry() {
+        // A dual-stack listener sees the IPv4 gateway as ::ffff:127.0.0.1.
+        let trusted = ["127.0.0.1/32".parse().unwrap()];
+        let peer = ip("::ffff:127.0.0.1");
+        assert_eq!(
+            client_ip(peer, Some("198.51.100.99"), &trusted),
+            ip("198.51.100.99")
+        );
+        assert_eq!(
+            client_ip(peer, Some("::ffff:10.9.9.9"), &trusted),
+            ip("10.9.9.9")
+        );
+        assert_eq!(
+            client_ip(ip("::ffff:203.0.113.5"), Some("1.2.3.4"), &trusted),
+            ip("203.0.113.5")
         );
     }
 }

@@ -117,6 +117,11 @@ impl Sender {
         let Some(message) = self.compose(mail, now).await? else {
             // Nobody to write to (an unknown address, a user gone or verified).
             self.store.mail_done(mail.id).await?;
+            if mail.kind.anyone_may_ask() {
+                // Counted as if sent: /metrics must not tell a stranger which
+                // addresses have an account.
+                metrics::counter!(MAIL_SENT_TOTAL, "kind" => mail.kind.as_str()).increment(1);
+            }
             return Ok(());
         };
         match transport.send(message).await {

@@ -185,7 +185,14 @@ impl Store {
                 return Ok(None);
             };
             let user = account(row)?.user;
-            sqlx::query("DELETE FROM account_tokens WHERE user_id = $1 AND purpose IN ('verify', 'email_change')")
+            // A confirmed new address voids every link mailed before, a reset link
+            // to the old address too; a verified one voids the other verify links.
+            let voided = if kind == UserEventKind::EmailChanged {
+                "DELETE FROM account_tokens WHERE user_id = $1"
+            } else {
+                "DELETE FROM account_tokens WHERE user_id = $1 AND purpose IN ('verify', 'email_change')"
+            };
+            sqlx::query(voided)
                 .bind(pool.id(user_id))
                 .execute(&mut *tx)
                 .await?;

@@ -33,6 +33,12 @@ pub enum MailKind {
 }
 
 impl MailKind {
+    /// The kinds a request naming only an address asks for: whether they are
+    /// sent must not be visible (it would say whether an account has it).
+    pub fn anyone_may_ask(self) -> bool {
+        matches!(self, MailKind::VerifyRequest | MailKind::ResetRequest)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             MailKind::Verify => "verify",

@@ -134,11 +134,14 @@ impl Store {
              WHERE id = $1 RETURNING {ACCOUNT_COLUMNS}"
         );
         // A new email: the old address is told, whatever the verification mode (it
-        // is read before the UPDATE, in the same transaction).
+        // is read before the UPDATE, in the same transaction), and every link
+        // mailed to the old address is void (a reset link there would otherwise
+        // still take the account).
         on_pool!(self, pool => change!(self, pool, tx, UserEventKind::Updated, now, actor,
             before {
                 match email {
                     Some(email) => {
+                        void_account_tokens!(pool, tx, id);
                         sqlx::query(NOTIFY_OLD_EMAIL)
                             .bind(pool.id(Uuid::now_v7()))
                             .bind(pool.id(id))

@@ -227,6 +227,18 @@ impl Store {
         Ok(row.map(account).transpose()?)
     }
 
+    /// Whether the account has had a session from `client` (as `account_by_login`
+    /// says it).
+    pub async fn known_client(&self, id: Uuid, client: &str) -> anyhow::Result<bool> {
+        let sql = "SELECT EXISTS (SELECT 1 FROM refresh_families \
+                   WHERE user_id = $1 AND client_address = $2)";
+        let known: bool = on_pool!(self, pool => {
+            sqlx::query_scalar(sql).bind(pool.id(id)).bind(client).fetch_one(pool).await
+        })
+        .context("looking up the client's sessions")?;
+        Ok(known)
+    }
+
     /// Replaces a hash made with old parameters; `false` when the hash changed
     /// meanwhile. Not a change anyone is told about: no event.
     pub async fn rehash(&self, id: Uuid, old: &str, new: &str) -> anyhow::Result<bool> {

@@ -6,16 +6,24 @@
 //! guesses, lock-outs), hash_cost (argon2 time bought without credentials, absurd
 //! imported hashes), discovery (the Host header), idempotency (keys without
 //! bound), files (modes), secrets (signing keys at rest), and listeners (what the
-//! review found besides).
+//! review found besides). A second review found the rest: flood (sign-ups filling
+//! the pool, mail and event floods), proxy (a dual-stack gateway), thief (a stale
+//! token evicting the owner, a reset link outliving an email change), lockout
+//! (strangers locking the owner's changes and forgot, the email oracle), and more
+//! in hash_cost (a good reset token sent at once) and discovery (/metrics).
 
 mod discovery;
 mod files;
+mod flood;
 mod guessing;
 mod hash_cost;
 mod idempotency;
 mod listeners;
+mod lockout;
+mod proxy;
 mod secrets;
 mod takeover;
+mod thief;
 
 use serde_json::json;
 

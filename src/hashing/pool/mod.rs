@@ -4,6 +4,7 @@
 //! request on that worker. The queue is bounded so that overload is answered at once
 //! (503 + Retry-After) instead of growing latency until clients time out.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
@@ -28,11 +29,40 @@ pub struct Hasher {
     pending: Arc<AtomicUsize>,
     /// Hashes and verifications run so far (what a request cost in hashing).
     ran: Arc<AtomicUsize>,
+    /// Requests admitted and not yet done, per client network (the fair share).
+    admitted: Arc<Mutex<Admitted>>,
     /// The longest a job may wait for a thread; a later start is refused.
     max_wait: Duration,
     workers: usize,
     /// What the start-up calibration measured.
     pub calibration: Calibration,
+}
+
+/// The requests each client network has in the pool, and their total.
+#[derive(Default)]
+struct Admitted {
+    by_client: HashMap<String, usize>,
+    total: usize,
+}
+
+/// One admitted request: its place in its client's share until it is dropped.
+#[must_use = "the admission lasts as long as this is held"]
+pub struct Admission {
+    admitted: Arc<Mutex<Admitted>>,
+    client: String,
+}
+
+impl Drop for Admission {
+    fn drop(&mut self) {
+        let mut admitted = self.admitted.lock().unwrap_or_else(|e| e.into_inner());
+        admitted.total = admitted.total.saturating_sub(1);
+        if let Some(held) = admitted.by_client.get_mut(&self.client) {
+            *held -= 1;
+            if *held == 0 {
+                admitted.by_client.remove(&self.client);
+            }
+        }
+    }
 }
 
 /// The pool's measured speed and the queue bound derived from it.
@@ -124,6 +154,7 @@ impl Hasher {
             queue,
             pending: Arc::new(AtomicUsize::new(0)),
             ran: Arc::new(AtomicUsize::new(0)),
+            admitted: Arc::default(),
             max_wait: pool.max_wait,
             workers,
             calibration: Calibration {
@@ -135,14 +166,36 @@ impl Hasher {
 
     /// Refuses at once (as `hash` would) when the queue is full, before a request
     /// spends database work that a refused hash would waste: under overload most
-    /// requests are refused, and a refused one should cost Postgres nothing. A
-    /// hint, not a reservation: `hash` still decides.
-    pub fn admit(&self) -> Result<(), HashError> {
-        if self.pending() >= self.calibration.queue_bound + self.workers {
-            metrics::counter!(crate::metrics::HASH_REFUSED, "reason" => "queue_full").increment(1);
+    /// requests are refused, and a refused one should cost Postgres nothing.
+    ///
+    /// And shares the pool fairly between client networks: the last quarter of its
+    /// capacity takes only requests of clients below their share (a sixteenth of
+    /// the capacity, at least one a thread), so one address flooding sign-ups can
+    /// slow logins from others but not refuse them. A lone client still gets three
+    /// quarters. The admission lasts as long as the returned value is held.
+    pub fn admit(&self, client: &str) -> Result<Admission, HashError> {
+        let capacity = self.calibration.queue_bound + self.workers;
+        let open = capacity - capacity / 4;
+        let share = (capacity / 16).max(self.workers);
+        let mut admitted = self.admitted.lock().unwrap_or_else(|e| e.into_inner());
+        let held = admitted.by_client.get(client).copied().unwrap_or(0);
+        let reason = if self.pending() >= capacity || admitted.total >= capacity {
+            Some("queue_full")
+        } else if admitted.total >= open && held >= share {
+            Some("client_share")
+        } else {
+            None
+        };
+        if let Some(reason) = reason {
+            metrics::counter!(crate::metrics::HASH_REFUSED, "reason" => reason).increment(1);
             return Err(HashError::Overloaded);
         }
-        Ok(())
+        admitted.total += 1;
+        *admitted.by_client.entry(client.to_string()).or_default() += 1;
+        Ok(Admission {
+            admitted: Arc::clone(&self.admitted),
+            client: client.to_string(),
+        })
     }
 
     /// Jobs accepted and not yet finished: the queue depth plus the running hashes.

@@ -86,9 +86,9 @@ async fn a_full_queue_refuses_at_once() {
 #[tokio::test]
 async fn admit_refuses_once_the_threads_and_the_queue_are_taken() {
     let hasher = Hasher::start(Engine::Fast, CHEAP, pool(1, 1));
-    assert!(hasher.admit().is_ok(), "an idle pool admits");
+    assert!(hasher.admit("c").is_ok(), "an idle pool admits");
     let (release, running) = block_the_worker(&hasher).await;
-    assert!(hasher.admit().is_ok(), "the queue has room for one");
+    assert!(hasher.admit("c").is_ok(), "the queue has room for one");
     let (filler_tx, filler_rx) = oneshot::channel::<()>();
     let queued = {
         let hasher = hasher.clone();
@@ -104,12 +104,12 @@ async fn admit_refuses_once_the_threads_and_the_queue_are_taken() {
     while hasher.pending() < 2 {
         tokio::task::yield_now().await;
     }
-    assert!(matches!(hasher.admit(), Err(HashError::Overloaded)));
+    assert!(matches!(hasher.admit("c"), Err(HashError::Overloaded)));
     release.send(()).unwrap();
     running.await.unwrap().unwrap();
     assert!(queued.await.unwrap());
     filler_rx.await.unwrap();
-    assert!(hasher.admit().is_ok(), "room again once they ran");
+    assert!(hasher.admit("c").is_ok(), "room again once they ran");
 }
 
 #[tokio::test]
@@ -160,4 +160,29 @@ async fn start_up_calibrates_on_a_warm_up_hash() {
         c.queue_bound,
         queue_bound_for(Duration::from_secs(1), c.hash_time, 2)
     );
+}
+
+#[tokio::test]
+async fn one_client_cannot_take_the_last_quarter_of_the_pool() {
+    // Capacity 16 (15 queued + 1 thread): a client's share is 1, and beyond 12
+    // admitted requests only clients under their share get in.
+    let hasher = Hasher::start(Engine::Fast, CHEAP, pool(1, 15));
+    let flood: Vec<_> = (0..12).map(|_| hasher.admit("flooder").unwrap()).collect();
+    assert!(
+        matches!(hasher.admit("flooder"), Err(HashError::Overloaded)),
+        "the flooder is held at three quarters"
+    );
+    let others: Vec<_> = (0..4)
+        .map(|i| hasher.admit(&format!("user-{i}")).unwrap())
+        .collect();
+    assert!(
+        matches!(hasher.admit("user-9"), Err(HashError::Overloaded)),
+        "the capacity still bounds everyone"
+    );
+    drop(others);
+    let again = hasher.admit("user-0");
+    assert!(again.is_ok(), "dropped admissions give their places back");
+    drop((flood, again));
+    let lone: Vec<_> = (0..12).map(|_| hasher.admit("lone").unwrap()).collect();
+    assert_eq!(lone.len(), 12, "all places came back");
 }

@@ -11,8 +11,8 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::authn::Verification;
 use crate::authn::{password, stepup};
+use crate::authn::{Attempt, AttemptKeys, Verification};
 use crate::domain::{Email, Password, PublicUser, Username};
 use crate::http::auth::Bearer;
 use crate::http::client_ip::ClientIp;
@@ -84,19 +84,20 @@ async fn read(
     Ok(Json(bearer.own(&state, id).await?.user))
 }
 
-/// PATCH `{username?, email?}`: at least one; any other field is refused (the
-/// password has its own endpoint). Unchanged values write nothing.
+/// PATCH `{username?, email?, current_password?}`: at least one of the first two;
+/// any other field is refused (the password has its own endpoint). Unchanged
+/// values write nothing; a change needs the step-up.
 #[utoipa::path(patch, path = "/auth/user/{id}", tag = "users", security(("bearer" = [])), params(("id" = uuid::Uuid, Path, description = "The user id (the token's sub)")),
     request_body = PatchUserRequest,
     responses(
         (status = 200, description = "The updated user; authd.user.updated written when something changed. With AUTHD_EMAIL_VERIFICATION=off a new email applies at once (and is unverified), and the old address is told by mail", body = PublicUser),
         (status = 202, description = "AUTHD_EMAIL_VERIFICATION is optional or required and the email changes: the user as it is now (a new username applied), still with the old email; a confirmation mail goes to the new address, which replaces the old one once POST /auth/verify confirms it", body = PublicUser),
-        (status = 401, description = "Missing, invalid, expired or revoked access token (WWW-Authenticate: Bearer); or a new email without current_password and without a login within AUTHD_REAUTH_MAX_AGE_SECS (reauthentication-required, WWW-Authenticate: Bearer error=\"insufficient_user_authentication\", RFC 9470)"),
+        (status = 401, description = "Missing, invalid, expired or revoked access token (WWW-Authenticate: Bearer); or a change without current_password and without a login within AUTHD_REAUTH_MAX_AGE_SECS (reauthentication-required, WWW-Authenticate: Bearer error=\"insufficient_user_authentication\", RFC 9470)"),
         (status = 400, description = "The id is not a UUID, malformed JSON, or a malformed Idempotency-Key"),
         (status = 403, description = "The token belongs to another user, or current_password is wrong (wrong-password)"),
         (status = 409, description = "The username or email is taken, or a request with this Idempotency-Key is in progress (Retry-After)"),
         (status = 422, description = "Invalid, unknown or no fields, or the Idempotency-Key was used for another request"),
-        (status = 429, description = "Too many wrong current passwords; Retry-After"),
+        (status = 429, description = "Too many wrong current passwords, too many changes of this user, or too many mails to the new address; Retry-After"),
         (status = 503, description = "The hashing queue is full, or the database is unavailable or full; Retry-After"),
     ))]
 #[tracing::instrument(skip_all)]
@@ -124,12 +125,26 @@ async fn update(
         ));
     }
     // A new email is how a stolen token becomes a taken account (recovery goes to
-    // it): it needs the password, or a login recent enough to be the user's own.
-    if email.is_some() {
-        match password {
-            Some(password) => password::confirm(&state, &account, client, password).await?,
-            None => stepup::require_recent(&state, &bearer.0, state.clock.now())?,
-        }
+    // it), and a new username lets a thief take the old one for an account of
+    // their own: either needs the password, or a login recent enough to be the
+    // user's own.
+    match password {
+        Some(password) => password::confirm(&state, &account, client, password).await?,
+        None => stepup::require_recent(&state, &bearer.0, state.clock.now())?,
+    }
+    // Each change is an event and may be a mail: counted per user, and a mail to
+    // a new address per address and client network, as every mail request is.
+    let now = state.clock.now();
+    Attempt::begin(&state, AttemptKeys::change(id), now)
+        .await?
+        .failed();
+    if let Some(new) = email
+        .as_ref()
+        .filter(|_| state.verification != Verification::Off)
+    {
+        Attempt::begin(&state, AttemptKeys::mail(new.as_str(), client), now)
+            .await?
+            .failed();
     }
     // With verification on, the new address must confirm before it replaces the
     // old one: only a mail is queued for it now.
@@ -143,7 +158,6 @@ async fn update(
         email => (email, None),
     };
     let mut user = account.user;
-    let now = state.clock.now();
     if username.is_some() || email.is_some() {
         let change = UserChange::Update {
             id,

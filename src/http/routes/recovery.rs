@@ -16,7 +16,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::authn::{Attempt, AttemptKeys, Verification};
+use crate::authn::{client_net, Attempt, AttemptKeys, Verification};
 use crate::domain::{Email, Password, PublicUser, TOKEN_MAX_CHARS};
 use crate::http::client_ip::ClientIp;
 use crate::http::error::ApiError;
@@ -220,13 +220,23 @@ async fn reset(
         attempt.failed();
         return Err(ApiError::InvalidAccountToken);
     }
-    let hashed = match state.hasher.admit() {
-        Ok(()) => state.hasher.hash(password).await,
+    // One request at a time per token: the others of a burst are refused here,
+    // before their hash.
+    let single = match Attempt::begin(&state, AttemptKeys::single_use(&hash), now).await {
+        Ok(single) => single,
+        Err(err) => {
+            attempt.abandoned().await;
+            return Err(err);
+        }
+    };
+    let hashed = match state.hasher.admit(&client_net(client)) {
+        Ok(_admission) => state.hasher.hash(password).await,
         Err(err) => Err(err),
     };
     let new_hash = match hashed {
         Ok(new_hash) => new_hash,
         Err(err) => {
+            single.abandoned().await;
             attempt.abandoned().await;
             return Err(err.into());
         }
@@ -234,10 +244,14 @@ async fn reset(
     let user = state
         .store
         .reset_password(&hash, &new_hash, state.clock.now())
-        .await?;
+        .await;
+    single.abandoned().await;
+    // Spent by a reset with the same token meanwhile: counted as a wrong token.
+    let Some(user) = user? else {
+        attempt.failed();
+        return Err(ApiError::InvalidAccountToken);
+    };
     attempt.succeeded().await?;
-    // Spent by a concurrent reset with the same token meanwhile.
-    let user = user.ok_or(ApiError::InvalidAccountToken)?;
     tracing::info!(user_id = %user.id, "password reset; every session ended");
     Ok(StatusCode::NO_CONTENT)
 }

@@ -11,6 +11,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
+use crate::authn::stepup;
 use crate::events::envelope::RevokeReason;
 use crate::http::auth::Bearer;
 use crate::http::error::ApiError;
@@ -90,7 +91,7 @@ async fn list(
     responses(
         (status = 204, description = "The session ended: its refresh token is void, its access tokens are refused by authd at once and by verifiers within a second (authd.session.revoked)"),
         (status = 400, description = "The id is not a UUID"),
-        (status = 401, description = "Missing, invalid, expired or revoked access token (WWW-Authenticate: Bearer)"),
+        (status = 401, description = "Missing, invalid, expired or revoked access token (WWW-Authenticate: Bearer); or, for another session than the caller's, no login within AUTHD_REAUTH_MAX_AGE_SECS (reauthentication-required, RFC 9470)"),
         (status = 404, description = "No live session of the caller has this id"),
         (status = 503, description = "The database is unavailable or full; Retry-After"),
     ))]
@@ -103,6 +104,11 @@ async fn end_one(
     let Path(id) = id.map_err(|_| ApiError::BadPath("the session id must be a UUID".into()))?;
     let account = bearer.account(&state).await?;
     let now = state.clock.now();
+    // Ending one's own session is a logout; ending another evicts whoever holds
+    // it, which a stolen token must not do to the owner.
+    if Some(id) != bearer.0.sid {
+        stepup::require_recent(&state, &bearer.0, now)?;
+    }
     if !state
         .store
         .revoke_session(account.user.id, id, RevokeReason::Logout, now)
@@ -123,7 +129,7 @@ pub struct Ended {
 #[utoipa::path(delete, path = "/auth/sessions", tag = "session", security(("bearer" = [])),
     responses(
         (status = 200, description = "Every other session ended (one authd.session.revoked each); the caller's own goes on", body = Ended),
-        (status = 401, description = "Missing, invalid, expired or revoked access token (WWW-Authenticate: Bearer)"),
+        (status = 401, description = "Missing, invalid, expired or revoked access token (WWW-Authenticate: Bearer); or no login within AUTHD_REAUTH_MAX_AGE_SECS (reauthentication-required, RFC 9470: log in again)"),
         (status = 503, description = "The database is unavailable or full; Retry-After"),
     ))]
 #[tracing::instrument(skip_all)]
@@ -133,6 +139,7 @@ async fn end_others(
 ) -> Result<Json<Ended>, ApiError> {
     let account = bearer.account(&state).await?;
     let now = state.clock.now();
+    stepup::require_recent(&state, &bearer.0, now)?;
     let ended = state
         .store
         .revoke_sessions_of(

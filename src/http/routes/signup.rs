@@ -10,8 +10,9 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::authn::signup::{new_user, Secret};
-use crate::authn::Verification;
+use crate::authn::{client_net, Attempt, AttemptKeys, Verification};
 use crate::domain::{Denylist, Email, Password, PublicUser, Username};
+use crate::http::client_ip::ClientIp;
 use crate::http::error::ApiError;
 use crate::http::extract::{Body, Fields};
 use crate::http::idempotency::{stored_response, AnswerKept};
@@ -79,18 +80,32 @@ impl SignUpRequest {
         (status = 413, description = "The body is over 16 KiB"),
         (status = 415, description = "Not a JSON content type"),
         (status = 422, description = "Missing, mistyped or invalid fields, all reported, or the Idempotency-Key was used for another request"),
-        (status = 503, description = "The hashing queue is full, or the database is unavailable or full; Retry-After"),
+        (status = 429, description = "With email verification on: too many sign-ups mailing this address, or from this client network; Retry-After"),
+        (status = 503, description = "The hashing queue is full (or this client holds its share of a busy one), or the database is unavailable or full; Retry-After"),
     ))]
 #[tracing::instrument(skip_all)]
 async fn sign_up(
     State(state): State<AppState>,
     held: Option<Extension<HeldKey>>,
+    ClientIp(client): ClientIp,
     Body(body): Body<SignUpRequest>,
 ) -> Result<Response, ApiError> {
     let form = body.parse(&state.denylist)?;
-    // A full hashing queue refuses now, before the look-up below.
-    state.hasher.admit()?;
+    // A full hashing queue, or this client over its share of a busy one, refuses
+    // now, before the look-up below.
+    let _admission = state.hasher.admit(&client_net(client))?;
     let send_verification = state.verification != Verification::Off;
+    if send_verification {
+        // A sign-up that mails the address counts like any request that mails
+        // one: per address, per client network (429 past the limits).
+        Attempt::begin(
+            &state,
+            AttemptKeys::mail(form.email.as_str(), client),
+            state.clock.now(),
+        )
+        .await?
+        .failed();
+    }
     let secret = Secret::Password(form.password);
     let mut user = new_user(&state, form.username, form.email, secret, send_verification).await?;
     let now = user.created_at;

@@ -35,3 +35,47 @@ async fn the_discovery_document_ignores_host_and_forwarded_headers() {
     let token = app.tokens("somebody", PASSWORD).await.access_token;
     assert_eq!(claims_of(&token)["iss"], "https://auth.example.com");
 }
+
+/// The second review: `authd_mail_sent_total{kind="reset_request"}` on the service
+/// port went up for an address with an account and not for one without.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_do_not_tell_which_addresses_have_an_account() {
+    let smtp = crate::mail::smtp::SmtpServer::start();
+    let verification = authd::authn::Verification::Off;
+    let app =
+        TestApp::spawn_with(Backend::Sqlite, crate::mail::with_mail(&smtp, verification)).await;
+    app.create_user("bob").await;
+    for email in ["nobody@example.com", "bob@example.com"] {
+        let before = reset_mails_sent(&app).await;
+        let forgot = serde_json::json!({ "email": email });
+        assert_eq!(
+            app.post_json("/auth/password/forgot", &forgot)
+                .await
+                .status(),
+            202
+        );
+        // The request is done once its row left the outbox.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while app.scalar("SELECT COUNT(*) FROM mail_outbox").await > 0 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the mail was never handled"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        assert!(
+            reset_mails_sent(&app).await > before,
+            "{email}: the counter did not move"
+        );
+    }
+}
+
+/// `authd_mail_sent_total{kind="reset_request"}` as /metrics shows it.
+async fn reset_mails_sent(app: &TestApp) -> u64 {
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    metrics
+        .lines()
+        .find(|l| l.starts_with("authd_mail_sent_total{kind=\"reset_request\"}"))
+        .and_then(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .unwrap_or(0)
+}

@@ -42,7 +42,8 @@ async fn sixty_parallel_guesses_get_no_more_verifications_than_the_limit(backend
     });
     let statuses = at_once(requests).await;
     let verified = statuses.iter().filter(|s| matches!(s, 200 | 401)).count();
-    let refused = statuses.iter().filter(|s| **s == 429).count();
+    // 429 (locked), or 503 (one client over its share of the busy hashing pool).
+    let refused = statuses.iter().filter(|s| matches!(s, 429 | 503)).count();
     assert!(
         verified <= 5,
         "{verified} verified (the limit is 5): {statuses:?}"

@@ -6,13 +6,16 @@
 use reqwest::Method;
 use serde_json::json;
 
-use super::behind_proxy;
+use super::{at_once, behind_proxy};
 use crate::admin::{admin, with_admin};
 use crate::both_stores;
 use crate::helpers::{problem, Backend, TestApp, PASSWORD};
+use crate::mail::smtp::{token_of, SmtpServer};
+use crate::mail::with_mail;
 
 both_stores!(
     an_invalid_reset_token_costs_no_hash_and_is_throttled,
+    one_good_reset_token_sent_at_once_buys_one_hash,
     hashes_of_absurd_cost_are_refused_at_import_and_never_verified,
 );
 
@@ -105,4 +108,35 @@ async fn hashes_of_absurd_cost_are_refused_at_import_and_never_verified(backend:
         "refused before the work"
     );
     assert_eq!(app.state.hasher.pending(), 0);
+}
+
+/// The second review: 40 resets with one good token at once ran 28 hashes (the
+/// token was checked, then each hashed, and only one could spend it).
+async fn one_good_reset_token_sent_at_once_buys_one_hash(backend: Backend) {
+    let smtp = SmtpServer::start();
+    let app = TestApp::spawn_with(backend, with_mail(&smtp, authd::authn::Verification::Off)).await;
+    app.create_user("owner").await;
+    let forgot = json!({ "email": "owner@example.com" });
+    assert_eq!(
+        app.post_json("/auth/password/forgot", &forgot)
+            .await
+            .status(),
+        202
+    );
+    let token = token_of(&smtp.wait_for("owner@example.com", 1).await[0]);
+    let before = app.state.hasher.ran();
+    let body = json!({ "token": token, "password": "a new long passphrase" });
+    let resets = (0..40).map(|_| app.client.post(app.url("/auth/password/reset")).json(&body));
+    let statuses = at_once(resets).await;
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 204).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert!(
+        statuses.iter().all(|s| matches!(s, 204 | 401 | 429)),
+        "{statuses:?}"
+    );
+    let hashes = app.state.hasher.ran() - before;
+    assert!(hashes <= 2, "{hashes} hashes for one token: {statuses:?}");
 }

@@ -90,7 +90,7 @@ async fn a_stolen_token_cannot_change_the_email_without_a_recent_login(backend: 
     assert_eq!(app.scalar("SELECT COUNT(*) FROM mail_outbox").await, 0);
     let events = app.events_of(&id).await;
     assert!(events.iter().all(|e| e["type"] != "authd.user.updated"));
-    // A username needs no step-up; the owner with the password changes the email.
+    // A username needs the step-up too; the owner with the password changes both.
     let name = patch_email(
         &app,
         &id,
@@ -98,8 +98,9 @@ async fn a_stolen_token_cannot_change_the_email_without_a_recent_login(backend: 
         json!({ "username": "victim2" }),
     )
     .await;
-    assert_eq!(name.status(), 200);
-    let owner = json!({ "email": "new@example.com", "current_password": PASSWORD });
+    problem(name, 401).await;
+    let owner =
+        json!({ "username": "victim2", "email": "new@example.com", "current_password": PASSWORD });
     assert_eq!(
         patch_email(&app, &id, &refreshed.access_token, owner)
             .await
