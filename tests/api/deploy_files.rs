@@ -4,7 +4,6 @@
 //! lines: one short check per rule, over one set of files.
 
 use std::collections::BTreeSet;
-use std::process::Command;
 
 use serde_yaml::Value;
 
@@ -152,7 +151,7 @@ fn health_checks_call_the_real_subcommand() {
         .collect();
     assert_eq!(&test[..3], ["CMD", "authd", "healthcheck"]);
     assert!(read("Dockerfile").contains("CMD [\"authd\", \"healthcheck\""));
-    let out = Command::new(env!("CARGO_BIN_EXE_authd"))
+    let out = crate::helpers::child_command(env!("CARGO_BIN_EXE_authd"))
         .args(["healthcheck", "--help"])
         .output()
         .unwrap();

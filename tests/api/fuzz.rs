@@ -4,10 +4,9 @@
 //! invalid data refused with a documented status, and nothing may answer 5xx.
 
 use std::path::PathBuf;
-use std::process::Command;
 
 use crate::both_stores;
-use crate::helpers::{pytool, Backend, TestApp, Tokens, PASSWORD};
+use crate::helpers::{child_command, pytool, Backend, TestApp, Tokens, PASSWORD};
 
 both_stores!(schemathesis_finds_no_failure_and_no_5xx);
 
@@ -22,7 +21,7 @@ async fn schemathesis_finds_no_failure_and_no_5xx(backend: Backend) {
     let work = tempfile::tempdir().unwrap();
     let url = app.url("/openapi.json");
     let out = tokio::task::spawn_blocking(move || {
-        Command::new(pytool("schemathesis", "schemathesis"))
+        child_command(pytool("schemathesis", "schemathesis"))
             .arg("--config-file")
             .arg(config.join("schemathesis.toml"))
             .args(["run", &url, "--checks", "all", "--max-examples", "30"])

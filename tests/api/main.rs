@@ -17,6 +17,7 @@ mod helpers;
 mod hostile;
 mod idempotency;
 mod import;
+mod isolation;
 mod lifecycle;
 mod load;
 mod mail;
