@@ -3,6 +3,7 @@
 
 mod admin;
 mod attacks;
+mod bearer;
 mod broker;
 mod cli;
 mod deploy_files;
