@@ -23,6 +23,7 @@ mod lifecycle;
 mod load;
 mod mail;
 mod operations;
+mod overload;
 mod pg;
 mod relay;
 mod replicas;
