@@ -202,6 +202,11 @@ async fn password_change_needs_the_current_password_and_ends_every_session(backe
     let before = app.user_state(&id).await;
     let wrong = problem(change("wrong password", "brand new password").await, 403).await;
     assert_eq!(wrong["type"], "urn:authd:problem:wrong-password");
+    assert_eq!(
+        app.user_state(&id).await,
+        before,
+        "a wrong password changes nothing"
+    );
     let short = problem(change(PASSWORD, "short").await, 422).await;
     assert_eq!(short["errors"][0]["field"], "new_password");
     assert_eq!(event_types(&app, &id).await, ["authd.user.created"]);

@@ -162,12 +162,13 @@ async fn each_test_app_writes_development_mail_to_its_own_directory() {
     }
     for (i, app) in apps.iter().enumerate() {
         wait_mail_outbox_empty(app).await;
-        let mails: Vec<String> = std::fs::read_dir(app.mail_dir())
-            .unwrap()
+        let dir = app.mail_dir();
+        let mails: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap_or_else(|e| panic!("no mail in {}: {e}", dir.display()))
             .filter_map(Result::ok)
             .map(|e| std::fs::read_to_string(e.path()).unwrap())
             .collect();
-        assert_eq!(mails.len(), 1, "{}: {mails:?}", app.mail_dir().display());
+        assert_eq!(mails.len(), 1, "{}: {mails:?}", dir.display());
         assert!(mails[0].contains(&format!("own{i}@example.com")));
     }
 }
