@@ -2,12 +2,11 @@
 //! own directory, a free port, killed on drop. It can be SIGKILLed and restarted on
 //! the same port and storage, like a broker outage.
 
-use std::net::TcpStream;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::helpers::free_port;
+use crate::helpers::{child_command, free_port, listens};
 
 const INSTALL_HINT: &str = "the Tansu broker must be on PATH: run scripts/test, or \
      cargo install tansu --locked --features libsql,dynostore";
@@ -50,7 +49,8 @@ impl Broker {
         self.dir.path().join("log")
     }
 
-    /// Starts the process on this broker's port and storage; false if it exited.
+    /// Starts the process on this broker's port and storage; false if it exited
+    /// (the port was taken) or never listened.
     fn spawn(&mut self) -> bool {
         let url = format!("tcp://127.0.0.1:{}", self.port);
         let log = std::fs::OpenOptions::new()
@@ -58,7 +58,7 @@ impl Broker {
             .append(true)
             .open(self.log_path())
             .unwrap();
-        let mut child = Command::new("tansu")
+        let mut child = child_command("tansu")
             .args([
                 "broker",
                 "--listener-url",
@@ -80,7 +80,9 @@ impl Broker {
             if let Ok(Some(_)) = child.try_wait() {
                 return false;
             }
-            if TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+            // Its own listener: another test's broker on a port taken between
+            // probe and bind would answer a connection just as well.
+            if listens(child.id(), self.port) {
                 self.child = Some(child);
                 return true;
             }

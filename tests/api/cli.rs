@@ -10,20 +10,15 @@ use authd::events::relay::RelayConfig;
 use serde_json::{json, Value};
 
 use crate::broker::Broker;
-use crate::helpers::{free_port, Backend, TestApp};
+use crate::helpers::{child_command, free_port, port_of, wait_port, Backend, TestApp};
 use crate::pg::PgServer;
 
 const BIN: &str = env!("CARGO_BIN_EXE_authd");
 
 /// The binary with none of the caller's authd settings leaking in.
 fn authd(cwd: &Path) -> Command {
-    let mut cmd = Command::new(BIN);
-    cmd.current_dir(cwd).env_remove("DATABASE_URL");
-    for (key, _) in std::env::vars() {
-        if key.starts_with("AUTHD_") {
-            cmd.env_remove(key);
-        }
-    }
+    let mut cmd = child_command(BIN);
+    cmd.current_dir(cwd);
     cmd
 }
 
@@ -41,7 +36,10 @@ fn healthy(cwd: &Path, addr: &str) -> bool {
         .success()
 }
 
+/// Waits until `child` itself listens on `addr` (not another test's server on a
+/// port taken meanwhile) and answers its health check.
 fn wait_healthy(cwd: &Path, addr: &str, child: &mut Child) {
+    wait_port(port_of(addr), child, "authd");
     let deadline = Instant::now() + Duration::from_secs(30);
     while !healthy(cwd, addr) {
         if let Some(status) = child.try_wait().unwrap() {
@@ -247,7 +245,9 @@ async fn events_tail_prints_what_the_relay_published() {
     app.wait_outbox_empty(60).await;
     let dir = tempfile::tempdir().unwrap();
     let out = run(authd(dir.path())
-        .args(["events", "tail", "--from-beginning", "--idle-timeout", "3"])
+        // Ends at the two events it must print; the idle timeout only bounds a hang.
+        .args(["events", "tail", "--from-beginning", "--max", "2"])
+        .args(["--idle-timeout", "60"])
         .args(["--brokers", &broker.brokers()]));
     assert!(
         out.status.success(),

@@ -4,11 +4,10 @@
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
-use std::process::Command;
 
 use serde_yaml::Value;
 
-use crate::helpers::{help, port_of, pytool, read};
+use crate::helpers::{child_command, help, port_of, pytool, read};
 
 const DIR: &str = "deploy/kubernetes";
 
@@ -26,7 +25,7 @@ fn listed() -> Vec<String> {
 }
 
 fn validate(files: &[PathBuf]) -> std::process::Output {
-    Command::new(pytool("kubernetes-validate", "kubernetes-validate"))
+    child_command(pytool("kubernetes-validate", "kubernetes-validate"))
         .args(["--kubernetes-version", "1.31.0", "--strict", "--quiet"])
         .args(files)
         .output()

@@ -2,19 +2,17 @@
 //! verified by the reference C (argon2-cffi from PyPI, independent of authd), and
 //! a hash made by either logs in under the other.
 
-use std::process::Command;
-
 use authd::hashing::{Engine, HashParams};
 use serde_json::json;
 
-use crate::helpers::{pytool, Backend, TestApp, PASSWORD};
+use crate::helpers::{child_command, pytool, Backend, TestApp, PASSWORD};
 
 /// Whether the reference C (argon2-cffi) verifies `hash` for `password`.
 fn reference_c_verifies(hash: &str, password: &str) -> bool {
     let script = "import sys\nfrom argon2 import PasswordHasher\nfrom argon2.exceptions import VerifyMismatchError\n\
                   try:\n    PasswordHasher().verify(sys.argv[1], sys.argv[2]); print('match')\n\
                   except VerifyMismatchError:\n    print('mismatch')\n";
-    let out = Command::new(pytool("python", "argon2-cffi"))
+    let out = child_command(pytool("python", "argon2-cffi"))
         .args(["-c", script, hash, password])
         .output()
         .expect("run python");

@@ -4,10 +4,9 @@
 //! invalid data refused with a documented status, and nothing may answer 5xx.
 
 use std::path::PathBuf;
-use std::process::Command;
 
 use crate::both_stores;
-use crate::helpers::{pytool, Backend, TestApp, Tokens, PASSWORD};
+use crate::helpers::{child_command, pytool, Backend, TestApp, Tokens, PASSWORD};
 
 both_stores!(schemathesis_finds_no_failure_and_no_5xx);
 
@@ -41,7 +40,7 @@ async fn fuzz(url: String, config: &'static str, token: String) {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/schemathesis");
     let work = tempfile::tempdir().unwrap();
     let out = tokio::task::spawn_blocking(move || {
-        Command::new(pytool("schemathesis", "schemathesis"))
+        child_command(pytool("schemathesis", "schemathesis"))
             .arg("--config-file")
             .arg(dir.join(config))
             .args(["run", &url, "--checks", "all", "--max-examples", "30"])

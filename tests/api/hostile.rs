@@ -9,7 +9,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::both_stores;
-use crate::helpers::{problem, Backend, TestApp, PASSWORD};
+use crate::helpers::{accept_queue, eventually, problem, Backend, TestApp, PASSWORD};
 
 both_stores!(malformed_json_of_every_kind_is_a_4xx_never_a_5xx);
 
@@ -94,28 +94,78 @@ async fn a_head_over_16_kib_is_431() {
     assert_eq!(fine.status().as_u16(), 200);
 }
 
+/// One GET /healthz on a kept-alive connection, and its whole answer (10 s at most).
+async fn round_trip(stream: &mut TcpStream) -> String {
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: authd\r\n\r\n")
+        .await
+        .unwrap();
+    read_answer(stream).await
+}
+
+/// Reads one answer: its head, then as many body bytes as Content-Length says.
+async fn read_answer(stream: &mut TcpStream) -> String {
+    let mut out = Vec::new();
+    let read = async {
+        loop {
+            let text = String::from_utf8_lossy(&out).into_owned();
+            if let Some(end) = text.find("\r\n\r\n") {
+                let length = text[..end]
+                    .lines()
+                    .find_map(|l| {
+                        l.to_ascii_lowercase()
+                            .strip_prefix("content-length:")?
+                            .trim()
+                            .parse()
+                            .ok()
+                    })
+                    .unwrap_or(0);
+                if out.len() >= end + 4 + length {
+                    return text;
+                }
+            }
+            let mut buf = [0u8; 1024];
+            let n = stream.read(&mut buf).await.unwrap();
+            assert!(n > 0, "closed before a whole answer: {text}");
+            out.extend_from_slice(&buf[..n]);
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), read)
+        .await
+        .expect("an answer within 10 s")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn past_the_connection_limit_a_client_waits_until_a_connection_closes() {
     let app = TestApp::spawn_with(Backend::Sqlite, |c| c.max_connections = 2).await;
-    let first = TcpStream::connect(app.addr).await.unwrap();
-    let second = TcpStream::connect(app.addr).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_millis(800))
-        .build()
-        .unwrap();
-    assert!(
-        client.get(app.url("/healthz")).send().await.is_err(),
-        "a third connection is not served while two are open"
-    );
-    drop(first);
-    let served = reqwest::Client::new()
-        .get(app.url("/healthz"))
-        .timeout(Duration::from_secs(10))
-        .send()
+    let mut first = TcpStream::connect(app.addr).await.unwrap();
+    let mut second = TcpStream::connect(app.addr).await.unwrap();
+    // Both served, so both hold a slot (not merely made by the kernel).
+    assert!(round_trip(&mut first).await.starts_with("HTTP/1.1 200"));
+    assert!(round_trip(&mut second).await.starts_with("HTTP/1.1 200"));
+    let mut third = TcpStream::connect(app.addr).await.unwrap();
+    third
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: authd\r\n\r\n")
         .await
         .unwrap();
-    assert_eq!(served.status().as_u16(), 200);
+    // The third waits in the listener's accept queue: authd does not take it.
+    let port = app.addr.port();
+    eventually(
+        10,
+        "the third connection waits in the accept queue",
+        || async move { accept_queue(port) == 1 },
+    )
+    .await;
+    // Meanwhile the open connections are served, and the third gets nothing.
+    assert!(round_trip(&mut second).await.starts_with("HTTP/1.1 200"));
+    let mut byte = [0u8; 1];
+    assert!(
+        matches!(third.try_read(&mut byte), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
+        "a third connection is not served while two are open"
+    );
+    assert_eq!(accept_queue(port), 1);
+    drop(first);
+    assert!(read_answer(&mut third).await.starts_with("HTTP/1.1 200"));
     drop(second);
 }
 

@@ -4,13 +4,13 @@
 //! without stopping the rest; a re-run imports nothing twice; the admin API's bulk
 //! endpoint does the same and says who.
 
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
 use authd::config::StoreConfig;
 use serde_json::Value;
 
 use crate::both_stores;
-use crate::helpers::{problem, pytool, Backend, TestApp};
+use crate::helpers::{child_command, problem, pytool, Backend, TestApp};
 
 both_stores!(imported_hashes_of_every_format_log_in_and_become_argon2id);
 
@@ -39,7 +39,7 @@ for name, pw, hashed in rows:
 "#;
 
 fn fixtures() -> Vec<(String, String, String)> {
-    let out = Command::new(pytool("python", "bcrypt, passlib and argon2-cffi"))
+    let out = child_command(pytool("python", "bcrypt, passlib and argon2-cffi"))
         .args(["-c", FIXTURES])
         .output()
         .expect("run python");
@@ -95,13 +95,7 @@ fn import_file(rows: &[(String, String, String)]) -> (String, Vec<usize>) {
 }
 
 fn cli_import(app: &TestApp, file: &std::path::Path) -> (Value, String, bool) {
-    let mut cmd = Command::new(BIN);
-    cmd.env_remove("DATABASE_URL");
-    for (key, _) in std::env::vars() {
-        if key.starts_with("AUTHD_") {
-            cmd.env_remove(key);
-        }
-    }
+    let mut cmd = child_command(BIN);
     match &app.store_config {
         StoreConfig::Postgres { url } => cmd.env("DATABASE_URL", url),
         StoreConfig::Sqlite { path } => cmd.env("AUTHD_DATA_DIR", path.parent().unwrap()),

@@ -9,6 +9,7 @@ use crate::helpers::{problem, revocations, Backend, TestApp, PASSWORD};
 
 both_stores!(
     a_user_reads_itself_and_nobody_else,
+    another_users_password_change_is_refused_and_changes_nothing,
     patch_changes_username_and_email_with_one_updated_event,
     bad_or_conflicting_patches_change_nothing,
     password_change_needs_the_current_password_and_ends_every_session,
@@ -42,6 +43,8 @@ async fn a_user_reads_itself_and_nobody_else(backend: Backend) {
     );
     assert!(me.get("password_hash").is_none());
 
+    app.tokens("bob", PASSWORD).await;
+    let bob_before = app.user_state(&bob).await;
     let other = app
         .authed(Method::GET, &path(&bob), &t.access_token, None)
         .await;
@@ -57,6 +60,11 @@ async fn a_user_reads_itself_and_nobody_else(backend: Backend) {
         )
         .await;
     }
+    assert_eq!(
+        app.user_state(&bob).await,
+        bob_before,
+        "bob's row, sessions and events are as they were"
+    );
     let anonymous = app.get(&path(&alice)).await;
     assert_eq!(
         anonymous.headers()["www-authenticate"],
@@ -69,6 +77,43 @@ async fn a_user_reads_itself_and_nobody_else(backend: Backend) {
         400,
     )
     .await;
+}
+
+/// Alice's token on bob's password, with bob's right current password (a thief
+/// who knows it but holds only another account's session): 403, and bob keeps
+/// his hash, his sessions and his events.
+async fn another_users_password_change_is_refused_and_changes_nothing(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let alice = app.create_user("alice").await;
+    let bob = app.create_user("bob").await;
+    let t = app.tokens("alice", PASSWORD).await;
+    let bobs = app.tokens("bob", PASSWORD).await;
+    let (alice_before, bob_before) = (app.user_state(&alice).await, app.user_state(&bob).await);
+    let body = json!({ "current_password": PASSWORD, "new_password": "brand new password" });
+    let refused = app
+        .authed(
+            Method::PUT,
+            &format!("/auth/user/{bob}/password"),
+            &t.access_token,
+            Some(body),
+        )
+        .await;
+    assert_eq!(
+        problem(refused, 403).await["type"],
+        "urn:authd:problem:forbidden"
+    );
+    assert_eq!(
+        app.user_state(&bob).await,
+        bob_before,
+        "bob's hash, sessions, events"
+    );
+    assert_eq!(app.user_state(&alice).await, alice_before);
+    assert_eq!(app.me(&bobs.access_token).await.status().as_u16(), 200);
+    assert_eq!(
+        app.refresh(&bobs.refresh_token).await.status().as_u16(),
+        200
+    );
+    problem(app.login("bob", "brand new password").await, 401).await;
 }
 
 async fn patch_changes_username_and_email_with_one_updated_event(backend: Backend) {
@@ -108,6 +153,7 @@ async fn bad_or_conflicting_patches_change_nothing(backend: Backend) {
     let id = app.create_user("dave").await;
     app.create_user("erin").await;
     let t = app.tokens("dave", PASSWORD).await;
+    let before = app.user_state(&id).await;
     let path = format!("/auth/user/{id}");
     let patch = |body: Value| app.authed(Method::PATCH, &path, &t.access_token, Some(body));
 
@@ -139,6 +185,7 @@ async fn bad_or_conflicting_patches_change_nothing(backend: Backend) {
         (Some("dave"), Some("dave@example.com"))
     );
     assert_eq!(event_types(&app, &id).await, ["authd.user.created"]);
+    assert_eq!(app.user_state(&id).await, before, "the row is as it was");
 }
 
 async fn password_change_needs_the_current_password_and_ends_every_session(backend: Backend) {
@@ -152,11 +199,22 @@ async fn password_change_needs_the_current_password_and_ends_every_session(backe
         app.authed(Method::PUT, &path, &t.access_token, Some(body))
     };
 
+    let before = app.user_state(&id).await;
     let wrong = problem(change("wrong password", "brand new password").await, 403).await;
     assert_eq!(wrong["type"], "urn:authd:problem:wrong-password");
+    assert_eq!(
+        app.user_state(&id).await,
+        before,
+        "a wrong password changes nothing"
+    );
     let short = problem(change(PASSWORD, "short").await, 422).await;
     assert_eq!(short["errors"][0]["field"], "new_password");
     assert_eq!(event_types(&app, &id).await, ["authd.user.created"]);
+    assert_eq!(
+        app.user_state(&id).await,
+        before,
+        "hash, sessions, events as they were"
+    );
     app.tokens("frank", PASSWORD).await;
 
     let done = change(PASSWORD, "brand new password").await;
@@ -195,6 +253,7 @@ async fn delete_needs_the_password_and_removes_user_and_sessions(backend: Backen
             Some(json!({ "password": password })),
         )
     };
+    let before = app.user_state(&id).await;
     problem(delete("wrong password").await, 403).await;
     problem(
         app.authed(Method::DELETE, &path, &t.access_token, Some(json!({})))
@@ -204,6 +263,11 @@ async fn delete_needs_the_password_and_removes_user_and_sessions(backend: Backen
     .await;
     assert_eq!(app.users().await, 1);
     assert_eq!(event_types(&app, &id).await, ["authd.user.created"]);
+    assert_eq!(
+        app.user_state(&id).await,
+        before,
+        "row, sessions and events kept"
+    );
 
     assert_eq!(delete(PASSWORD).await.status().as_u16(), 204);
     assert_eq!(app.users().await, 0);

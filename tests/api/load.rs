@@ -1,12 +1,10 @@
 //! A smoke run of authd-load: a few hundred sign-ups, then --verify against the
 //! real Postgres and broker (the full benchmark is scripts/bench, not a test).
 
-use std::process::Command;
-
 use serde_json::Value;
 
 use crate::broker::Broker;
-use crate::helpers::{free_port, relay_to, Backend, TestApp};
+use crate::helpers::{child_command, free_port, relay_to, Backend, TestApp};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn authd_load_reports_every_request_and_verifies_rows_and_events() {
@@ -20,7 +18,7 @@ async fn authd_load_reports_every_request_and_verifies_rows_and_events() {
     let database_url = app.pg.as_ref().unwrap().url.clone();
     let base = format!("http://{}", app.addr);
     let load = tokio::task::spawn_blocking(move || {
-        Command::new(load_binary())
+        child_command(load_binary())
             .args([
                 "--url",
                 &base,
@@ -71,7 +69,7 @@ async fn authd_load_reports_every_request_and_verifies_rows_and_events() {
 #[test]
 fn authd_load_counts_transport_errors_instead_of_hiding_them() {
     let port = free_port();
-    let out = Command::new(load_binary())
+    let out = child_command(load_binary())
         .args([
             "--url",
             &format!("http://127.0.0.1:{port}"),
@@ -94,7 +92,7 @@ async fn load_json(app: &TestApp, args: &[&str]) -> Value {
     let base = format!("http://{}", app.addr);
     let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
     let out = tokio::task::spawn_blocking(move || {
-        Command::new(load_binary())
+        child_command(load_binary())
             .args(["--url", &base, "--json"])
             .args(&args)
             .output()

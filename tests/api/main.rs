@@ -3,6 +3,7 @@
 
 mod admin;
 mod attacks;
+mod bearer;
 mod broker;
 mod cli;
 mod deploy_files;
@@ -17,10 +18,12 @@ mod helpers;
 mod hostile;
 mod idempotency;
 mod import;
+mod isolation;
 mod lifecycle;
 mod load;
 mod mail;
 mod operations;
+mod overload;
 mod pg;
 mod relay;
 mod replicas;

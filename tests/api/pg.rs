@@ -1,5 +1,6 @@
 //! A real Postgres 15 for one test: its own data directory (a copy of a template made
-//! once by initdb), a free port, stopped and deleted on drop.
+//! once by initdb), a free port, a name of its own it is recognised by, stopped and
+//! deleted on drop.
 //!
 //! Postgres refuses to run as root, so as root the server runs as the `postgres` user.
 
@@ -12,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use sqlx::Connection;
 
-use crate::helpers::{free_port, stop_child};
+use crate::helpers::{child_command, free_port, stop_child};
 
 const INSTALL_HINT: &str = "Postgres 15 server binaries (initdb, postgres) must be on PATH: \
      run scripts/test, or apt-get install postgresql-15 and add /usr/lib/postgresql/15/bin to PATH";
@@ -21,6 +22,8 @@ pub struct PgServer {
     child: Child,
     pub url: String,
     port: u16,
+    /// Its `cluster_name`, unique to it.
+    name: String,
     _dir: tempfile::TempDir,
 }
 
@@ -48,7 +51,7 @@ fn run_as() -> Option<(u32, u32)> {
 }
 
 fn command(program: &str) -> Command {
-    let mut cmd = Command::new(program);
+    let mut cmd = child_command(program);
     if let Some((uid, gid)) = run_as() {
         cmd.uid(uid).gid(gid);
     }
@@ -104,6 +107,12 @@ fn template() -> &'static Path {
 
 impl PgServer {
     pub async fn start() -> PgServer {
+        Self::start_trying(None).await
+    }
+
+    /// Starts on `first` if given (a port a test knows to be taken), then on free
+    /// ports until one is its own.
+    pub async fn start_trying(first: Option<u16>) -> PgServer {
         let template = template();
         let dir = tempfile::Builder::new()
             .prefix("authd-pg-")
@@ -118,22 +127,43 @@ impl PgServer {
             .unwrap();
         assert!(status.success(), "copying the Postgres template failed");
         chown(dir.path());
-        // A port taken between probe and bind is the one race left; retry on it.
-        for _ in 0..5 {
-            let port = free_port();
-            let mut child = spawn(dir.path(), port);
+        // The name this server answers to `SHOW cluster_name`: every server trusts
+        // any local connection, so reaching another test's server on a port taken
+        // between probe and bind would go unnoticed without it.
+        let name = format!("authd-test-{}", uuid::Uuid::new_v4().simple());
+        let mut why = String::new();
+        let ports = first.into_iter().chain(std::iter::repeat_with(free_port));
+        for port in ports.take(5) {
+            let mut child = spawn(dir.path(), port, &name);
             let url = format!("postgres://postgres@127.0.0.1:{port}/postgres");
-            if wait_ready(&url, &mut child).await {
-                return PgServer {
-                    child,
-                    url,
-                    port,
-                    _dir: dir,
-                };
+            match wait_ready(&url, &mut child, &name).await {
+                Ok(()) => {
+                    return PgServer {
+                        child,
+                        url,
+                        port,
+                        name,
+                        _dir: dir,
+                    }
+                }
+                // Taken by another process: this one on a new port.
+                Err(reason) => {
+                    stop_child(&mut child, "QUIT");
+                    why = reason;
+                }
             }
         }
         let log = std::fs::read_to_string(dir.path().join("log")).unwrap_or_default();
-        panic!("postgres did not start:\n{log}");
+        panic!("postgres did not start ({why}):\n{log}");
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// What it answers to `SHOW cluster_name`.
+    pub fn name(&self) -> &str {
+        &self.name
     }
 
     /// Stops the server at once (SIGQUIT: immediate shutdown).
@@ -143,16 +173,15 @@ impl PgServer {
 
     /// Starts the stopped server again on the same data and port.
     pub async fn restart(&mut self) {
-        self.child = spawn(self._dir.path(), self.port);
-        assert!(
-            wait_ready(&self.url, &mut self.child).await,
-            "postgres did not restart"
-        );
+        self.child = spawn(self._dir.path(), self.port, &self.name);
+        if let Err(why) = wait_ready(&self.url, &mut self.child, &self.name).await {
+            panic!("postgres did not restart on port {}: {why}", self.port);
+        }
     }
 }
 
-/// Postgres on DIR/data, port `port`, its log appended to DIR/log.
-fn spawn(dir: &std::path::Path, port: u16) -> Child {
+/// Postgres on DIR/data, port `port`, named `name`, its log appended to DIR/log.
+fn spawn(dir: &std::path::Path, port: u16, name: &str) -> Child {
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -165,6 +194,7 @@ fn spawn(dir: &std::path::Path, port: u16) -> Child {
         .arg(dir)
         .args(["-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"])
         .args(["-c", "full_page_writes=off", "-c", "max_connections=300"])
+        .args(["-c", &format!("cluster_name={name}")])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::from(log))
@@ -172,19 +202,31 @@ fn spawn(dir: &std::path::Path, port: u16) -> Child {
         .unwrap_or_else(|e| panic!("cannot start postgres ({e}). {INSTALL_HINT}"))
 }
 
-async fn wait_ready(url: &str, child: &mut Child) -> bool {
+/// Ready once the server on `url` answers as `name`; Err if `child` exited (most
+/// likely the port was taken), another server answered, or after 30 s.
+async fn wait_ready(url: &str, child: &mut Child, name: &str) -> Result<(), String> {
     let deadline = Instant::now() + Duration::from_secs(30);
     while Instant::now() < deadline {
-        if let Ok(Some(_)) = child.try_wait() {
-            return false; // exited: most likely the port was taken
+        if let Ok(Some(status)) = child.try_wait() {
+            return Err(format!("exited: {status}"));
         }
-        if let Ok(conn) = sqlx::PgConnection::connect(url).await {
+        if let Ok(mut conn) = sqlx::PgConnection::connect(url).await {
+            let answered: Result<String, _> = sqlx::query_scalar("SHOW cluster_name")
+                .fetch_one(&mut conn)
+                .await;
             let _ = conn.close().await;
-            return true;
+            match answered {
+                Ok(answered) if answered == name => return Ok(()),
+                Ok(answered) => {
+                    return Err(format!("another server ({answered:?}) answers on {url}"))
+                }
+                // Still starting up.
+                Err(_) => {}
+            }
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    false
+    Err("not ready within 30 s".into())
 }
 
 impl Drop for PgServer {

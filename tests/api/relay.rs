@@ -4,31 +4,16 @@ use authd::clock::Clock;
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
-use authd::events::kafka;
 use authd::store::lane_of;
 use serde_json::{json, Value};
 
 use crate::both_stores;
 use crate::broker::Broker;
-use crate::helpers::{relay_to, sign_up_body, Backend, Db, TestApp, TOPIC};
+use crate::helpers::{eventually, read_topic, relay_to, sign_up_body, Backend, Db, TestApp};
 
-/// Every message in the topic, read from the beginning until 3 s pass without one.
+/// Every message in the topic (repeats included), up to its end as it is now.
 async fn consume_all(broker: &Broker) -> Vec<Value> {
-    let consumer = kafka::tail_consumer(
-        &broker.brokers(),
-        &Default::default(),
-        TOPIC,
-        kafka::Start::Beginning,
-    )
-    .await
-    .unwrap();
-    let mut messages = Vec::new();
-    kafka::consume_until_idle(&consumer, Duration::from_secs(3), None, |m| {
-        messages.push(m)
-    })
-    .await
-    .unwrap();
-    messages
+    read_topic(&broker.brokers(), 60).await
 }
 
 /// Event ids by user id, in topic order, duplicates kept.
@@ -102,15 +87,20 @@ async fn a_broker_outage_fails_no_sign_up_and_loses_no_event() {
             created
         });
     }
-    while app.users().await < 30 {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    let app = &app;
+    eventually(60, "30 users signed up", || async move {
+        app.users().await >= 30
+    })
+    .await;
     broker.kill();
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    assert!(
-        app.outbox().await > 0,
-        "events wait in the outbox while the broker is down"
-    );
+    // Events pile up while the broker is down (with it up, the relay keeps the
+    // outbox to a batch): waiting, not dropped.
+    eventually(
+        60,
+        "20 events waiting while the broker is down",
+        || async move { app.outbox().await >= 20 },
+    )
+    .await;
     broker.restart();
 
     let mut ids: HashSet<String> = writers.join_all().await.into_iter().flatten().collect();
@@ -236,7 +226,14 @@ async fn shutdown_with_the_broker_down_is_bounded_and_keeps_the_events() {
     for i in 0..5 {
         app.create_user(&format!("stranded{i}")).await;
     }
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The relay has claimed them and waits for acks that cannot come: its claim's
+    // transaction holds the lanes' advisory locks.
+    let held = "SELECT COUNT(*) FROM pg_locks WHERE locktype = 'advisory' AND granted";
+    let waiting = &app;
+    eventually(30, "the relay holds the stranded events", || async move {
+        waiting.scalar(held).await > 0
+    })
+    .await;
     // A hang guard, not a speed target: the relay's own bound is the 10 s message
     // timeout plus a 5 s flush.
     tokio::time::timeout(Duration::from_secs(60), app.stop())

@@ -8,7 +8,9 @@ use sha2::{Digest, Sha256};
 use authd::clock::Clock;
 
 use crate::both_stores;
-use crate::helpers::{claims_of, header_of, problem, Backend, TestApp, Tokens, PASSWORD};
+use crate::helpers::{
+    claims_of, header_of, problem, Backend, TestApp, Tokens, PASSWORD, TEST_HASH,
+};
 
 both_stores!(
     sign_up_login_me_refresh_reuse_logout,
@@ -105,12 +107,16 @@ async fn unknown_user_and_wrong_password_answer_the_same_401(backend: Backend) {
     assert_eq!(wrong, unknown);
     assert_eq!(wrong["type"], "urn:authd:problem:invalid-credentials");
     assert!(!wrong_headers.contains_key("retry-after"));
-    // The dummy hash that unknown logins are verified against costs what a real one does.
+    // The dummy hash that unknown logins are verified against costs what a real one
+    // does: the parameters this app was configured with, and those of the hash it
+    // stored for bob.
     let dummy = app.state.dummy_hash.to_string();
-    assert_eq!(
-        authd::hashing::phc_params(&dummy),
-        Some(app.state.hasher.params())
-    );
+    assert_eq!(authd::hashing::phc_params(&dummy), Some(TEST_HASH));
+    let stored = app
+        .text("SELECT password_hash FROM users WHERE username = $1", "bob")
+        .await
+        .unwrap();
+    assert_eq!(authd::hashing::phc_params(&stored), Some(TEST_HASH));
 }
 
 async fn login_input_errors_are_422(backend: Backend) {

@@ -9,6 +9,7 @@ use crate::helpers::{problem, Backend, TestApp, PASSWORD};
 
 both_stores!(
     a_failed_login_threshold_gives_429_with_growing_retry_after,
+    a_success_resets_the_account_count_from_its_address_and_never_the_address_count,
     forwarded_for_counts_only_behind_a_trusted_proxy,
 );
 
@@ -42,6 +43,46 @@ async fn a_failed_login_threshold_gives_429_with_growing_retry_after(backend: Ba
         problem(app.login("nobody", "wrong password").await, 401).await;
     }
     problem(app.login("nobody", "wrong password").await, 429).await;
+}
+
+async fn a_success_resets_the_account_count_from_its_address_and_never_the_address_count(
+    backend: Backend,
+) {
+    let app = TestApp::spawn_with(backend, |c| {
+        c.throttle.account_failures = 3;
+        c.throttle.client_failures = 5;
+    })
+    .await;
+    app.create_user("heidi").await;
+    let failures = |key: &'static str| {
+        let app = &app;
+        async move {
+            app.text(
+                "SELECT CAST(failures AS TEXT) FROM login_throttle WHERE key = $1",
+                key,
+            )
+            .await
+        }
+    };
+    for _ in 0..2 {
+        problem(app.login("heidi", "wrong password").await, 401).await;
+    }
+    app.tokens("heidi", PASSWORD).await;
+    // The address keeps its two failures: the owner's own login must not wipe
+    // what a guesser at the same address did.
+    assert_eq!(failures("client:127.0.0.1").await.as_deref(), Some("2"));
+    // The account from this address starts again: two more failures stay under
+    // its threshold of 3 (without the reset, the third would lock it).
+    for _ in 0..2 {
+        problem(app.login("heidi", "wrong password").await, 401).await;
+    }
+    // The address's fifth failure locks the address: even heidi's right password
+    // is refused from it now.
+    problem(app.login("nobody", "wrong password").await, 401).await;
+    let locked = app.login("heidi", PASSWORD).await;
+    assert!(locked.headers().contains_key("retry-after"));
+    let body = problem(locked, 429).await;
+    assert_eq!(body["type"], "urn:authd:problem:too-many-attempts");
 }
 
 async fn forwarded_for_counts_only_behind_a_trusted_proxy(backend: Backend) {

@@ -197,7 +197,7 @@ async fn a_token_from_one_replica_is_accepted_by_another_and_survives_key_rotati
 
     // `authd keys rotate`, as an operator runs it.
     let url = a.pg.as_ref().unwrap().url.clone();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_authd"))
+    let out = crate::helpers::child_command(env!("CARGO_BIN_EXE_authd"))
         .args(["keys", "rotate"])
         .env("DATABASE_URL", &url)
         .env("AUTHD_LOG_FORMAT", "json")

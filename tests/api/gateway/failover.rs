@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use super::Gateway;
 use crate::broker::Broker;
-use crate::helpers::{sign_up_body, Replica};
+use crate::helpers::{eventually, read_topic, sign_up_body, Replica};
 use crate::pg::PgServer;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -51,16 +51,19 @@ async fn a_replica_killed_mid_run_costs_later_requests_nothing() {
         });
     }
     let users = sqlx::PgPool::connect(&pg.url).await.unwrap();
-    loop {
-        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users")
-            .fetch_one(&users)
-            .await
-            .unwrap_or(0);
-        if n >= 40 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    let pool = &users;
+    eventually(
+        60,
+        "40 users signed up through the gateway",
+        || async move {
+            let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users")
+                .fetch_one(pool)
+                .await
+                .unwrap_or(0);
+            n >= 40
+        },
+    )
+    .await;
     a.kill();
     let killed = started.elapsed();
     let results: Vec<_> = workers.join_all().await.into_iter().flatten().collect();
@@ -94,35 +97,19 @@ async fn a_replica_killed_mid_run_costs_later_requests_nothing() {
         .await
         .unwrap();
     assert_eq!(rows as usize, created.len());
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
+    eventually(60, "every event left the outbox", || async move {
         let waiting: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM outbox")
-            .fetch_one(&users)
+            .fetch_one(pool)
             .await
             .unwrap();
-        if waiting == 0 {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{waiting} events never left the outbox"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let consumer = authd::events::kafka::tail_consumer(
-        &broker.brokers(),
-        &Default::default(),
-        "authd.user-events",
-        authd::events::kafka::Start::Beginning,
-    )
-    .await
-    .unwrap();
-    let mut published = HashSet::new();
-    authd::events::kafka::consume_until_idle(&consumer, Duration::from_secs(3), None, |m| {
-        published.insert(m["key"].as_str().unwrap().to_string());
+        waiting == 0
     })
-    .await
-    .unwrap();
+    .await;
+    let published: HashSet<String> = read_topic(&broker.brokers(), 60)
+        .await
+        .iter()
+        .map(|m| m["key"].as_str().unwrap().to_string())
+        .collect();
     let missing: Vec<_> = created.difference(&published).collect();
     assert!(
         missing.is_empty(),

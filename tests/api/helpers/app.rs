@@ -9,6 +9,7 @@ use authd::clock::ManualClock;
 use authd::config::{Config, StoreConfig};
 use authd::hashing::{HashParams, PoolConfig};
 use authd::http::state::AppState;
+use authd::mail::Delivery;
 use authd::startup::Application;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -47,6 +48,9 @@ pub struct TestApp {
     // Dropped last: the database outlives the application.
     pub pg: Option<PgServer>,
     _data: Option<tempfile::TempDir>,
+    /// Where its development mail goes (`Delivery::Files`), its own: authd's
+    /// default for Postgres is one directory for every process on the host.
+    _mail: tempfile::TempDir,
 }
 
 impl TestApp {
@@ -96,6 +100,10 @@ impl TestApp {
         tweak: impl FnOnce(&mut Config),
     ) -> TestApp {
         let mut config = test_config(store_config.clone());
+        let mail = tempfile::tempdir().unwrap();
+        config.mail.delivery = Delivery::Files {
+            dir: mail.path().join("mail"),
+        };
         tweak(&mut config);
         // TEST_LOG=1 shows the application's logs (RUST_LOG filters them).
         if std::env::var_os("TEST_LOG").is_some() {
@@ -130,7 +138,13 @@ impl TestApp {
             server: Some(server),
             pg,
             _data: data,
+            _mail: mail,
         }
+    }
+
+    /// Where development mail goes unless the test chose another delivery.
+    pub fn mail_dir(&self) -> std::path::PathBuf {
+        self._mail.path().join("mail")
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -41,7 +41,7 @@ pub fn assert_valid_openapi(doc: &Value) {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("openapi.json");
     std::fs::write(&file, serde_json::to_vec_pretty(doc).unwrap()).unwrap();
-    let out = std::process::Command::new(validator())
+    let out = super::process::child_command(validator())
         .arg(&file)
         .output()
         .unwrap();

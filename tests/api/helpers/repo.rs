@@ -1,7 +1,7 @@
 //! The repository's own files and the binary's --help, which the deployment
 //! files are checked against.
 
-use std::process::Command;
+use super::process::child_command;
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
@@ -22,7 +22,7 @@ pub fn port_of(addr: &str) -> u16 {
 
 /// `authd --help`: every option and the variable that sets it.
 pub fn help() -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_authd"))
+    let out = child_command(env!("CARGO_BIN_EXE_authd"))
         .arg("--help")
         .output()
         .unwrap();

@@ -68,6 +68,40 @@ impl TestApp {
         }
     }
 
+    /// Runs a query that returns text rows, with one text argument.
+    pub async fn texts(&self, sql: &str, arg: &str) -> Vec<String> {
+        match &self.store {
+            Db::Postgres(pool) => sqlx::query_scalar(sql).bind(arg).fetch_all(pool).await,
+            Db::Sqlite(pool) => sqlx::query_scalar(sql).bind(arg).fetch_all(pool).await,
+        }
+        .unwrap()
+    }
+
+    /// What authd keeps about user `id`, to compare before and after a request
+    /// that must change nothing.
+    pub async fn user_state(&self, id: &str) -> UserState {
+        let row = "SELECT username || '|' || email || '|' || password_hash || '|' || \
+                   COALESCE(CAST(locked_at AS TEXT), '-') || '|' || \
+                   COALESCE(CAST(not_before AS TEXT), '-') || '|' || \
+                   COALESCE(CAST(email_verified_at AS TEXT), '-') || '|' || \
+                   CAST(updated_at AS TEXT) \
+                   FROM users WHERE CAST(id AS TEXT) = $1";
+        let sessions =
+            "SELECT CAST(f.id AS TEXT) || '|' || COALESCE(CAST(f.revoked_at AS TEXT), 'live') \
+                        || '|' || COALESCE(CAST(t.rotated_at AS TEXT), 'unspent') \
+                        FROM refresh_families f JOIN refresh_tokens t ON t.family_id = f.id \
+                        WHERE CAST(f.user_id AS TEXT) = $1 ORDER BY 1";
+        let account_tokens =
+            "SELECT purpose || '|' || CAST(expires_at AS TEXT) FROM account_tokens \
+                              WHERE CAST(user_id AS TEXT) = $1 ORDER BY 1";
+        UserState {
+            row: self.texts(row, id).await,
+            sessions: self.texts(sessions, id).await,
+            account_tokens: self.texts(account_tokens, id).await,
+            events: self.events_of(id).await,
+        }
+    }
+
     pub async fn execute(&self, sql: &str) {
         match &self.store {
             Db::Postgres(pool) => sqlx::query(sql).execute(pool).await.map(|_| ()),
@@ -119,6 +153,16 @@ impl TestApp {
             .map(|r| serde_json::from_str(r).unwrap())
             .collect()
     }
+}
+
+/// A user's row (with its password hash), sessions and their refresh tokens,
+/// mailed tokens and events: what a refused request must leave as it was.
+#[derive(Debug, PartialEq)]
+pub struct UserState {
+    pub row: Vec<String>,
+    pub sessions: Vec<String>,
+    pub account_tokens: Vec<String>,
+    pub events: Vec<Value>,
 }
 
 /// The reasons of the user's `authd.session.revoked` events, in order.

@@ -1,13 +1,15 @@
 //! The SMTP server the mail tests read from: aiosmtpd (PyPI) in scripts/test's
-//! venv, one per test, and the token a mailed link carries.
+//! venv, one per test, and the token a mailed link carries. It refuses for good
+//! (550) every recipient whose address starts with `bounce`, as a mail server
+//! refuses a mailbox that does not exist.
 
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::helpers::{free_port, pytool, stop_child};
+use crate::helpers::{child_command, free_port, pytool, stop_child};
 
 /// An SMTP server that appends each mail it accepts, parsed by Python's email
 /// package, as a JSON line {to, from, subject, text, html}.
@@ -17,6 +19,11 @@ from email import policy
 from aiosmtpd.controller import Controller
 port, out = int(sys.argv[1]), sys.argv[2]
 class Handler:
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address.startswith("bounce"):
+            return "550 5.1.1 no such mailbox"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
     async def handle_DATA(self, server, session, envelope):
         msg = email.message_from_bytes(envelope.content, policy=policy.default)
         row = {"to": envelope.rcpt_tos, "from": envelope.mail_from, "subject": str(msg["subject"]),
@@ -39,11 +46,15 @@ pub struct SmtpServer {
 }
 
 impl SmtpServer {
-    /// A server on a free port.
+    /// A server on a free port (another one if that one was taken first).
     pub fn start() -> SmtpServer {
-        let mut server = SmtpServer::stopped(free_port());
-        server.listen();
-        server
+        for _ in 0..5 {
+            let mut server = SmtpServer::stopped(free_port());
+            if server.try_listen() {
+                return server;
+            }
+        }
+        panic!("aiosmtpd did not start on any of 5 free ports");
     }
 
     /// A port nobody listens on yet; `listen` starts the server there.
@@ -57,22 +68,33 @@ impl SmtpServer {
         }
     }
 
+    /// Starts the server on its port (panics if it cannot).
     pub fn listen(&mut self) {
-        let mut child = Command::new(pytool("python", "aiosmtpd"))
+        assert!(self.try_listen(), "aiosmtpd did not start on {}", self.port);
+    }
+
+    /// Starts the server on its port; false if it could not bind it.
+    fn try_listen(&mut self) -> bool {
+        let mut child = child_command(pytool("python", "aiosmtpd"))
             .args(["-c", SERVER, &self.port.to_string()])
             .arg(&self.out)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
             .expect("start aiosmtpd");
+        // "ready" once it has bound the port; nothing (it exits) if it could not.
         let mut line = String::new();
         std::io::BufRead::read_line(
             &mut std::io::BufReader::new(child.stdout.as_mut().unwrap()),
             &mut line,
         )
         .unwrap();
-        assert_eq!(line.trim(), "ready", "aiosmtpd did not start");
+        if line.trim() != "ready" {
+            stop_child(&mut child, "KILL");
+            return false;
+        }
         self.child = Some(child);
+        true
     }
 
     pub fn url(&self) -> String {

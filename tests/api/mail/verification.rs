@@ -14,6 +14,7 @@ use crate::helpers::{claims_of, problem, Backend, TestApp, PASSWORD};
 
 both_stores!(
     verification_required_blocks_login_until_the_mailed_link_is_used,
+    a_verification_link_expires_after_its_lifetime,
     an_email_change_waits_for_the_new_address_and_tells_the_old_one,
 );
 
@@ -91,8 +92,10 @@ async fn verification_required_blocks_login_until_the_mailed_link_is_used(backen
         answers.push(r.text().await.unwrap());
     }
     assert_eq!(answers[0], answers[1]);
+    // Each request queued its mail row before answering, and the sender deletes a
+    // row only once the server took its mail or it decided to send none: an empty
+    // outbox means both were decided, so nothing more can arrive for them.
     wait_mail_outbox_empty(&app).await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(smtp.mails().len(), 1, "{:?}", smtp.mails());
 
     // An unverified user asks again: a new link, and the older one stops working.
@@ -116,6 +119,40 @@ async fn verification_required_blocks_login_until_the_mailed_link_is_used(backen
     assert!(event_types(&app, &bob)
         .await
         .contains(&"authd.user.verified".to_string()));
+}
+
+/// AUTHD_VERIFY_TOKEN_TTL_SECS at two hours: a link used a second before works, a
+/// link used a second after is refused and verifies nothing.
+async fn a_verification_link_expires_after_its_lifetime(backend: Backend) {
+    const TTL_SECS: i64 = 2 * 3600;
+    let smtp = SmtpServer::start();
+    let app = TestApp::spawn_with(backend, |c| {
+        with_mail(&smtp, Verification::Required)(c);
+        c.mail.verify_ttl = Duration::from_secs(TTL_SECS as u64);
+    })
+    .await;
+    app.create_user("early").await;
+    let late = app.create_user("late").await;
+    let early_mail = &smtp.wait_for("early@example.com", 1).await[0];
+    assert!(early_mail["text"].as_str().unwrap().contains("2 hours"));
+    let early_token = token_of(early_mail);
+    let late_token = token_of(&smtp.wait_for("late@example.com", 1).await[0]);
+    let app = &app;
+    let verify = |token: String| async move {
+        app.post_json("/auth/verify", &json!({ "token": token }))
+            .await
+    };
+
+    app.clock.advance(chrono::Duration::seconds(TTL_SECS - 1));
+    assert_eq!(verify(early_token).await.status(), 200, "still good");
+    app.clock.advance(chrono::Duration::seconds(2));
+    let before = app.user_state(&late).await;
+    let expired = problem(verify(late_token).await, 401).await;
+    assert_eq!(expired["type"], "urn:authd:problem:invalid-token");
+    assert_eq!(app.user_state(&late).await, before, "nothing verified");
+    let refused = problem(app.login("late", PASSWORD).await, 403).await;
+    assert_eq!(refused["type"], "urn:authd:problem:email-not-verified");
+    assert_eq!(app.login("early", PASSWORD).await.status(), 200);
 }
 
 async fn an_email_change_waits_for_the_new_address_and_tells_the_old_one(backend: Backend) {

@@ -1,93 +1,20 @@
-//! Idempotency-Key: a retry gets the first answer, never a second user or a
-//! confusing 409; a key reused for another request is refused; a key whose request
-//! is still running says so; every replica sees the same keys.
-
-use std::time::Duration;
+//! Keys of requests still running, abandoned or failed: a repeat meanwhile is told
+//! so (409), a lease that ran out is taken over, a 5xx releases the key, and a
+//! release after an ambiguous commit keeps the answer.
 
 use authd::hashing::HashParams;
-use serde_json::{json, Value};
+use serde_json::Value;
 
+use super::post_keyed;
 use crate::both_stores;
-use crate::helpers::{problem, sign_up_body, Backend, TestApp, PASSWORD};
+use crate::helpers::{eventually, problem, sign_up_body, Backend, TestApp};
 
 both_stores!(
-    a_retry_with_the_same_key_gets_the_first_answer_and_nothing_is_done_twice,
-    the_same_key_with_another_body_is_422_and_a_bad_key_400,
     a_repeat_while_the_first_runs_is_409_then_gets_the_answer,
     a_server_error_releases_the_key_so_a_retry_does_the_work,
     a_key_whose_lease_ran_out_unfinished_is_taken_over,
     a_release_after_an_ambiguous_commit_keeps_the_answer,
 );
-
-async fn post_keyed(app: &TestApp, key: &str, body: &Value) -> reqwest::Response {
-    app.client
-        .post(app.url("/auth/user"))
-        .header("idempotency-key", key)
-        .json(body)
-        .send()
-        .await
-        .unwrap()
-}
-
-async fn a_retry_with_the_same_key_gets_the_first_answer_and_nothing_is_done_twice(
-    backend: Backend,
-) {
-    let app = TestApp::spawn(backend).await;
-    let first = post_keyed(&app, "key-1", &sign_up_body("once")).await;
-    assert_eq!(first.status().as_u16(), 201);
-    assert!(first.headers().get("idempotent-replayed").is_none());
-    let location = first.headers()["location"].clone();
-    let first: Value = first.json().await.unwrap();
-    let again = post_keyed(&app, "key-1", &sign_up_body("once")).await;
-    assert_eq!(
-        again.status().as_u16(),
-        201,
-        "not a 409 for its own first attempt"
-    );
-    assert_eq!(again.headers()["idempotent-replayed"], "true");
-    assert_eq!(again.headers()["location"], location);
-    assert_eq!(again.json::<Value>().await.unwrap(), first);
-    assert_eq!(
-        (app.users().await, app.outbox().await),
-        (1, 1),
-        "one user, one event"
-    );
-    // Without a key the same body is a new request: 409, as before.
-    problem(
-        app.post_json("/auth/user", &sign_up_body("once")).await,
-        409,
-    )
-    .await;
-    // A refusal changed nothing, so nothing is kept: a retry is refused again, as
-    // its own answer (a client cannot fill the table with keys that did nothing).
-    let taken = post_keyed(&app, "key-2", &sign_up_body("once")).await;
-    assert_eq!(taken.status().as_u16(), 409);
-    let again = post_keyed(&app, "key-2", &sign_up_body("once")).await;
-    assert!(again.headers().get("idempotent-replayed").is_none());
-    problem(again, 409).await;
-    assert_eq!(app.scalar("SELECT COUNT(*) FROM idempotency_keys").await, 1);
-}
-
-async fn the_same_key_with_another_body_is_422_and_a_bad_key_400(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    assert_eq!(
-        post_keyed(&app, "k", &sign_up_body("first"))
-            .await
-            .status()
-            .as_u16(),
-        201
-    );
-    let other = problem(post_keyed(&app, "k", &sign_up_body("second")).await, 422).await;
-    assert_eq!(other["type"], "urn:authd:problem:idempotency-key-reused");
-    let long = "k".repeat(256);
-    let bad = problem(post_keyed(&app, &long, &sign_up_body("third")).await, 400).await;
-    assert_eq!(bad["type"], "urn:authd:problem:invalid-header");
-    assert_eq!(
-        app.users().await,
-        1,
-        "neither refused request wrote anything"
-    );
-}
 
 async fn a_repeat_while_the_first_runs_is_409_then_gets_the_answer(backend: Backend) {
     // One hashing thread at ~100 ms a hash, three sign-ups queued ahead: the keyed
@@ -101,6 +28,8 @@ async fn a_repeat_while_the_first_runs_is_409_then_gets_the_answer(backend: Back
         c.hash_pool.workers = 1;
     })
     .await;
+    let (app, hasher) = (&app, &app.state.hasher);
+    let base = hasher.ran() + hasher.pending();
     let mut ahead = tokio::task::JoinSet::new();
     for i in 0..3 {
         let (client, url) = (app.client.clone(), app.url("/auth/user"));
@@ -114,7 +43,13 @@ async fn a_repeat_while_the_first_runs_is_409_then_gets_the_answer(backend: Back
                 .status()
         });
     }
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    // All three in the pool (queued or hashed) before the keyed one is sent.
+    eventually(
+        10,
+        "the three sign-ups reach the hashing pool",
+        || async move { hasher.ran() + hasher.pending() >= base + 3 },
+    )
+    .await;
     let first = {
         let (client, url) = (app.client.clone(), app.url("/auth/user"));
         tokio::spawn(async move {
@@ -127,8 +62,18 @@ async fn a_repeat_while_the_first_runs_is_409_then_gets_the_answer(backend: Back
                 .unwrap()
         })
     };
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    let busy = post_keyed(&app, "slow", &sign_up_body("slow")).await;
+    // The keyed sign-up has claimed its key and waits behind them for the pool.
+    eventually(
+        10,
+        "the keyed sign-up holds its key, unfinished",
+        || async move {
+            let running =
+                "SELECT COUNT(*) FROM idempotency_keys WHERE key = 'slow' AND status IS NULL";
+            app.scalar(running).await == 1 && hasher.ran() + hasher.pending() >= base + 4
+        },
+    )
+    .await;
+    let busy = post_keyed(app, "slow", &sign_up_body("slow")).await;
     assert_eq!(busy.headers()["retry-after"], "1");
     let busy = problem(busy, 409).await;
     assert_eq!(
@@ -139,7 +84,7 @@ async fn a_repeat_while_the_first_runs_is_409_then_gets_the_answer(backend: Back
     assert_eq!(first.status().as_u16(), 201);
     let first: Value = first.json().await.unwrap();
     ahead.join_all().await;
-    let later = post_keyed(&app, "slow", &sign_up_body("slow")).await;
+    let later = post_keyed(app, "slow", &sign_up_body("slow")).await;
     assert_eq!(later.status().as_u16(), 201);
     assert_eq!(later.json::<Value>().await.unwrap(), first);
     assert_eq!(app.users().await, 4);
@@ -250,56 +195,4 @@ async fn a_release_after_an_ambiguous_commit_keeps_the_answer(backend: Backend) 
         .unwrap();
     assert_eq!(app.scalar("SELECT COUNT(*) FROM idempotency_keys").await, 0);
     store.close().await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_key_answered_by_one_replica_is_replayed_by_another() {
-    let a = TestApp::spawn(Backend::Postgres).await;
-    let b = a.replica(|_| {}).await;
-    let first = post_keyed(&a, "shared", &sign_up_body("shared")).await;
-    assert_eq!(first.status().as_u16(), 201);
-    let first: Value = first.json().await.unwrap();
-    let again = post_keyed(&b, "shared", &sign_up_body("shared")).await;
-    assert_eq!(again.headers()["idempotent-replayed"], "true");
-    assert_eq!(again.json::<Value>().await.unwrap(), first);
-    assert_eq!(a.users().await, 1);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_keyed_answer_is_replayed_only_to_the_same_bearer() {
-    let app = TestApp::spawn(Backend::Sqlite).await;
-    let id = app.create_user("owner").await;
-    let login = |name: &'static str| {
-        let app = &app;
-        async move {
-            let tokens: crate::helpers::Tokens =
-                app.login(name, PASSWORD).await.json().await.unwrap();
-            tokens.access_token
-        }
-    };
-    let token = login("owner").await;
-    app.create_user("other").await;
-    let other = login("other").await;
-    let patch = |token: Option<String>| {
-        let mut request = app
-            .client
-            .patch(app.url(&format!("/auth/user/{id}")))
-            .header("idempotency-key", "profile")
-            .json(&json!({ "email": "owner2@example.com" }));
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
-        request.send()
-    };
-    assert_eq!(
-        patch(Some(token.clone())).await.unwrap().status().as_u16(),
-        200
-    );
-    let replayed = patch(Some(token)).await.unwrap();
-    assert_eq!(replayed.headers()["idempotent-replayed"], "true");
-    // No token: the route's own 401, not a replay nor a key error.
-    problem(patch(None).await.unwrap(), 401).await;
-    // Another token with the same key and body is another request.
-    let stolen = problem(patch(Some(other)).await.unwrap(), 422).await;
-    assert_eq!(stolen["type"], "urn:authd:problem:idempotency-key-reused");
 }
