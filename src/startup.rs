@@ -40,6 +40,8 @@ fn api(metrics: bool) -> OpenApiRouter<AppState> {
         .merge(routes::signup::router())
         .merge(routes::account::router())
         .merge(routes::login::router())
+        .merge(routes::mfa::router())
+        .merge(routes::reauthenticate::router())
         .merge(routes::sessions::router())
         .merge(routes::recovery::router())
         .merge(routes::keys::router())
@@ -183,6 +185,7 @@ impl Application {
                 .admin
                 .as_ref()
                 .map(|admin| Arc::new(admin.credentials.clone())),
+            mfa: Arc::new(config.mfa.clone()),
         };
         let metrics_listener = match config.metrics_listen {
             Some(addr) => Some(

@@ -7,19 +7,23 @@
 //! - `signup`: a new user with a password (sign-up, the admin API).
 //! - `policy`: what a login asks besides its factors (email verification).
 //! - `stepup`: what a sensitive change asks (a recent login, or the password).
+//! - `mfa`: the second factors (TOTP, recovery codes) and the `mfa_token` between
+//!   a login's password step and its second one; `totp`: RFC 6238 itself.
 //!
 //! A new factor (a one-time code, a passkey) is a module beside `password` that
 //! verifies inside an `Attempt` and ends in `session::start`.
 
 pub mod attempt;
+pub mod mfa;
 pub mod password;
 pub mod policy;
 pub mod session;
 pub mod signup;
 pub mod stepup;
 pub mod throttle;
+pub mod totp;
 
 pub use attempt::Attempt;
-pub use policy::Verification;
+pub use policy::{MfaConfig, MfaPolicy, Verification};
 pub use session::TokenResponse;
 pub use throttle::{client_net, AttemptKeys, ThrottleConfig};

@@ -43,7 +43,7 @@ impl IntoResponse for TokenResponse {
 }
 
 /// A new refresh-token family for `user` and an access token: the end of every
-/// successful login.
+/// successful login (`origin.amr`: how it authenticated).
 pub async fn start(
     state: &AppState,
     user: &PublicUser,
@@ -62,6 +62,7 @@ pub async fn start(
         session,
         email_verified: user.email_verified,
         auth_time: now,
+        amr: origin.amr.split(',').map(str::to_string).collect(),
     };
     let (access_token, expires_in) = state.tokens.issue(&grant, now).await;
     Ok(TokenResponse::bearer(

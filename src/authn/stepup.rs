@@ -1,7 +1,11 @@
 //! Step-up: a sensitive change (the username or email of an account, ending
-//! another session) needs proof that the caller is the user right now, not only a token that may have been stolen: the
-//! current password, or a token whose login (`auth_time`) is recent. A refresh keeps
-//! the login's `auth_time`, so refreshing does not make a stolen session fresh.
+//! another session, enrolling or removing a factor, new recovery codes) needs
+//! proof that the caller is the user right now, not only a token that may have
+//! been stolen: a token whose authentication (`auth_time`) is recent and at the
+//! user's highest level (`aal2` once they have a second factor), or the current
+//! password where the endpoint takes one. A refresh keeps the login's
+//! `auth_time` and `amr`, so refreshing does not make a stolen session fresh;
+//! `POST /auth/reauthenticate` does, with the password (and a code).
 
 use chrono::{DateTime, Utc};
 
@@ -9,19 +13,25 @@ use crate::http::error::ApiError;
 use crate::http::state::AppState;
 use crate::tokens::Claims;
 
-/// Ok when the token's login is within `AUTHD_REAUTH_MAX_AGE_SECS` of `now`.
-pub fn require_recent(
+/// Ok when the token's authentication is within `AUTHD_REAUTH_MAX_AGE_SECS` of
+/// `now`, and used a second factor when the user has one.
+pub async fn require_recent(
     state: &AppState,
     claims: &Claims,
     now: DateTime<Utc>,
 ) -> Result<(), ApiError> {
     let max_age = state.tokens.config.reauth_max_age.as_secs();
+    let has_factor = state.store.has_factor(claims.sub).await?;
     let age = claims.auth_time.map(|t| now.timestamp() - t);
-    match age {
-        // (A token from a replica whose clock is ahead is as good as a fresh one.)
-        Some(age) if age <= max_age as i64 => Ok(()),
-        _ => Err(ApiError::ReauthenticationRequired {
+    // (A token from a replica whose clock is ahead is as good as a fresh one.)
+    let recent = matches!(age, Some(age) if age <= max_age as i64);
+    let level = !has_factor || claims.acr.as_deref() == Some("aal2");
+    if recent && level {
+        Ok(())
+    } else {
+        Err(ApiError::ReauthenticationRequired {
             max_age_secs: max_age,
-        }),
+            aal2: has_factor,
+        })
     }
 }

@@ -106,6 +106,21 @@ impl AttemptKeys {
         }
     }
 
+    /// A second-factor code of `user` (TOTP or recovery) from `client`: per user
+    /// and client network (`AUTHD_LOGIN_MAX_FAILURES`), per user from anywhere
+    /// (`..._PER_ACCOUNT`), per client network (`..._PER_CLIENT`), apart from the
+    /// password's counters.
+    pub fn second_factor(user: Uuid, client: IpAddr) -> Self {
+        let net = client_net(client);
+        Self {
+            counters: vec![
+                (format!("otp:{user}@{net}"), Kind::AccountFromClient),
+                (format!("otp:{user}"), Kind::Account),
+                (format!("otpclient:{net}"), Kind::Client),
+            ],
+        }
+    }
+
     /// A change of a user's profile (each an event, perhaps a mail): at most
     /// `AUTHD_LOGIN_MAX_FAILURES_PER_CLIENT` a window, whatever the client.
     pub fn change(user: Uuid) -> Self {

@@ -17,7 +17,7 @@ use std::time::Duration;
 use clap::{Args, Command, FromArgMatches};
 use ipnet::IpNet;
 
-use crate::authn::ThrottleConfig;
+use crate::authn::{MfaConfig, ThrottleConfig};
 use crate::domain::Denylist;
 use crate::events::relay::RelayConfig;
 use crate::hashing::{Engine, HashParams, PoolConfig};
@@ -64,6 +64,7 @@ pub struct Config {
     /// How long published events stay in the event history (zero: not kept).
     pub event_history: Duration,
     pub mail: MailConfig,
+    pub mfa: MfaConfig,
 }
 
 /// The admin API's listener and credentials.
@@ -152,6 +153,11 @@ impl Settings {
             },
             event_history: Duration::from_secs(u64::from(self.event_history_days) * 86_400),
             mail: self.mail()?,
+            mfa: MfaConfig {
+                policy: self.mfa,
+                totp_window: self.totp_window,
+                issuer: self.mfa_issuer.trim().to_string(),
+            },
         })
     }
 }

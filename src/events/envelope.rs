@@ -23,6 +23,13 @@ pub enum UserEventKind {
     /// The user confirmed a new email with the link sent to it.
     EmailChanged,
     Deleted,
+    /// A second factor was confirmed (and recovery codes made).
+    MfaEnabled,
+    /// A second factor was removed (by the user, or an admin: `authdactor`).
+    MfaDisabled,
+    RecoveryCodesRegenerated,
+    /// A recovery code finished a login or a step-up.
+    RecoveryCodeUsed,
 }
 
 impl UserEventKind {
@@ -38,6 +45,10 @@ impl UserEventKind {
             UserEventKind::Verified => "authd.user.verified",
             UserEventKind::EmailChanged => "authd.user.email_changed",
             UserEventKind::Deleted => "authd.user.deleted",
+            UserEventKind::MfaEnabled => "authd.user.mfa_enabled",
+            UserEventKind::MfaDisabled => "authd.user.mfa_disabled",
+            UserEventKind::RecoveryCodesRegenerated => "authd.user.recovery_codes_regenerated",
+            UserEventKind::RecoveryCodeUsed => "authd.user.recovery_code_used",
         }
     }
 }

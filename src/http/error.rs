@@ -58,8 +58,21 @@ pub enum ApiError {
     EmailNotVerified,
     /// The change needs a recent login (or the current password): RFC 9470's
     /// step-up challenge.
+    /// `aal2`: the user has a second factor, and the recent authentication must
+    /// have used it (POST /auth/reauthenticate with a code).
     #[error("reauthentication required")]
-    ReauthenticationRequired { max_age_secs: u64 },
+    ReauthenticationRequired { max_age_secs: u64, aal2: bool },
+    /// The `mfa_token` of a login's second step is unknown, expired, spent or
+    /// ended by wrong codes.
+    #[error("invalid mfa token")]
+    InvalidMfaToken,
+    /// A one-time code or recovery code that does not match (or was used).
+    #[error("wrong code")]
+    WrongCode { ended: bool },
+    /// The operation needs a second factor the user does not have, or one that
+    /// it already has (409).
+    #[error("{0}")]
+    FactorState(&'static str),
     /// A resend asked of a server that does not verify emails.
     #[error("email verification is off")]
     VerificationOff,
@@ -94,7 +107,9 @@ impl ApiError {
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             ApiError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            ApiError::Conflict(_) | ApiError::VerificationOff => StatusCode::CONFLICT,
+            ApiError::Conflict(_) | ApiError::VerificationOff | ApiError::FactorState(_) => {
+                StatusCode::CONFLICT
+            }
             ApiError::Overloaded
             | ApiError::NotReady(_)
             | ApiError::Unavailable(_)
@@ -102,7 +117,9 @@ impl ApiError {
             ApiError::InvalidCredentials
             | ApiError::InvalidRefreshToken
             | ApiError::Unauthorized(_)
-            | ApiError::ReauthenticationRequired { .. } => StatusCode::UNAUTHORIZED,
+            | ApiError::ReauthenticationRequired { .. }
+            | ApiError::InvalidMfaToken
+            | ApiError::WrongCode { .. } => StatusCode::UNAUTHORIZED,
             ApiError::TooManyAttempts { .. } | ApiError::KeysInFlight => {
                 StatusCode::TOO_MANY_REQUESTS
             }
@@ -179,6 +196,12 @@ impl ApiError {
                 "urn:authd:problem:reauthentication-required",
                 "Reauthentication required",
             ),
+            ApiError::InvalidMfaToken => (
+                "urn:authd:problem:invalid-mfa-token",
+                "Invalid or expired mfa_token",
+            ),
+            ApiError::WrongCode { .. } => ("urn:authd:problem:wrong-code", "Wrong code"),
+            ApiError::FactorState(_) => ("urn:authd:problem:factor-state", "Factor state"),
             ApiError::NotFound => ("about:blank", "Not Found"),
             ApiError::MethodNotAllowed => ("about:blank", "Method Not Allowed"),
             ApiError::NotReady(_) => ("urn:authd:problem:not-ready", "Not ready"),
@@ -244,10 +267,33 @@ impl ApiError {
             ApiError::VerificationOff => "this server does not verify email addresses \
                  (AUTHD_EMAIL_VERIFICATION=off): there is no link to send"
                 .into(),
-            ApiError::ReauthenticationRequired { max_age_secs } => format!(
+            ApiError::ReauthenticationRequired {
+                max_age_secs,
+                aal2: false,
+            } => format!(
                 "this change needs a login within the last {max_age_secs} s: log in again \
-                 (or send current_password) and retry"
+                 (POST /auth/reauthenticate, or send current_password where taken) and retry"
             ),
+            ApiError::ReauthenticationRequired {
+                max_age_secs,
+                aal2: true,
+            } => format!(
+                "this change needs a login with your second factor within the last \
+                 {max_age_secs} s: POST /auth/reauthenticate with your password and a code \
+                 (or send current_password where taken) and retry"
+            ),
+            ApiError::InvalidMfaToken => "the mfa_token is unknown, expired, already used, or \
+                 ended by wrong codes: log in again"
+                .into(),
+            ApiError::WrongCode { ended: false } => {
+                "the code does not match, or was already used".into()
+            }
+            ApiError::WrongCode { ended: true } => {
+                "the code does not match, or was already used; too many wrong codes ended \
+                 this mfa_token: log in again"
+                    .into()
+            }
+            ApiError::FactorState(why) => (*why).into(),
             ApiError::NotFound => "no such resource".into(),
             ApiError::MethodNotAllowed => "this resource does not support the method".into(),
             ApiError::NotReady(why) => why.clone(),

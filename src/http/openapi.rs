@@ -24,6 +24,7 @@ use crate::http::problem::{Problem, ProblemField};
     tags(
         (name = "users", description = "Sign-up and the account lifecycle"),
         (name = "session", description = "Login, refresh, logout"),
+        (name = "mfa", description = "Second factors (TOTP, recovery codes), the login's second step, re-authentication"),
         (name = "recovery", description = "Email verification and password recovery, by mailed single-use tokens"),
         (name = "keys", description = "Public keys for verifying access tokens"),
         (name = "operations", description = "Health, metrics and this document"),
@@ -59,7 +60,14 @@ const CLOSED_BODIES: [&str; 1] = ["PatchUserRequest"];
 
 /// Request bodies that take exactly one of two fields (422 for both or neither),
 /// stated as JSON Schema's `oneOf` of the two `required`s.
-const ONE_OF: [(&str, [&str; 2]); 1] = [("CreateUserRequest", ["password", "password_hash"])];
+const ONE_OF: [(&str, [&str; 2]); 2] = [
+    ("CreateUserRequest", ["password", "password_hash"]),
+    ("SecondFactorRequest", ["code", "recovery_code"]),
+];
+
+/// Request bodies that take at most one of two fields (422 for both), stated as
+/// `not` the two `required` together.
+const AT_MOST_ONE: [(&str, [&str; 2]); 1] = [("ReauthenticateRequest", ["code", "recovery_code"])];
 
 impl Modify for ProblemResponses {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
@@ -81,6 +89,14 @@ impl Modify for ProblemResponses {
                         .extensions
                         .get_or_insert_with(Default::default)
                         .insert("oneOf".into(), serde_json::Value::Array(one_of));
+                }
+            }
+            for (name, fields) in AT_MOST_ONE {
+                if let Some(RefOr::T(Schema::Object(object))) = components.schemas.get_mut(name) {
+                    object
+                        .extensions
+                        .get_or_insert_with(Default::default)
+                        .insert("not".into(), serde_json::json!({ "required": fields }));
                 }
             }
         }
@@ -221,11 +237,19 @@ mod tests {
             (_, "email") => (None, Some(Email::MAX_LEN), None),
             ("LoginRequest", "login") => (Some(1), Some(LOGIN_MAX_CHARS), Some("\\S".into())),
             // What is checked against a stored hash: any length up to the bound.
-            ("LoginRequest" | "DeleteUserRequest", "password") => (Some(1), Some(p_max), None),
+            ("LoginRequest" | "DeleteUserRequest" | "ReauthenticateRequest", "password") => {
+                (Some(1), Some(p_max), None)
+            }
             (_, "current_password") => (Some(1), Some(p_max), None),
             // What becomes a password: the full rule.
             (_, "password" | "new_password") => (Some(p_min), Some(p_max), None),
-            (_, "token") => (Some(1), Some(TOKEN_MAX_CHARS), None),
+            (_, "token" | "mfa_token") => (Some(1), Some(TOKEN_MAX_CHARS), None),
+            (_, "code") => (None, None, Some(crate::authn::totp::CODE_PATTERN.into())),
+            (_, "recovery_code") => (
+                Some(1),
+                Some(crate::authn::mfa::RECOVERY_CODE_MAX_CHARS),
+                None,
+            ),
             (_, "password_hash") => (None, Some(ImportedFormat::MAX_LEN), None),
             _ => return None,
         })
@@ -294,10 +318,14 @@ mod tests {
             pattern
         );
         let off = crate::startup::openapi_json(true, &Denylist::default());
-        assert!(
-            !off.contains("\"not\""),
-            "a list that cannot be stated is not"
-        );
+        let off: Value = serde_json::from_str(&off).unwrap();
+        for (schema, field) in [("SignUpRequest", "password"), ("ResetRequest", "password")] {
+            let property = &off["components"]["schemas"][schema]["properties"][field];
+            assert!(
+                property.get("not").is_none(),
+                "a list that cannot be stated is not: {schema}.{field}"
+            );
+        }
     }
 
     #[test]

@@ -104,9 +104,11 @@ impl IntoResponse for ApiError {
                 }
             }
             // RFC 9470: a valid token whose authentication is too old for this.
-            ApiError::ReauthenticationRequired { max_age_secs } => {
+            ApiError::ReauthenticationRequired { max_age_secs, aal2 } => {
+                // acr_values: the level the new authentication must reach.
+                let acr = if *aal2 { r#", acr_values="aal2""# } else { "" };
                 let challenge = format!(
-                    r#"Bearer realm="authd", error="insufficient_user_authentication", error_description="a more recent authentication is required", max_age={max_age_secs}"#
+                    r#"Bearer realm="authd", error="insufficient_user_authentication", error_description="a more recent authentication is required", max_age={max_age_secs}{acr}"#
                 );
                 if let Ok(value) = HeaderValue::try_from(challenge) {
                     headers.insert(header::WWW_AUTHENTICATE, value);

@@ -50,4 +50,6 @@ pub struct AppState {
     pub idempotency: crate::store::IdempotencyLimits,
     /// The admin API's credentials (only its own listener serves it).
     pub admin: Option<Arc<AdminCredentials>>,
+    /// Second factors: the policy, the TOTP window, the issuer apps show.
+    pub mfa: Arc<crate::authn::MfaConfig>,
 }

@@ -89,7 +89,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     /// Every file of the store, as compiled.
-    const FILES: [(&str, &str); 18] = [
+    const FILES: [(&str, &str); 19] = [
         ("account_tokens.rs", include_str!("account_tokens.rs")),
         ("admin.rs", include_str!("admin.rs")),
         ("commit.rs", include_str!("commit.rs")),
@@ -100,6 +100,7 @@ mod tests {
         ("login_counters.rs", include_str!("login_counters.rs")),
         ("mail.rs", include_str!("mail.rs")),
         ("maintenance.rs", include_str!("maintenance.rs")),
+        ("mfa.rs", include_str!("mfa.rs")),
         ("mod.rs", include_str!("mod.rs")),
         ("outbox.rs", include_str!("outbox.rs")),
         ("postgres.rs", include_str!("postgres.rs")),

@@ -84,7 +84,22 @@ impl Store {
             .execute(pool)
             .await?
             .rows_affected();
-            Ok(tokens + families + counters + keys + history + account_tokens + over_cap + retired)
+            // Second steps nobody finished, and pending authenticators never
+            // confirmed within a day.
+            let challenges = sqlx::query("DELETE FROM mfa_challenges WHERE expires_at <= $1")
+                .bind(pool.time(now))
+                .execute(pool)
+                .await?
+                .rows_affected();
+            let pending = sqlx::query(
+                "DELETE FROM mfa_factors WHERE confirmed_at IS NULL AND created_at <= $1",
+            )
+            .bind(pool.time(now - chrono::Duration::days(1)))
+            .execute(pool)
+            .await?
+            .rows_affected();
+            Ok(tokens + families + counters + keys + history + account_tokens + over_cap + retired
+                + challenges + pending)
         }.await);
         deleted.context("pruning expired sessions, counters, idempotency keys and event history")
     }

@@ -17,6 +17,7 @@ mod keys;
 mod login_counters;
 mod mail;
 mod maintenance;
+mod mfa;
 mod outbox;
 mod postgres;
 mod sessions;
@@ -31,6 +32,7 @@ pub use idempotency::{Claimed, HeldKey, IdempotencyLimits, KeyLease, StoredRespo
 pub use keys::StoredKey;
 pub use login_counters::{LockPolicy, NewLock};
 pub use mail::{MailKind, NewMail, QueuedMail};
+pub use mfa::{Challenge, ChallengePurpose, Factor};
 pub use outbox::{lane_of, Claim, PendingEvent, LANES, OUTBOX_CHANNEL};
 pub use sessions::{Rotation, SessionInfo, SessionOrigin};
 pub use user_changes::UserChange;

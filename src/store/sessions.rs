@@ -61,11 +61,13 @@ pub enum Rotation {
     Invalid,
 }
 
-/// Where and when a login happened, as the sessions list shows it.
+/// Where a login happened, as the sessions list shows it, and how it
+/// authenticated (RFC 8176 values, comma-separated: `pwd`, `pwd,otp,mfa`).
 #[derive(Debug, Clone)]
 pub struct SessionOrigin<'a> {
     pub client_address: &'a str,
     pub user_agent: Option<&'a str>,
+    pub amr: &'a str,
 }
 
 /// A live session, as its user sees it.
@@ -102,13 +104,14 @@ impl Store {
             let mut tx = pool.begin().await?;
             sqlx::query(
                 "INSERT INTO refresh_families (id, user_id, created_at, last_used_at, \
-                 client_address, user_agent, auth_time) VALUES ($1, $2, $3, $3, $4, $5, $3)",
+                 client_address, user_agent, auth_time, amr) VALUES ($1, $2, $3, $3, $4, $5, $3, $6)",
             )
             .bind(pool.id(family_id))
             .bind(pool.id(user_id))
             .bind(pool.time(now))
             .bind(origin.client_address)
             .bind(origin.user_agent)
+            .bind(origin.amr)
             .execute(&mut *tx)
             .await?;
             sqlx::query(INSERT_TOKEN)
@@ -153,11 +156,11 @@ impl Store {
             .await?;
             if let Some(family) = spent {
                 let family_id = uuid(&family)?;
-                let (user, email_verified, auth_time): (String, bool, Option<DateTime<Utc>>) =
+                let (user, email_verified, auth_time, amr): (String, bool, Option<DateTime<Utc>>, String) =
                     sqlx::query_as(
                         "UPDATE refresh_families SET last_used_at = $2 WHERE id = $1 \
                          RETURNING CAST(user_id AS TEXT), (SELECT u.email_verified_at IS NOT NULL \
-                             FROM users u WHERE u.id = refresh_families.user_id), auth_time",
+                             FROM users u WHERE u.id = refresh_families.user_id), auth_time, amr",
                     )
                     .bind(pool.id(family_id))
                     .bind(pool.time(now))
@@ -176,6 +179,7 @@ impl Store {
                     session: family_id,
                     email_verified,
                     auth_time: auth_time.unwrap_or(now),
+                    amr: amr.split(',').map(str::to_string).collect(),
                 }));
             }
             let known: Option<(String, Option<DateTime<Utc>>)> = sqlx::query_as(
@@ -193,6 +197,24 @@ impl Store {
             Ok(Rotation::Reused { family_id })
         }.await);
         rotation.context("rotating the refresh token")
+    }
+
+    /// A re-authentication in session `id`: its `auth_time` and `amr` become
+    /// these, so its refreshes carry them on.
+    pub async fn reauthenticate_session(
+        &self,
+        id: Uuid,
+        now: DateTime<Utc>,
+        amr: &str,
+    ) -> anyhow::Result<()> {
+        let sql = "UPDATE refresh_families SET auth_time = $2, amr = $3 \
+                   WHERE id = $1 AND revoked_at IS NULL";
+        on_pool!(self, pool => {
+            sqlx::query(sql).bind(pool.id(id)).bind(pool.time(now)).bind(amr)
+                .execute(pool).await.map(drop)
+        })
+        .context("recording the re-authentication")?;
+        Ok(())
     }
 
     /// Whether session `id` of `user` is live, the user not locked, and an access

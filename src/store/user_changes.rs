@@ -46,13 +46,32 @@ pub enum UserChange<'a> {
     Lock { id: Uuid },
     /// `authd.user.unlocked`. Nothing when not locked.
     Unlock { id: Uuid },
+    /// The first code of a TOTP factor proved it (`step`, the replay guard's
+    /// start); `codes` (digests) replace the recovery codes:
+    /// `authd.user.mfa_enabled`. Nothing when the factor is not pending.
+    ConfirmTotp {
+        id: Uuid,
+        factor: Uuid,
+        step: i64,
+        codes: &'a [[u8; 32]],
+    },
+    /// One confirmed factor, or all (`None`); the recovery codes go with the last:
+    /// `authd.user.mfa_disabled`. Nothing when there was none.
+    RemoveFactors { id: Uuid, factor: Option<Uuid> },
+    /// `codes` (digests) replace the recovery codes:
+    /// `authd.user.recovery_codes_regenerated`. Nothing without a factor.
+    RegenerateRecoveryCodes { id: Uuid, codes: &'a [[u8; 32]] },
+    /// A recovery code (digest) spent: `authd.user.recovery_code_used`. Nothing
+    /// when the user has no such code.
+    UseRecoveryCode { id: Uuid, code: &'a [u8; 32] },
 }
 
 /// The statements of one change, in one transaction of `$pool` (see `dialect`):
 /// `$before` (with `$tx`; it evaluates to whether it queued mail), `$query` (an
 /// UPDATE or DELETE that returns the account row), then `$then` (with `$tx`), then
 /// the event of `$kind` done by `$actor`, and the commit. Returns early with `Ok(None)`, rolling back, when no row
-/// matched. Written once for the six changes that differ only in their SQL.
+/// matched. Written once for the changes that differ only in their SQL (here and in
+/// `mfa.rs`).
 macro_rules! change {
     ($store:ident, $pool:ident, $tx:ident, $kind:expr, $now:expr, $actor:expr, before $before:block, $query:expr, $then:block) => {{
         let mut $tx = $pool.begin().await?;
@@ -69,6 +88,8 @@ macro_rules! change {
         change!($store, $pool, $tx, $kind, $now, $actor, before { false }, $query, $then)
     };
 }
+
+pub(super) use change;
 
 /// A notice to the old address of an email change (`$2` the user, `$3` the new
 /// address); nothing when the address does not change.
@@ -116,6 +137,21 @@ impl Store {
             UserChange::Remove { id } => self.delete(id, None, now, actor).await,
             UserChange::Lock { id } => self.lock(id, now, actor).await,
             UserChange::Unlock { id } => self.unlock(id, now, actor).await,
+            UserChange::ConfirmTotp {
+                id,
+                factor,
+                step,
+                codes,
+            } => self.confirm_totp(id, factor, step, codes, now, actor).await,
+            UserChange::RemoveFactors { id, factor } => {
+                self.remove_factors(id, factor, now, actor).await
+            }
+            UserChange::RegenerateRecoveryCodes { id, codes } => {
+                self.regenerate_recovery_codes(id, codes, now, actor).await
+            }
+            UserChange::UseRecoveryCode { id, code } => {
+                self.use_recovery_code(id, code, now, actor).await
+            }
         }
     }
 

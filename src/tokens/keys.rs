@@ -135,6 +135,12 @@ pub struct Keys {
 }
 
 impl Keys {
+    /// The key-encryption key that seals secrets at rest, when one is configured
+    /// (the TOTP secrets are sealed with it too).
+    pub fn secrets(&self) -> Option<&SecretsKey> {
+        self.secrets.as_deref()
+    }
+
     /// Makes sure a current key exists (the first replica creates it) and loads the ring.
     pub async fn load(
         store: Store,

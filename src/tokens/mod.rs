@@ -73,6 +73,25 @@ pub struct Grant {
     pub email_verified: bool,
     /// When the login the session came from authenticated (a refresh keeps it).
     pub auth_time: DateTime<Utc>,
+    /// How it authenticated, RFC 8176 values (`pwd`; `pwd`, `otp`, `mfa`); a
+    /// refresh keeps them.
+    pub amr: Vec<String>,
+}
+
+impl Grant {
+    /// The assurance level the methods reach: `aal2` with a second factor.
+    pub fn acr(&self) -> &'static str {
+        acr_of(&self.amr)
+    }
+}
+
+/// `aal2` when `amr` holds a second factor (`mfa`), else `aal1`.
+pub fn acr_of(amr: &[String]) -> &'static str {
+    if amr.iter().any(|m| m == "mfa") {
+        "aal2"
+    } else {
+        "aal1"
+    }
 }
 
 /// Tolerated clock difference between replicas for `iat`.
@@ -114,6 +133,8 @@ impl Tokens {
             sid: Some(grant.session),
             email_verified: Some(grant.email_verified),
             auth_time: Some(grant.auth_time.timestamp()),
+            amr: Some(grant.amr.clone()),
+            acr: Some(grant.acr().to_string()),
         };
         let ring = self.keys.ring(now).await;
         (jwt::sign(&ring.signer, &ring.kid, &claims), ttl)

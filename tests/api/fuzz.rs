@@ -14,15 +14,36 @@ async fn schemathesis_finds_no_failure_and_no_5xx(backend: Backend) {
     // The default configuration, the built-in denylist on: the document states
     // what it refuses (a `not: {pattern}`), so the fuzzer's "00000000" is invalid
     // data there, and its 422 expected.
+    // The fuzzer's user has a second factor, so its token is aal2 and the
+    // sensitive routes answer; the hooks give /auth/login/mfa real mfa_tokens of
+    // this user (AUTHD_MFA_LOGIN), so the fuzzer reaches the second step.
     let app = TestApp::spawn(backend).await;
-    app.create_user("fuzzer").await;
-    let tokens: Tokens = app.login("fuzzer", PASSWORD).await.json().await.unwrap();
+    let enrolled = crate::mfa::enrolled_now(&app, "fuzzer").await;
+    let token = crate::mfa::mfa_token(&app, "fuzzer").await;
+    let code = serde_json::json!({ "recovery_code": enrolled.recovery_codes[0] });
+    let tokens: Tokens = crate::mfa::second_step(&app, &token, code)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let env = [
+        ("AUTHD_MFA_LOGIN", "fuzzer".to_string()),
+        ("AUTHD_MFA_PASSWORD", PASSWORD.to_string()),
+        ("AUTHD_BASE_URL", app.url("")),
+    ];
     fuzz(
         app.url("/openapi.json"),
         "schemathesis.toml",
         tokens.access_token,
+        &env,
     )
     .await;
+    // The second step was reached: codes were checked against live mfa_tokens
+    // (only a live one gets as far as the code's throttle counters).
+    let checked = app
+        .scalar("SELECT COUNT(*) FROM login_throttle WHERE key LIKE 'otp:%'")
+        .await;
+    assert!(checked > 0, "the fuzzer never reached the second step");
 }
 
 /// The admin API's document, with an admin token; its users are the fuzzer's to
@@ -32,11 +53,16 @@ async fn schemathesis_finds_no_failure_in_the_admin_api() {
     let app = TestApp::spawn_with(Backend::Postgres, crate::admin::with_admin).await;
     app.create_user("fuzzed").await;
     let url = format!("http://{}/admin/openapi.json", app.admin_addr.unwrap());
-    fuzz(url, "admin.toml", crate::admin::TOKEN.to_string()).await;
+    fuzz(url, "admin.toml", crate::admin::TOKEN.to_string(), &[]).await;
 }
 
-/// Runs schemathesis on the document at `url` with the auth of `config`.
-async fn fuzz(url: String, config: &'static str, token: String) {
+/// Runs schemathesis on the document at `url` with the auth of `config` and the
+/// hooks' settings `env`.
+async fn fuzz(url: String, config: &'static str, token: String, env: &[(&str, String)]) {
+    let env: Vec<(String, String)> = env
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.clone()))
+        .collect();
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/schemathesis");
     let work = tempfile::tempdir().unwrap();
     let out = tokio::task::spawn_blocking(move || {
@@ -46,6 +72,7 @@ async fn fuzz(url: String, config: &'static str, token: String) {
             .args(["run", &url, "--checks", "all", "--max-examples", "30"])
             .args(["--seed", "1", "--request-timeout", "10", "--no-color"])
             .env("AUTHD_TOKEN", &token)
+            .envs(env)
             .env("SCHEMATHESIS_HOOKS", "hooks")
             .env("PYTHONPATH", &dir)
             .current_dir(work.path())

@@ -22,6 +22,7 @@ mod isolation;
 mod lifecycle;
 mod load;
 mod mail;
+mod mfa;
 mod operations;
 mod overload;
 mod pg;

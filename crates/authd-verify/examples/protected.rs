@@ -1,5 +1,7 @@
 //! A service of your own behind authd's tokens, in a page: `GET /hello` answers the
-//! token's user, or 401 for a missing, invalid, expired or revoked token. It never
+//! token's user (and how it logged in: `amr`, `acr`), or 401 for a missing,
+//! invalid, expired or revoked token; `GET /sensitive` also wants a login with a
+//! second factor (`acr` = `aal2`), else 403. It never
 //! calls authd per request: keys come from the JWKS (once, and again for an unknown
 //! kid), revocations from Kafka.
 //!
@@ -38,12 +40,33 @@ async fn hello(
             )
         })?;
     match verifier.verify(token).await {
-        Ok(claims) => Ok(Json(json!({ "user": claims.sub, "session": claims.sid }))),
+        Ok(claims) => Ok(Json(json!({
+            "user": claims.sub,
+            "session": claims.sid,
+            "amr": claims.amr,
+            "acr": claims.acr,
+        }))),
         Err(refused) => Err((
             StatusCode::UNAUTHORIZED,
             Json(json!({ "error": refused.to_string() })),
         )),
     }
+}
+
+/// A route that wants a login with a second factor: `acr` is `aal2` (the user
+/// proved a code or a passkey besides the password), else 403.
+async fn sensitive(
+    State(verifier): State<Verifier>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, (StatusCode, Json<Value>)> {
+    let Json(who) = hello(State(verifier), headers).await?;
+    if who["acr"] != "aal2" {
+        return Err((
+            StatusCode::FORBIDDEN,
+            Json(json!({ "error": "this needs a login with a second factor (acr aal2)" })),
+        ));
+    }
+    Ok(Json(who))
 }
 
 /// How many times this service fetched authd's JWKS.
@@ -66,6 +89,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let verifier = Verifier::start(config).await?;
     let app = Router::new()
         .route("/hello", get(hello))
+        .route("/sensitive", get(sensitive))
         .route("/stats", get(stats))
         .with_state(verifier);
     let listener = tokio::net::TcpListener::bind(var("LISTEN", "127.0.0.1:8090")).await?;

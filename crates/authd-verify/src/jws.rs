@@ -46,6 +46,14 @@ pub struct Claims {
     /// seconds): the login the session came from; a refresh keeps it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth_time: Option<i64>,
+    /// How the user proved who they are (RFC 8176: `pwd`; with a second factor
+    /// `pwd`, `otp`, `mfa`); a refresh keeps the login's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amr: Option<Vec<String>>,
+    /// The assurance level of that authentication: `aal1` (one factor) or `aal2`
+    /// (two), as NIST SP 800-63B names them (OpenID Connect's `acr` claim).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acr: Option<String>,
 }
 
 /// RFC 7519 allows one audience or several.
@@ -189,6 +197,8 @@ mod tests {
             sid: None,
             email_verified: None,
             auth_time: None,
+            amr: None,
+            acr: None,
         }
     }
 

@@ -136,6 +136,8 @@ mod tests {
             email_verified: None,
             sid: Some(sid),
             auth_time: None,
+            amr: None,
+            acr: None,
         }
     }
 

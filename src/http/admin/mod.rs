@@ -6,6 +6,7 @@
 //! event an admin causes says `admin:<name>` in its `authdactor` attribute. Its
 //! own OpenAPI document, GET /admin/openapi.json, is the one call without a token.
 
+mod factors;
 mod history;
 mod import;
 mod locks;
@@ -113,6 +114,7 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(locks::logout))
         .routes(routes!(history::sessions))
         .routes(routes!(history::events))
+        .routes(routes!(factors::list, factors::remove))
         .merge(
             OpenApiRouter::new()
                 .routes(routes!(import::import))

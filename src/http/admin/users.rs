@@ -58,6 +58,8 @@ pub struct AdminUserDetail {
     #[serde(flatten)]
     user: AdminUserView,
     live_sessions: i64,
+    /// Whether a second factor guards its login (GET .../factors lists them).
+    mfa_enabled: bool,
 }
 
 /// A page of users; `next` is the cursor of the following page (absent at the end).
@@ -162,14 +164,16 @@ pub(super) async fn read(
     _admin: Admin,
     id: IdPath,
 ) -> Result<Json<AdminUserDetail>, ApiError> {
+    let id = user_id(id)?;
     let (user, live_sessions) = state
         .store
-        .admin_user(user_id(id)?)
+        .admin_user(id)
         .await?
         .ok_or(ApiError::NotFound)?;
     Ok(Json(AdminUserDetail {
         user: user.into(),
         live_sessions,
+        mfa_enabled: state.store.has_factor(id).await?,
     }))
 }
 

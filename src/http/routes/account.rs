@@ -130,7 +130,7 @@ async fn update(
     // user's own.
     match password {
         Some(password) => password::confirm(&state, &account, client, password).await?,
-        None => stepup::require_recent(&state, &bearer.0, state.clock.now())?,
+        None => stepup::require_recent(&state, &bearer.0, state.clock.now()).await?,
     }
     // Each change is an event and may be a mail: counted per user, and a mail to
     // a new address per address and client network, as every mail request is.

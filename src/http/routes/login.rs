@@ -4,12 +4,13 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::authn::mfa::{self, LoginAnswer, MfaChallenge};
 use crate::authn::{password, session, TokenResponse};
 use crate::domain::{Password, PublicUser, LOGIN_MAX_CHARS};
 use crate::http::auth::Bearer;
@@ -63,6 +64,17 @@ impl LoginRequest {
     }
 }
 
+/// What a login answers: the tokens, or the second step.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)] // the OpenAPI document's description of LoginAnswer
+enum LoginOutcome {
+    #[schema(title = "Tokens")]
+    Tokens(TokenResponse),
+    #[schema(title = "SecondStep")]
+    SecondStep(MfaChallenge),
+}
+
 /// POST /auth/token and POST /auth/logout.
 #[derive(Deserialize, ToSchema)]
 pub struct RefreshRequest {
@@ -85,7 +97,7 @@ impl RefreshRequest {
 #[utoipa::path(post, path = "/auth/login", tag = "session",
     request_body = LoginRequest,
     responses(
-        (status = 200, description = "Tokens (Cache-Control: no-store)", body = TokenResponse),
+        (status = 200, description = "Tokens (Cache-Control: no-store); or, for a user with a second factor (or, with AUTHD_MFA=required, without one yet), the second step: an mfa_token", body = inline(LoginOutcome)),
         (status = 400, description = "Malformed JSON"),
         (status = 401, description = "Wrong login or password (one answer for both)"),
         (status = 403, description = "The password matched, but an administrator locked the account (account-locked), or AUTHD_EMAIL_VERIFICATION=required and the email is not verified yet (email-not-verified)"),
@@ -100,7 +112,7 @@ async fn login(
     ClientIp(client): ClientIp,
     headers: HeaderMap,
     Body(body): Body<LoginRequest>,
-) -> Result<TokenResponse, ApiError> {
+) -> Result<LoginAnswer, ApiError> {
     let (login, password) = body.parse()?;
     let now = state.clock.now();
     let account = password::login(&state, &login, password, client, now).await?;
@@ -109,8 +121,9 @@ async fn login(
     let origin = SessionOrigin {
         client_address: &client_address,
         user_agent: agent.as_deref(),
+        amr: "pwd",
     };
-    session::start(&state, &account.user, now, &origin).await
+    mfa::after_password(&state, &account, &origin, now).await
 }
 
 /// The client's User-Agent as the sessions list shows it: printable, 256

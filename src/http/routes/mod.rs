@@ -3,7 +3,9 @@
 pub mod account;
 pub mod keys;
 pub mod login;
+pub mod mfa;
 pub mod operations;
+pub mod reauthenticate;
 pub mod recovery;
 pub mod sessions;
 pub mod signup;

@@ -107,7 +107,7 @@ async fn end_one(
     // Ending one's own session is a logout; ending another evicts whoever holds
     // it, which a stolen token must not do to the owner.
     if Some(id) != bearer.0.sid {
-        stepup::require_recent(&state, &bearer.0, now)?;
+        stepup::require_recent(&state, &bearer.0, now).await?;
     }
     if !state
         .store
@@ -139,7 +139,7 @@ async fn end_others(
 ) -> Result<Json<Ended>, ApiError> {
     let account = bearer.account(&state).await?;
     let now = state.clock.now();
-    stepup::require_recent(&state, &bearer.0, now)?;
+    stepup::require_recent(&state, &bearer.0, now).await?;
     let ended = state
         .store
         .revoke_sessions_of(

@@ -53,6 +53,14 @@ impl TestApp {
         }
     }
 
+    /// The first column of the first row, as bytes (a BLOB or bytea).
+    pub async fn bytes(&self, sql: &str) -> Vec<u8> {
+        match &self.store {
+            Db::Postgres(pool) => sqlx::query_scalar(sql).fetch_one(pool).await.unwrap(),
+            Db::Sqlite(pool) => sqlx::query_scalar(sql).fetch_one(pool).await.unwrap(),
+        }
+    }
+
     pub async fn text(&self, sql: &str, arg: &str) -> Option<String> {
         match &self.store {
             Db::Postgres(pool) => sqlx::query_scalar(sql)
