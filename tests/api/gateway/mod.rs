@@ -1,11 +1,12 @@
 //! Through nginx, configured from nginx/ exactly as scripts/stack does it, in front
 //! of real authd processes (so that one can be SIGKILLed).
 //!
-//! One scenario a file: routing.rs, failover.rs and login.rs; the nginx they all
-//! start is here.
+//! One scenario a file: routing.rs, failover.rs, login.rs and posts.rs (a POST is
+//! never sent twice); the nginx they all start is here.
 
 mod failover;
 mod login;
+mod posts;
 mod routing;
 
 use std::path::Path;
@@ -25,10 +26,16 @@ struct Gateway {
 impl Gateway {
     /// nginx on a free port, and on another one if that one was taken first.
     fn start(replicas: &[&Replica], dir: &Path) -> Gateway {
+        let ports: Vec<u16> = replicas.iter().map(|r| r.port).collect();
+        Self::start_ports(&ports, dir)
+    }
+
+    /// nginx in front of whatever listens on `ports` of 127.0.0.1.
+    fn start_ports(ports: &[u16], dir: &Path) -> Gateway {
         let mut why = String::new();
         for _ in 0..5 {
             let port = free_port();
-            let mut child = spawn(replicas, dir, port);
+            let mut child = spawn(ports, dir, port);
             match wait_listening(port, &mut child, "nginx") {
                 Ok(()) => return Gateway { child, port },
                 Err(reason) => {
@@ -46,11 +53,11 @@ impl Gateway {
     }
 }
 
-/// nginx rendered for `replicas` on `port`, started (not yet listening).
-fn spawn(replicas: &[&Replica], dir: &Path, port: u16) -> Child {
-    let servers: String = replicas
+/// nginx rendered for the upstreams on `ports` on `port`, started (not yet listening).
+fn spawn(ports: &[u16], dir: &Path, port: u16) -> Child {
+    let servers: String = ports
         .iter()
-        .map(|r| format!("server 127.0.0.1:{} max_fails=1 fail_timeout=5s; ", r.port))
+        .map(|p| format!("server 127.0.0.1:{p} max_fails=1 fail_timeout=5s; "))
         .collect();
     let conf = dir.join("nginx");
     let status = child_command("bash")

@@ -158,6 +158,14 @@ impl TestApp {
         }
     }
 
+    /// Stops the application as SIGKILL would: every task of it ends where it is
+    /// (a mail in the middle of its send, a request in flight), nothing drains.
+    pub fn kill(&mut self) {
+        if let Some(server) = self.server.take() {
+            server.abort();
+        }
+    }
+
     /// Asks the server to stop and waits until it has drained and returned.
     pub async fn stop(&mut self) -> anyhow::Result<()> {
         self.request_stop();

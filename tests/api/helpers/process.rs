@@ -216,6 +216,34 @@ impl Replica {
         let _ = self.child.kill(); // SIGKILL
         let _ = self.child.wait();
     }
+
+    /// Sends `signal` (STOP, CONT, ...) to the replica, and checks the kernel then
+    /// says it is stopped (T) exactly when it was told to stop.
+    pub fn signal(&self, signal: &str) {
+        let pid = self.child.id().to_string();
+        let sent = std::process::Command::new("kill")
+            .args([format!("-{signal}"), pid.clone()])
+            .status()
+            .unwrap();
+        assert!(sent.success(), "kill -{signal} {pid}");
+        let state = || {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+            stat.rsplit(") ").next().unwrap().chars().next().unwrap()
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while (state() == 'T') != (signal == "STOP") {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "after SIG{signal} the state is {}",
+                state()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
 }
 
 impl Drop for Replica {

@@ -4,8 +4,10 @@
 //! one client (its address, and its bearer where the route needs one).
 //!
 //! Replays: replay.rs; keys of requests still running or that failed: running.rs;
-//! whose key it is: scope.rs. The keyed request they all send is here.
+//! whose key it is: scope.rs; a replica that hangs holding a key: hung.rs. The
+//! keyed request they all send is here.
 
+mod hung;
 mod replay;
 mod running;
 mod scope;

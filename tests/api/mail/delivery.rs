@@ -1,6 +1,6 @@
 //! Getting mails out: retried while the server is down, dropped and counted when
-//! the server refuses them for good, sent once by two replicas, and written to
-//! files in development mode (each test app to its own directory).
+//! the server refuses them for good, and written to files in development mode
+//! (each test app to its own directory). Two replicas sending: replicas.rs.
 
 use std::time::{Duration, Instant};
 
@@ -90,28 +90,6 @@ async fn a_mail_the_server_refuses_for_good_is_dropped_and_counted(backend: Back
         sample(&app, permanent).await >= before + 1.0,
         "counted as a permanent failure"
     );
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_replicas_send_each_mail_once() {
-    let smtp = SmtpServer::start();
-    let mut a =
-        TestApp::spawn_with(Backend::Postgres, with_mail(&smtp, Verification::Optional)).await;
-    let mut b = a.replica(with_mail(&smtp, Verification::Optional)).await;
-    let mut expected = Vec::new();
-    for i in 0..40 {
-        let name = format!("twice{i}");
-        let app = if i % 2 == 0 { &a } else { &b };
-        app.create_user(&name).await;
-        expected.push(format!("{name}@example.com"));
-    }
-    wait_mail_outbox_empty(&a).await;
-    // Both stopped: each sender has finished the mails it held, so a mail sent
-    // twice would be at the server now.
-    a.stop().await.unwrap();
-    b.stop().await.unwrap();
-    expected.sort();
-    assert_eq!(smtp.recipients(), expected, "each mail once");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -2,11 +2,13 @@
 //! server (aiosmtpd from PyPI, started here): the flows are driven by reading the
 //! mails it received.
 //!
-//! One flow a file: verification.rs, recovery.rs and delivery.rs; smtp.rs is the
-//! server they read from, and what they share is here.
+//! One flow a file: verification.rs, recovery.rs, delivery.rs and replicas.rs
+//! (two senders, one dying mid-send); smtp.rs is the server they read from, and
+//! what they share is here.
 
 mod delivery;
 mod recovery;
+mod replicas;
 pub mod smtp;
 mod verification;
 

@@ -1,0 +1,128 @@
+//! A replica that hangs (SIGSTOP) while it runs a keyed sign-up: once its lease
+//! on the key runs out, a retry of the same key on another replica does the work;
+//! when the hung replica wakes, it keeps nothing: one user, one event, whatever
+//! either of them answered.
+
+use std::time::{Duration, Instant};
+
+use crate::helpers::{eventually, sign_up_body, Replica};
+use crate::pg::PgServer;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hung_replica_that_wakes_keeps_nothing() {
+    let pg = PgServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    // A has one hashing thread and the costliest hash it accepts (64 MiB, 4 passes);
+    // 30 sign-ups queued ahead of the keyed one keep it waiting for seconds, with
+    // its key claimed: long enough to stop A in the middle of the request.
+    let slow = [
+        ("AUTHD_ARGON2_MEMORY_KIB", "65536"),
+        ("AUTHD_ARGON2_ITERATIONS", "4"),
+        ("AUTHD_HASH_WORKERS", "1"),
+        ("AUTHD_HASH_QUEUE", "1000"),
+        ("AUTHD_HASH_QUEUE_WAIT_MS", "60000"),
+    ];
+    let a = Replica::start_with("hung-a", &pg.url, None, dir.path(), &slow);
+    let b = Replica::start("hung-b", &pg.url, None, dir.path());
+    let db = sqlx::PgPool::connect(&pg.url).await.unwrap();
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(120))
+        .build()
+        .unwrap();
+    let ahead: Vec<_> = (0..30)
+        .map(|i| {
+            let request = client
+                .post(a.url("/auth/user"))
+                .json(&sign_up_body(&format!("ahead{i}")));
+            tokio::spawn(async move { request.send().await.map(|answer| answer.status().as_u16()) })
+        })
+        .collect();
+    let body = sign_up_body("hung");
+    let send = |url: String| {
+        let (client, body) = (client.clone(), body.clone());
+        async move {
+            let answer = client
+                .post(url)
+                .header("idempotency-key", "k-hung")
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            (
+                answer.status().as_u16(),
+                answer.json::<serde_json::Value>().await.unwrap_or_default(),
+            )
+        }
+    };
+    let db_ref = &db;
+    eventually(30, "the sign-ups ahead reached A", || async move {
+        let users: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users")
+            .fetch_one(db_ref)
+            .await
+            .unwrap();
+        users >= 1
+    })
+    .await;
+    let first = tokio::spawn(send(a.url("/auth/user")));
+    // A holds the key (its request is waiting for the hashing thread) ...
+    eventually(30, "A claimed the key", || async move {
+        let running: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM idempotency_keys WHERE status IS NULL")
+                .fetch_one(db_ref)
+                .await
+                .unwrap();
+        running == 1
+    })
+    .await;
+    // ... and hangs before it finishes.
+    a.signal("STOP");
+    let hung = "SELECT COUNT(*) FROM users WHERE username = 'hung'";
+    let users: i64 = sqlx::query_scalar(hung).fetch_one(&db).await.unwrap();
+    assert_eq!(users, 0, "A was stopped before it wrote the user");
+    // The retry on B: 409 "in progress" while A's lease lasts, then B does it.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let created = loop {
+        let (status, answer) = send(b.url("/auth/user")).await;
+        match status {
+            201 => break answer,
+            409 => {}
+            other => panic!("the retry on B got {other}: {answer}"),
+        }
+        assert!(Instant::now() < deadline, "B never took the key over");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    // A wakes and finishes what it started.
+    a.signal("CONT");
+    let (status, answer) = first.await.unwrap();
+    if status == 201 {
+        assert_eq!(
+            answer["id"], created["id"],
+            "A answered B's user, not one of its own"
+        );
+    }
+    let users: i64 = sqlx::query_scalar(hung).fetch_one(&db).await.unwrap();
+    let events: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM outbox o JOIN users u ON u.id = o.aggregate_id \
+         WHERE u.username = 'hung' AND o.event_type = 'authd.user.created'",
+    )
+    .fetch_one(&db)
+    .await
+    .unwrap();
+    assert_eq!((users, events), (1, 1), "A answered {status} {answer}");
+    // The key keeps B's answer: a replay on either replica gets B's user.
+    for replica in [&a, &b] {
+        let (status, replay) = send(replica.url("/auth/user")).await;
+        assert_eq!(
+            (status, &replay["id"]),
+            (201, &created["id"]),
+            "A answered {status} {answer} when it woke"
+        );
+    }
+    for request in ahead {
+        assert_eq!(
+            request.await.unwrap().unwrap(),
+            201,
+            "a sign-up queued on A before it hung"
+        );
+    }
+}
