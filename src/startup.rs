@@ -21,7 +21,8 @@ use crate::domain::Denylist;
 use crate::events::relay::{Relay, RelayConfig};
 use crate::hashing::{hash_blocking, self_check, Hasher};
 use crate::http::error::ApiError;
-use crate::http::idempotency::{self, KeyParameter};
+use crate::http::idempotency;
+use crate::http::idempotency::openapi::KeyParameter;
 use crate::http::listener::DrainingListener;
 use crate::http::openapi::{ApiDoc, DenylistStated, ProblemResponses};
 use crate::http::request_id;
@@ -41,6 +42,7 @@ fn api(metrics: bool) -> OpenApiRouter<AppState> {
         .merge(routes::account::router())
         .merge(routes::login::router())
         .merge(routes::mfa::router())
+        .merge(routes::totp::router())
         .merge(routes::reauthenticate::router())
         .merge(routes::sessions::router())
         .merge(routes::recovery::router())
@@ -276,11 +278,21 @@ impl Application {
         let separate = self.metrics_listener.is_some();
         if let Some(listener) = self.metrics_listener {
             let metrics = metrics_router().with_state(self.state.clone());
-            background.spawn(serve_until(listener, metrics, self.limits, stop_rx.clone()));
+            background.spawn(serve::serve_until(
+                listener,
+                metrics,
+                self.limits,
+                stop_rx.clone(),
+            ));
         }
         if let Some(listener) = self.admin_listener {
             let admin = crate::http::admin::router(self.state.clone());
-            background.spawn(serve_until(listener, admin, self.limits, stop_rx.clone()));
+            background.spawn(serve::serve_until(
+                listener,
+                admin,
+                self.limits,
+                stop_rx.clone(),
+            ));
         }
         let draining = Arc::clone(&self.state.draining);
         let (drain_tx, drain_rx) = watch::channel(false);
@@ -307,47 +319,4 @@ impl Application {
         tracing::info!("authd stopped");
         Ok(())
     }
-}
-
-/// Serves a side listener (metrics, admin) until `stop` changes, with the limits
-/// of the service port (header timeout, connection cap): they are reachable by
-/// whoever reaches their address, and must not be held open by a slow client.
-async fn serve_until(
-    listener: TcpListener,
-    router: Router,
-    limits: Limits,
-    mut stop: watch::Receiver<bool>,
-) {
-    let stopped = async move {
-        let _ = stop.changed().await;
-    };
-    // Side listeners do not drain: they stop with the replica.
-    let (_never, no_drain) = watch::channel(false);
-    match DrainingListener::new(listener, no_drain) {
-        Ok(listener) => serve::serve(listener, router, limits, stopped).await,
-        Err(err) => tracing::error!(error = %err, "a side listener failed"),
-    }
-}
-
-/// Completes on SIGTERM or SIGINT.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        tokio::signal::ctrl_c()
-            .await
-            .expect("install the SIGINT handler");
-    };
-    #[cfg(unix)]
-    let term = async {
-        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .expect("install the SIGTERM handler")
-            .recv()
-            .await;
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = term => {},
-    }
-    tracing::info!("shutdown requested; draining in-flight requests");
 }

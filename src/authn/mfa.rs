@@ -16,31 +16,25 @@
 use std::net::IpAddr;
 
 use chrono::{DateTime, Utc};
-use rand::rngs::OsRng;
-use rand::RngCore;
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use super::attempt::Attempt;
+use super::enrolment;
 use super::policy::MfaPolicy;
+use super::recovery_codes;
 use super::session::{self, TokenResponse};
 use super::throttle::AttemptKeys;
 use super::totp;
-use crate::domain::PublicUser;
 use crate::http::error::ApiError;
 use crate::http::state::AppState;
 use crate::store::{Account, Challenge, ChallengePurpose, SessionOrigin, UserChange};
-use crate::tokens::{refresh, SecretsKey};
+use crate::tokens::refresh;
 
 /// How long an `mfa_token` lives.
 pub const MFA_TOKEN_TTL_SECS: i64 = 300;
 /// Wrong codes that end an `mfa_token`.
 pub const MAX_WRONG_CODES: i32 = 3;
-/// Recovery codes made at a time.
-pub const RECOVERY_CODES: usize = 10;
-/// The longest recovery code a request may send (dashes and spaces included).
-pub const RECOVERY_CODE_MAX_CHARS: usize = 64;
 /// What a login with a second factor says it used (RFC 8176).
 pub const AMR_MFA: [&str; 3] = ["pwd", "otp", "mfa"];
 
@@ -243,7 +237,7 @@ async fn accept_code(
         if factor.kind != "totp" || factor.confirmed_at.is_none() {
             continue;
         }
-        let secret = open_secret(state, factor.id, &factor.secret)?;
+        let secret = enrolment::open_secret(state, factor.id, &factor.secret)?;
         let step = totp::matching_step(&secret, code, now.timestamp(), state.mfa.totp_window);
         if let Some(step) = step {
             return Ok(state.store.accept_totp_step(factor.id, step, now).await?);
@@ -258,7 +252,7 @@ async fn spend_recovery_code(
     code: &str,
     now: DateTime<Utc>,
 ) -> Result<bool, ApiError> {
-    let Some(digest) = recovery_digest(code) else {
+    let Some(digest) = recovery_codes::digest(code) else {
         return Ok(false);
     };
     let change = UserChange::UseRecoveryCode {
@@ -266,183 +260,4 @@ async fn spend_recovery_code(
         code: &digest,
     };
     Ok(state.store.apply(change, now).await?.is_some())
-}
-
-/// A new TOTP secret for `user`, stored as its pending factor.
-pub struct Enrolment {
-    pub factor_id: Uuid,
-    pub secret: String,
-    pub otpauth_uri: String,
-    pub qr_svg: String,
-}
-
-/// Starts a TOTP enrolment (replacing a pending one); 409 when the user has one.
-pub async fn begin_totp(
-    state: &AppState,
-    user: &PublicUser,
-    now: DateTime<Utc>,
-) -> Result<Enrolment, ApiError> {
-    let mut secret = [0u8; totp::SECRET_BYTES];
-    OsRng.fill_bytes(&mut secret);
-    let factor_id = Uuid::now_v7();
-    let stored = seal_secret(state.tokens.keys.secrets(), factor_id, &secret)?;
-    if !state
-        .store
-        .begin_totp(user.id, factor_id, &stored, now)
-        .await?
-    {
-        return Err(ApiError::FactorState(
-            "this user has an authenticator already: remove it first (DELETE /auth/mfa/totp)",
-        ));
-    }
-    let otpauth_uri = totp::otpauth_uri(&state.mfa.issuer, &user.username, &secret);
-    let qr_svg = totp::qr_svg(&otpauth_uri).map_err(ApiError::Internal)?;
-    Ok(Enrolment {
-        factor_id,
-        secret: totp::base32(&secret),
-        otpauth_uri,
-        qr_svg,
-    })
-}
-
-/// Confirms the pending TOTP factor of `user` with its first code: the factor
-/// counts from now, and the new recovery codes are returned (shown this once).
-pub async fn confirm_totp(
-    state: &AppState,
-    user: Uuid,
-    client: IpAddr,
-    code: &str,
-    now: DateTime<Utc>,
-) -> Result<Vec<String>, ApiError> {
-    let pending = state
-        .store
-        .factors(user)
-        .await?
-        .into_iter()
-        .find(|f| f.kind == "totp" && f.confirmed_at.is_none())
-        .ok_or(ApiError::FactorState(
-            "no authenticator waits for confirmation: start with POST /auth/mfa/totp",
-        ))?;
-    let attempt = Attempt::begin(state, AttemptKeys::second_factor(user, client), now).await?;
-    let secret = open_secret(state, pending.id, &pending.secret)?;
-    let Some(step) = totp::matching_step(&secret, code, now.timestamp(), state.mfa.totp_window)
-    else {
-        attempt.failed();
-        return Err(ApiError::WrongCode { ended: false });
-    };
-    let (codes, digests) = new_recovery_codes();
-    let change = UserChange::ConfirmTotp {
-        id: user,
-        factor: pending.id,
-        step,
-        codes: &digests,
-    };
-    match state.store.apply(change, now).await {
-        Ok(Some(_)) => {
-            attempt.succeeded().await?;
-            tracing::info!(user_id = %user, "second factor enabled");
-            Ok(codes)
-        }
-        // Confirmed meanwhile by another request (or replaced).
-        Ok(None) => {
-            attempt.failed();
-            Err(ApiError::WrongCode { ended: false })
-        }
-        Err(err) => {
-            attempt.abandoned().await;
-            Err(err.into())
-        }
-    }
-}
-
-/// Ten new recovery codes (`xxxx-xxxx-xxxx-xxxx`, 80 random bits each) and their
-/// digests.
-pub fn new_recovery_codes() -> (Vec<String>, Vec<[u8; 32]>) {
-    (0..RECOVERY_CODES)
-        .map(|_| {
-            let mut raw = [0u8; 10];
-            OsRng.fill_bytes(&mut raw);
-            let plain = totp::base32(&raw).to_lowercase();
-            let shown = plain
-                .as_bytes()
-                .chunks(4)
-                .map(|c| std::str::from_utf8(c).expect("base32 is ASCII"))
-                .collect::<Vec<_>>()
-                .join("-");
-            let digest = recovery_digest(&shown).expect("a code we made is well formed");
-            (shown, digest)
-        })
-        .unzip()
-}
-
-/// The stored digest of a presented recovery code (any case, with or without
-/// its dashes and spaces); `None` when it cannot be one.
-pub fn recovery_digest(code: &str) -> Option<[u8; 32]> {
-    let plain: String = code
-        .chars()
-        .filter(|c| *c != '-' && !c.is_whitespace())
-        .collect::<String>()
-        .to_lowercase();
-    let well_formed = plain.len() == 16
-        && plain
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || (b'2'..=b'7').contains(&b));
-    well_formed.then(|| Sha256::digest(plain.as_bytes()).into())
-}
-
-fn seal_secret(
-    secrets: Option<&SecretsKey>,
-    factor: Uuid,
-    secret: &[u8],
-) -> Result<Vec<u8>, ApiError> {
-    match secrets {
-        Some(key) => key
-            .seal(secret, &format!("totp:{factor}"))
-            .map_err(ApiError::Internal),
-        None => Ok(secret.to_vec()),
-    }
-}
-
-fn open_secret(state: &AppState, factor: Uuid, stored: &[u8]) -> Result<Vec<u8>, ApiError> {
-    SecretsKey::open(
-        state.tokens.keys.secrets(),
-        stored,
-        &format!("totp:{factor}"),
-    )
-    .map_err(ApiError::Internal)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn recovery_codes_are_ten_distinct_and_their_digests_match_any_spelling() {
-        let (codes, digests) = new_recovery_codes();
-        assert_eq!(codes.len(), RECOVERY_CODES);
-        let distinct: std::collections::HashSet<_> = codes.iter().collect();
-        assert_eq!(distinct.len(), RECOVERY_CODES);
-        let code = &codes[0];
-        assert_eq!(code.len(), 19, "{code}");
-        assert_eq!(recovery_digest(code), Some(digests[0]));
-        let loose = code.replace('-', " ").to_uppercase();
-        assert_eq!(recovery_digest(&loose), Some(digests[0]));
-        for junk in ["", "abcd", "abcd-efgh-ijkl-mno1", "abcd-efgh-ijkl-mnop-q"] {
-            assert_eq!(recovery_digest(junk), None, "{junk}");
-        }
-    }
-
-    #[test]
-    fn a_sealed_secret_opens_only_for_its_factor() {
-        let key = SecretsKey::parse(&"11".repeat(32)).unwrap();
-        let (a, b) = (Uuid::now_v7(), Uuid::now_v7());
-        let sealed = seal_secret(Some(&key), a, b"secret bytes here!!!").unwrap();
-        assert_ne!(&sealed[..], b"secret bytes here!!!");
-        let context = format!("totp:{a}");
-        assert_eq!(
-            SecretsKey::open(Some(&key), &sealed, &context).unwrap(),
-            b"secret bytes here!!!"
-        );
-        assert!(SecretsKey::open(Some(&key), &sealed, &format!("totp:{b}")).is_err());
-    }
 }

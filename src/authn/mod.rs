@@ -8,15 +8,19 @@
 //! - `policy`: what a login asks besides its factors (email verification).
 //! - `stepup`: what a sensitive change asks (a recent login, or the password).
 //! - `mfa`: the second factors (TOTP, recovery codes) and the `mfa_token` between
-//!   a login's password step and its second one; `totp`: RFC 6238 itself.
+//!   a login's password step and its second one; `totp`: RFC 6238 itself;
+//!   `enrolment`: a new TOTP factor, sealed, confirmed by its first code;
+//!   `recovery_codes`: the codes shown once and kept as digests.
 //!
 //! A new factor (a one-time code, a passkey) is a module beside `password` that
 //! verifies inside an `Attempt` and ends in `session::start`.
 
 pub mod attempt;
+pub mod enrolment;
 pub mod mfa;
 pub mod password;
 pub mod policy;
+pub mod recovery_codes;
 pub mod session;
 pub mod signup;
 pub mod stepup;

@@ -2,6 +2,7 @@
 //! start-up into a `Config`. Each subsystem owns its config type; this assembles them.
 
 mod admin;
+mod mail_settings;
 mod settings;
 mod subsystems;
 #[cfg(test)]

@@ -14,9 +14,10 @@ use crate::tokens::{SecretsSource, TokenConfig};
 
 impl Settings {
     pub(super) fn mail(&self) -> Result<MailConfig, String> {
-        let delivery = match self.smtp_url.as_deref().map(str::trim) {
+        let delivery = match self.mail.smtp_url.as_deref().map(str::trim) {
             None | Some("") => Delivery::Files {
                 dir: self
+                    .mail
                     .mail_dir
                     .clone()
                     .unwrap_or_else(|| self.data_dir.join("mail")),
@@ -28,10 +29,11 @@ impl Settings {
             Some(_) => return Err("AUTHD_SMTP_URL must start with smtp:// or smtps://".into()),
         };
         let from = self
+            .mail
             .mail_from
             .parse()
-            .map_err(|e| format!("AUTHD_MAIL_FROM {:?}: {e}", self.mail_from))?;
-        let app_url = match &self.app_url {
+            .map_err(|e| format!("AUTHD_MAIL_FROM {:?}: {e}", self.mail.mail_from))?;
+        let app_url = match &self.mail.app_url {
             Some(url) => http_url("AUTHD_APP_URL", url)?,
             None => self.public_url()?,
         };
@@ -39,10 +41,10 @@ impl Settings {
             delivery,
             from,
             app_url,
-            templates: std::sync::Arc::new(Templates::load(self.mail_templates.as_deref())?),
-            verification: self.email_verification,
-            verify_ttl: Duration::from_secs(self.verify_token_ttl_secs),
-            reset_ttl: Duration::from_secs(self.reset_token_ttl_secs),
+            templates: std::sync::Arc::new(Templates::load(self.mail.mail_templates.as_deref())?),
+            verification: self.mail.email_verification,
+            verify_ttl: Duration::from_secs(self.mail.verify_token_ttl_secs),
+            reset_ttl: Duration::from_secs(self.mail.reset_token_ttl_secs),
         };
         crate::mail::check(&config).map_err(|e| format!("{e:#}"))?;
         Ok(config)

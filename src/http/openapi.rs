@@ -247,7 +247,7 @@ mod tests {
             (_, "code") => (None, None, Some(crate::authn::totp::CODE_PATTERN.into())),
             (_, "recovery_code") => (
                 Some(1),
-                Some(crate::authn::mfa::RECOVERY_CODE_MAX_CHARS),
+                Some(crate::authn::recovery_codes::RECOVERY_CODE_MAX_CHARS),
                 None,
             ),
             (_, "password_hash") => (None, Some(ImportedFormat::MAX_LEN), None),

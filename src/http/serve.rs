@@ -4,7 +4,8 @@
 //! can), a head over `HEAD_LIMIT` is refused with 431, and at most
 //! `max_connections` connections are open at once (past that, new ones wait in
 //! the kernel's backlog, so memory stays bounded). Request bodies have their own
-//! timeout, in the extractors (`http::extract`).
+//! timeout, in the extractors (`http::extract`). Side listeners (metrics, admin)
+//! are served by `serve_until`; `shutdown_signal` is SIGTERM or SIGINT.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -18,7 +19,8 @@ use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
-use tokio::sync::Semaphore;
+use tokio::net::TcpListener;
+use tokio::sync::{watch, Semaphore};
 use tower::ServiceExt;
 
 use crate::http::listener::DrainingListener;
@@ -74,4 +76,47 @@ pub async fn serve(
     }
     drop(listener);
     graceful.shutdown().await;
+}
+
+/// Serves a side listener (metrics, admin) until `stop` changes, with the limits
+/// of the service port (header timeout, connection cap): they are reachable by
+/// whoever reaches their address, and must not be held open by a slow client.
+pub async fn serve_until(
+    listener: TcpListener,
+    router: Router,
+    limits: Limits,
+    mut stop: watch::Receiver<bool>,
+) {
+    let stopped = async move {
+        let _ = stop.changed().await;
+    };
+    // Side listeners do not drain: they stop with the replica.
+    let (_never, no_drain) = watch::channel(false);
+    match DrainingListener::new(listener, no_drain) {
+        Ok(listener) => serve(listener, router, limits, stopped).await,
+        Err(err) => tracing::error!(error = %err, "a side listener failed"),
+    }
+}
+
+/// Completes on SIGTERM or SIGINT.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        tokio::signal::ctrl_c()
+            .await
+            .expect("install the SIGINT handler");
+    };
+    #[cfg(unix)]
+    let term = async {
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("install the SIGTERM handler")
+            .recv()
+            .await;
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutdown requested; draining in-flight requests");
 }

@@ -8,7 +8,8 @@ use uuid::Uuid;
 use super::commit::Queued;
 use super::dialect::{on_pool, uuid, Dialect};
 use super::outbox::lane_of;
-use super::sessions::{not_before, revoke_sessions};
+use super::revocation::revoke_sessions;
+use super::sessions::not_before;
 use super::{Backend, Store};
 use crate::events::envelope::RevokeReason;
 

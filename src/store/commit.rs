@@ -89,7 +89,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     /// Every file of the store, as compiled.
-    const FILES: [(&str, &str); 19] = [
+    const FILES: [(&str, &str); 21] = [
         ("account_tokens.rs", include_str!("account_tokens.rs")),
         ("admin.rs", include_str!("admin.rs")),
         ("commit.rs", include_str!("commit.rs")),
@@ -101,9 +101,11 @@ mod tests {
         ("mail.rs", include_str!("mail.rs")),
         ("maintenance.rs", include_str!("maintenance.rs")),
         ("mfa.rs", include_str!("mfa.rs")),
+        ("mfa_changes.rs", include_str!("mfa_changes.rs")),
         ("mod.rs", include_str!("mod.rs")),
         ("outbox.rs", include_str!("outbox.rs")),
         ("postgres.rs", include_str!("postgres.rs")),
+        ("revocation.rs", include_str!("revocation.rs")),
         ("sessions.rs", include_str!("sessions.rs")),
         ("sqlite.rs", include_str!("sqlite.rs")),
         ("user_changes.rs", include_str!("user_changes.rs")),

@@ -12,7 +12,7 @@
 //!   the backend's types. Every method of `impl Store` that runs SQL on both
 //!   backends is written this way.
 //! - `insert_event!` (outbox.rs), `insert_mail!` (mail.rs) and `revoke_sessions!`
-//!   (sessions.rs) are statements used inside such a body, on its transaction `tx`;
+//!   (revocation.rs) are statements used inside such a body, on its transaction `tx`;
 //!   `change!` (user_changes.rs) is the shape of the six user changes. They expand
 //!   where they are used, so the function that uses one is the one that commits it,
 //!   through `Store::commit` (commit.rs).

@@ -6,6 +6,7 @@
 mod hash_limit;
 mod pool;
 mod report;
+mod result;
 mod run;
 mod verify;
 

@@ -5,7 +5,7 @@ use std::fmt::Write;
 use hdrhistogram::Histogram;
 use serde_json::{json, Value};
 
-use crate::run::RunResult;
+use crate::result::RunResult;
 use crate::verify::Verification;
 use crate::Args;
 
@@ -152,7 +152,7 @@ impl Report {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::run::histogram;
+    use crate::result::histogram;
 
     #[test]
     fn percentiles_are_in_milliseconds() {

@@ -1,8 +1,8 @@
-//! Second factors: the login's second step, enrolling and removing an
-//! authenticator, recovery codes (re-authentication: `reauthenticate.rs`).
+//! Second factors: the login's second step, the factors' status, recovery codes
+//! (an authenticator's enrolment and removal: `totp.rs`; re-authentication:
+//! `reauthenticate.rs`).
 
 use axum::extract::{DefaultBodyLimit, State};
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::{DateTime, Utc};
@@ -12,23 +12,22 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::authn::mfa::{self, Proof, AMR_MFA};
+use crate::authn::mfa::{self, Proof};
+use crate::authn::recovery_codes;
 use crate::authn::{stepup, TokenResponse};
-use crate::domain::{PublicUser, TOKEN_MAX_CHARS};
+use crate::domain::TOKEN_MAX_CHARS;
 use crate::http::auth::Bearer;
 use crate::http::client_ip::ClientIp;
 use crate::http::error::ApiError;
 use crate::http::extract::{Body, Fields};
 use crate::http::state::AppState;
 use crate::http::BODY_LIMIT;
-use crate::store::{ChallengePurpose, UserChange};
+use crate::store::UserChange;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(login_mfa))
         .routes(routes!(status))
-        .routes(routes!(enrol, remove))
-        .routes(routes!(confirm))
         .routes(routes!(regenerate))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
 }
@@ -54,10 +53,10 @@ pub(super) fn proof(
     recovery: Option<Value>,
 ) -> Option<Proof> {
     let short = |s: String| {
-        if s.chars().count() > mfa::RECOVERY_CODE_MAX_CHARS {
+        if s.chars().count() > recovery_codes::RECOVERY_CODE_MAX_CHARS {
             Err(format!(
                 "must be at most {} characters",
-                mfa::RECOVERY_CODE_MAX_CHARS
+                recovery_codes::RECOVERY_CODE_MAX_CHARS
             ))
         } else {
             Ok(s)
@@ -173,191 +172,6 @@ async fn status(
     Ok(Json(status_of(&state, account.user.id).await?))
 }
 
-/// POST /auth/mfa/totp: with an access token, or with the `mfa_token` of a
-/// password step that must enrol (`AUTHD_MFA=required`).
-#[derive(Deserialize, ToSchema)]
-pub struct EnrolRequest {
-    #[schema(value_type = Option<String>, min_length = 1, max_length = 1024)]
-    mfa_token: Option<Value>,
-}
-
-/// A new authenticator, shown once: the secret, the URI apps scan, its QR code.
-#[derive(Serialize, ToSchema)]
-pub struct EnrolmentView {
-    factor_id: uuid::Uuid,
-    /// Base32, for typing into an app.
-    secret: String,
-    otpauth_uri: String,
-    /// The `otpauth_uri` as a QR code (an SVG document).
-    qr_svg: String,
-}
-
-/// Who a request that accepts either credential is: the bearer's user (after the
-/// step-up), or the user of an enrolment `mfa_token`.
-async fn enrolling_user(
-    state: &AppState,
-    bearer: Result<Bearer, ApiError>,
-    mfa_token: Option<String>,
-    now: DateTime<Utc>,
-) -> Result<(PublicUser, Option<[u8; 32]>), ApiError> {
-    if let Some(token) = mfa_token {
-        let (challenge, hash) =
-            mfa::challenge_of(state, &token, ChallengePurpose::Enrol, now).await?;
-        let account = state
-            .store
-            .account(challenge.user_id)
-            .await?
-            .ok_or(ApiError::InvalidMfaToken)?;
-        return Ok((account.user, Some(hash)));
-    }
-    let bearer = bearer?;
-    let account = bearer.account(state).await?;
-    stepup::require_recent(state, &bearer.0, now).await?;
-    Ok((account.user, None))
-}
-
-#[utoipa::path(post, path = "/auth/mfa/totp", operation_id = "enrol_totp", tag = "mfa", security(("bearer" = [])),
-    request_body(content = EnrolRequest, description = "{} with an access token (a login within AUTHD_REAUTH_MAX_AGE_SECS); {mfa_token} for the enrolment a password step asked for"),
-    responses(
-        (status = 201, description = "A pending authenticator (replacing a pending one): add it to an app, then confirm a code with POST /auth/mfa/totp/confirm", body = EnrolmentView),
-        (status = 401, description = "No valid access token or mfa_token, or no recent login (reauthentication-required)"),
-        (status = 409, description = "The user has an authenticator already (factor-state)"),
-        (status = 422, description = "mfa_token is not a string"),
-        (status = 503, description = "The database is unavailable or full; Retry-After"),
-    ))]
-#[tracing::instrument(skip_all)]
-async fn enrol(
-    State(state): State<AppState>,
-    bearer: Result<Bearer, ApiError>,
-    Body(body): Body<EnrolRequest>,
-) -> Result<Response, ApiError> {
-    let mut fields = Fields::default();
-    let Some(token) = fields.optional("mfa_token", body.mfa_token, Ok) else {
-        return Err(fields.into_error());
-    };
-    let now = state.clock.now();
-    let (user, _) = enrolling_user(&state, bearer, token, now).await?;
-    let enrolment = mfa::begin_totp(&state, &user, now).await?;
-    tracing::info!(user_id = %user.id, "authenticator enrolment started");
-    let view = EnrolmentView {
-        factor_id: enrolment.factor_id,
-        secret: enrolment.secret,
-        otpauth_uri: enrolment.otpauth_uri,
-        qr_svg: enrolment.qr_svg,
-    };
-    let no_store = [(axum::http::header::CACHE_CONTROL, "no-store")];
-    Ok((StatusCode::CREATED, no_store, Json(view)).into_response())
-}
-
-/// POST /auth/mfa/totp/confirm.
-#[derive(Deserialize, ToSchema)]
-pub struct ConfirmRequest {
-    /// Six digits from the app.
-    #[schema(value_type = String, required = true, pattern = "^[0-9]{6}$")]
-    code: Option<Value>,
-    /// With the enrolment `mfa_token` instead of an access token: the answer also
-    /// holds the tokens of the login.
-    #[schema(value_type = Option<String>, min_length = 1, max_length = 1024)]
-    mfa_token: Option<Value>,
-}
-
-/// The recovery codes, shown this once; and the login's tokens when it finished one.
-#[derive(Serialize, ToSchema)]
-pub struct Confirmed {
-    recovery_codes: Vec<String>,
-    /// The login's tokens, when an enrolment `mfa_token` was confirmed.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    tokens: Option<TokenResponse>,
-}
-
-#[utoipa::path(post, path = "/auth/mfa/totp/confirm", operation_id = "confirm_totp", tag = "mfa", security(("bearer" = [])),
-    request_body = ConfirmRequest,
-    responses(
-        (status = 200, description = "The authenticator guards the login from now (authd.user.mfa_enabled); ten recovery codes, shown once (older ones are void); with an mfa_token, the login's tokens too", body = Confirmed),
-        (status = 401, description = "No valid access token or mfa_token, or the code does not match (wrong-code)"),
-        (status = 409, description = "No authenticator waits for confirmation (factor-state)"),
-        (status = 422, description = "No code"),
-        (status = 429, description = "Too many wrong codes; Retry-After"),
-        (status = 503, description = "The database is unavailable or full; Retry-After"),
-    ))]
-#[tracing::instrument(skip_all)]
-async fn confirm(
-    State(state): State<AppState>,
-    ClientIp(client): ClientIp,
-    bearer: Result<Bearer, ApiError>,
-    Body(body): Body<ConfirmRequest>,
-) -> Result<Response, ApiError> {
-    let mut fields = Fields::default();
-    let code = fields.required("code", body.code, Ok);
-    let token = fields.optional("mfa_token", body.mfa_token, Ok);
-    let (Some(code), Some(token)) = (code, token) else {
-        return Err(fields.into_error());
-    };
-    let now = state.clock.now();
-    // The bearer needs no step-up here: the code proves the enrolment's secret,
-    // which only the step-up's caller received.
-    let (user, challenge) = match token {
-        Some(token) => {
-            enrolling_user(&state, Err(ApiError::Unauthorized(None)), Some(token), now).await?
-        }
-        None => (bearer?.account(&state).await?.user, None),
-    };
-    let recovery_codes = match mfa::confirm_totp(&state, user.id, client, &code, now).await {
-        Ok(codes) => codes,
-        Err(err @ ApiError::WrongCode { .. }) if challenge.is_some() => {
-            let hash = challenge.expect("checked");
-            let ended = state
-                .store
-                .fail_challenge(&hash, mfa::MAX_WRONG_CODES)
-                .await?;
-            return Err(if ended {
-                ApiError::WrongCode { ended }
-            } else {
-                err
-            });
-        }
-        Err(err) => return Err(err),
-    };
-    let tokens = match challenge {
-        Some(hash) => Some(mfa::finish(&state, &hash, &AMR_MFA, now).await?),
-        None => None,
-    };
-    let no_store = [(axum::http::header::CACHE_CONTROL, "no-store")];
-    Ok((
-        no_store,
-        Json(Confirmed {
-            recovery_codes,
-            tokens,
-        }),
-    )
-        .into_response())
-}
-
-#[utoipa::path(delete, path = "/auth/mfa/totp", operation_id = "remove_totp", tag = "mfa", security(("bearer" = [])),
-    responses(
-        (status = 204, description = "The authenticator is removed, with the recovery codes (authd.user.mfa_disabled)"),
-        (status = 401, description = "No valid access token, or no recent login with the second factor (reauthentication-required)"),
-        (status = 404, description = "The caller has no authenticator"),
-        (status = 503, description = "The database is unavailable or full; Retry-After"),
-    ))]
-#[tracing::instrument(skip_all)]
-async fn remove(State(state): State<AppState>, bearer: Bearer) -> Result<StatusCode, ApiError> {
-    let account = bearer.account(&state).await?;
-    let now = state.clock.now();
-    stepup::require_recent(&state, &bearer.0, now).await?;
-    let change = UserChange::RemoveFactors {
-        id: account.user.id,
-        factor: None,
-    };
-    state
-        .store
-        .apply(change, now)
-        .await?
-        .ok_or(ApiError::NotFound)?;
-    tracing::info!(user_id = %account.user.id, "second factor removed");
-    Ok(StatusCode::NO_CONTENT)
-}
-
 /// New recovery codes.
 #[derive(Serialize, ToSchema)]
 pub struct RecoveryCodes {
@@ -376,7 +190,7 @@ async fn regenerate(State(state): State<AppState>, bearer: Bearer) -> Result<Res
     let account = bearer.account(&state).await?;
     let now = state.clock.now();
     stepup::require_recent(&state, &bearer.0, now).await?;
-    let (recovery_codes, digests) = mfa::new_recovery_codes();
+    let (recovery_codes, digests) = recovery_codes::new();
     let change = UserChange::RegenerateRecoveryCodes {
         id: account.user.id,
         codes: &digests,

@@ -9,3 +9,4 @@ pub mod reauthenticate;
 pub mod recovery;
 pub mod sessions;
 pub mod signup;
+pub mod totp;

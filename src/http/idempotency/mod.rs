@@ -14,10 +14,6 @@ use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
-use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn};
-use utoipa::openapi::schema::{ObjectBuilder, SchemaType, Type};
-use utoipa::openapi::Required;
-use utoipa::Modify;
 
 use crate::http::auth::Bearer;
 use crate::http::client_ip::ClientIp;
@@ -25,6 +21,8 @@ use crate::http::error::ApiError;
 use crate::http::state::AppState;
 use crate::http::BODY_LIMIT;
 use crate::store::{Claimed, HeldKey, KeyLease, Store, StoredResponse};
+
+pub mod openapi;
 
 pub const HEADER: &str = "idempotency-key";
 
@@ -324,50 +322,4 @@ fn replay(stored: StoredResponse) -> Response {
     }
     headers.insert(REPLAYED, HeaderValue::from_static("true"));
     response
-}
-
-/// Documents the `Idempotency-Key` header on each of `ROUTES`, and only there: the
-/// table that decides which routes honour a key is the one that says so.
-pub struct KeyParameter;
-
-impl Modify for KeyParameter {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        for (method, path, _) in ROUTES {
-            let Some(item) = openapi.paths.paths.get_mut(path) else {
-                continue;
-            };
-            let operation = match method {
-                "POST" => item.post.as_mut(),
-                "PATCH" => item.patch.as_mut(),
-                "PUT" => item.put.as_mut(),
-                "DELETE" => item.delete.as_mut(),
-                _ => None,
-            };
-            if let Some(operation) = operation {
-                operation
-                    .parameters
-                    .get_or_insert_with(Vec::new)
-                    .push(key_parameter());
-            }
-        }
-    }
-}
-
-fn key_parameter() -> Parameter {
-    let schema = ObjectBuilder::new()
-        .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
-        .min_length(Some(1))
-        .max_length(Some(255))
-        .pattern(Some("^[!-~]+$"));
-    ParameterBuilder::new()
-        .name("Idempotency-Key")
-        .parameter_in(ParameterIn::Header)
-        .description(Some(
-            "Optional, 1 to 255 printable ASCII characters, one per request: a repeat \
-             within 24 h gets the first answer (Idempotent-Replayed: true) without the \
-             work being done again",
-        ))
-        .required(Required::False)
-        .schema(Some(schema))
-        .build()
 }
