@@ -121,7 +121,10 @@ async fn keys(settings: &Settings, action: KeysAction) -> anyhow::Result<()> {
         KeysAction::Reseal => {
             let secrets = secrets.context("reseal needs AUTHD_SECRETS_KEY_FILE")?;
             let resealed = Keys::reseal(&store, &secrets).await?;
-            writeln!(out, "{}", serde_json::json!({ "resealed": resealed }))?;
+            let factors = authd::authn::enrolment::reseal(&store, &secrets).await?;
+            let answer =
+                serde_json::json!({ "resealed": resealed, "totp_secrets_resealed": factors });
+            writeln!(out, "{answer}")?;
         }
         KeysAction::List => {
             let keys = Keys::load(

@@ -16,7 +16,7 @@ use super::totp;
 use crate::domain::PublicUser;
 use crate::http::error::ApiError;
 use crate::http::state::AppState;
-use crate::store::UserChange;
+use crate::store::{Store, UserChange};
 use crate::tokens::SecretsKey;
 
 /// A new TOTP secret for `user`, stored as its pending factor.
@@ -104,6 +104,26 @@ pub async fn confirm_totp(
             Err(err.into())
         }
     }
+}
+
+/// Seals every stored TOTP secret with the current secrets key (after a new key
+/// was put first in AUTHD_SECRETS_KEY_FILE; one stored plain is sealed too);
+/// returns how many were sealed again.
+pub async fn reseal(store: &Store, secrets: &SecretsKey) -> anyhow::Result<usize> {
+    let mut resealed = 0;
+    for (factor, stored) in store.all_factor_secrets().await? {
+        if secrets.is_current(&stored) {
+            continue;
+        }
+        let context = format!("totp:{factor}");
+        let secret = SecretsKey::open(Some(secrets), &stored, &context)?;
+        let sealed = secrets.seal(&secret, &context)?;
+        store
+            .replace_factor_secret(factor, &stored, &sealed)
+            .await?;
+        resealed += 1;
+    }
+    Ok(resealed)
 }
 
 fn seal_secret(

@@ -110,6 +110,32 @@ impl Store {
         Ok(rows.into_iter().map(factor).collect::<sqlx::Result<_>>()?)
     }
 
+    /// Every factor's id and stored secret, whatever its user (`keys reseal`).
+    pub async fn all_factor_secrets(&self) -> anyhow::Result<Vec<(Uuid, Vec<u8>)>> {
+        let sql = "SELECT CAST(id AS TEXT), secret FROM mfa_factors ORDER BY id";
+        let rows: Vec<(String, Vec<u8>)> = on_pool!(self, pool => {
+            sqlx::query_as(sql).fetch_all(pool).await
+        })
+        .context("reading the factors' secrets")?;
+        rows.into_iter()
+            .map(|(id, secret)| Ok((uuid(&id)?, secret)))
+            .collect()
+    }
+
+    /// Replaces the stored secret of factor `id`, if it is still `old` (`keys reseal`).
+    pub async fn replace_factor_secret(
+        &self,
+        id: Uuid,
+        old: &[u8],
+        new: &[u8],
+    ) -> anyhow::Result<()> {
+        let sql = "UPDATE mfa_factors SET secret = $3 WHERE id = $1 AND secret = $2";
+        on_pool!(self, pool => {
+            sqlx::query(sql).bind(pool.id(id)).bind(old).bind(new).execute(pool).await.map(drop)
+        })
+        .context("resealing a factor's secret")
+    }
+
     /// Whether the user has a confirmed second factor.
     pub async fn has_factor(&self, user: Uuid) -> anyhow::Result<bool> {
         let sql =

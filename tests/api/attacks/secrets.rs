@@ -3,6 +3,7 @@
 
 use std::time::{Duration, Instant};
 
+use authd::authn::enrolment;
 use authd::clock::Clock;
 use authd::startup::Application;
 use authd::tokens::{Keys, SecretsKey, SecretsSource};
@@ -29,6 +30,7 @@ async fn signing_keys_are_sealed_and_the_secrets_key_rotates() {
     .await;
     app.create_user("holder").await;
     let token = app.tokens("holder", PASSWORD).await.access_token;
+    let guarded = crate::mfa::enrolled(&app, "guarded").await;
     let stored = app
         .scalar("SELECT CAST(length(private_key) AS BIGINT) FROM signing_keys")
         .await;
@@ -55,6 +57,17 @@ async fn signing_keys_are_sealed_and_the_secrets_key_rotates() {
         0,
         "done once"
     );
+    let store = &app.state.store;
+    assert_eq!(
+        enrolment::reseal(store, &both).await.unwrap(),
+        1,
+        "the TOTP secret"
+    );
+    assert_eq!(
+        enrolment::reseal(store, &both).await.unwrap(),
+        0,
+        "done once"
+    );
     let new = key_file(&dir, "new.key", &[NEW]);
     let replica = app
         .replica(|c| c.tokens.secrets = SecretsSource::File(new))
@@ -64,6 +77,9 @@ async fn signing_keys_are_sealed_and_the_secrets_key_rotates() {
         200,
         "the same key, sealed anew"
     );
+    // The authenticator's secret opens with the new key alone: its code logs in.
+    let code = crate::mfa::code_now(&replica, &guarded.secret, 0);
+    crate::mfa::login_with_code(&replica, "guarded", &code).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
