@@ -107,40 +107,15 @@ impl Application {
     /// `build` with another clock (tests move time instead of sleeping).
     pub async fn build_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
         crate::private_files::restrict_new_files();
-        let store = Store::connect(&config.store, config.pool_size)
-            .await?
-            .with_event_source(&config.event_source)
-            .with_event_history(config.event_history)
-            .with_retention(
-                config.tokens.access_ttl + config.tokens.keys_refresh,
-                config.idempotency.max_keys,
-            );
-        // A replica with a relay publishes its own commits (woken in-process).
-        let store = if config.relay.is_some() {
-            store.without_commit_notifications()
-        } else {
-            store
-        };
-        store.migrate().await?;
+        let store = open_store(&config).await?;
         // One setting for both: the tokens' iss is where clients reach authd.
         let token_config = TokenConfig {
             issuer: config.public_url.clone(),
             ..config.tokens.clone()
         };
         let tokens = Tokens::load(store.clone(), token_config, clock.now()).await?;
-        // Trust, but verify: an engine that computes anything else than the reference
-        // would store hashes no other build can check.
+        let (hasher, dummy_hash) = checked_hasher(&config)?;
         let engine = config.hash_engine;
-        self_check(engine, config.hash.shape()).map_err(|why| {
-            tracing::error!(
-                why,
-                engine = engine.name(),
-                "the argon2 engine failed its check; not starting"
-            );
-            anyhow::anyhow!("the argon2 engine failed its start-up check: {why}")
-        })?;
-        let hasher = Hasher::start(engine, config.hash, config.hash_pool);
-        let dummy_hash = hash_blocking(engine, config.hash, &uuid::Uuid::new_v4().to_string())?;
         let metrics = crate::metrics::install();
         crate::metrics::hash_engine(engine.name(), &engine.backend());
         let listener = TcpListener::bind(config.listen)
@@ -163,6 +138,7 @@ impl Application {
             Some(relay) => tracing::info!(brokers = relay.kafka.brokers, topic = relay.kafka.topic, "publishing user events to Kafka"),
             None => tracing::info!("publishing is off (no AUTHD_KAFKA_BROKERS, or AUTHD_RELAY=false): events wait in the outbox, see `authd events`"),
         }
+        let (metrics_listener, admin_listener) = side_listeners(&config).await?;
         let state = AppState {
             store,
             hasher,
@@ -188,24 +164,6 @@ impl Application {
                 .as_ref()
                 .map(|admin| Arc::new(admin.credentials.clone())),
             mfa: Arc::new(config.mfa.clone()),
-        };
-        let metrics_listener = match config.metrics_listen {
-            Some(addr) => Some(
-                TcpListener::bind(addr)
-                    .await
-                    .with_context(|| format!("binding the metrics listener {addr}"))?,
-            ),
-            None => None,
-        };
-        let admin_listener = match &config.admin {
-            Some(admin) => {
-                let listener = TcpListener::bind(admin.listen)
-                    .await
-                    .with_context(|| format!("binding the admin listener {}", admin.listen))?;
-                tracing::info!(addr = %listener.local_addr()?, admins = ?admin.credentials, "admin API");
-                Some(listener)
-            }
-            None => None,
         };
         Ok(Self {
             listener,
@@ -319,4 +277,67 @@ impl Application {
         tracing::info!("authd stopped");
         Ok(())
     }
+}
+
+/// The store of `config`, migrated; a replica with a relay publishes its own
+/// commits (woken in-process), so it sends no commit notifications.
+async fn open_store(config: &Config) -> anyhow::Result<Store> {
+    let store = Store::connect(&config.store, config.pool_size)
+        .await?
+        .with_event_source(&config.event_source)
+        .with_event_history(config.event_history)
+        .with_retention(
+            config.tokens.access_ttl + config.tokens.keys_refresh,
+            config.idempotency.max_keys,
+        );
+    let store = if config.relay.is_some() {
+        store.without_commit_notifications()
+    } else {
+        store
+    };
+    store.migrate().await?;
+    Ok(store)
+}
+
+/// The hashing pool and the dummy hash an unknown login is checked against, once
+/// the engine has passed its check. Trust, but verify: an engine that computes
+/// anything else than the reference would store hashes no other build can check.
+fn checked_hasher(config: &Config) -> anyhow::Result<(Hasher, String)> {
+    let engine = config.hash_engine;
+    self_check(engine, config.hash.shape()).map_err(|why| {
+        tracing::error!(
+            why,
+            engine = engine.name(),
+            "the argon2 engine failed its check; not starting"
+        );
+        anyhow::anyhow!("the argon2 engine failed its start-up check: {why}")
+    })?;
+    let hasher = Hasher::start(engine, config.hash, config.hash_pool);
+    let dummy_hash = hash_blocking(engine, config.hash, &uuid::Uuid::new_v4().to_string())?;
+    Ok((hasher, dummy_hash))
+}
+
+/// The metrics and admin listeners, when configured.
+async fn side_listeners(
+    config: &Config,
+) -> anyhow::Result<(Option<TcpListener>, Option<TcpListener>)> {
+    let metrics = match config.metrics_listen {
+        Some(addr) => Some(
+            TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("binding the metrics listener {addr}"))?,
+        ),
+        None => None,
+    };
+    let admin = match &config.admin {
+        Some(admin) => {
+            let listener = TcpListener::bind(admin.listen)
+                .await
+                .with_context(|| format!("binding the admin listener {}", admin.listen))?;
+            tracing::info!(addr = %listener.local_addr()?, admins = ?admin.credentials, "admin API");
+            Some(listener)
+        }
+        None => None,
+    };
+    Ok((metrics, admin))
 }
