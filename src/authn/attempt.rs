@@ -13,6 +13,9 @@ use crate::http::error::ApiError;
 use crate::http::state::AppState;
 use crate::store::LockPolicy;
 
+/// How long a single-use token stays held by a request that never gave it back.
+const IN_USE_HOLD: Duration = Duration::from_secs(30);
+
 /// A reserved attempt: settle it with `failed`, `succeeded` or `abandoned`.
 pub struct Attempt<'a> {
     state: &'a AppState,
@@ -28,11 +31,18 @@ impl<'a> Attempt<'a> {
         now: DateTime<Utc>,
     ) -> Result<Attempt<'a>, ApiError> {
         let config = state.throttle;
-        let policy = LockPolicy {
+        let mut policy = LockPolicy {
             base_ms: config.base_lockout.as_millis() as i64,
             max_ms: config.max_lockout.as_millis() as i64,
             window_ms: config.window.as_millis() as i64,
         };
+        if keys.is_single_use() {
+            // A token in use is held until its request gives it back, however long
+            // its hash takes on a loaded host; a replica that died holding it
+            // frees it after this long.
+            policy.base_ms = IN_USE_HOLD.as_millis() as i64;
+            policy.max_ms = policy.base_ms;
+        }
         let now_ms = now.timestamp_millis();
         let reserved = state
             .store

@@ -24,7 +24,7 @@ use super::enrolment;
 use super::policy::MfaPolicy;
 use super::recovery_codes;
 use super::session::{self, TokenResponse};
-use super::throttle::AttemptKeys;
+use super::throttle::{client_net, AttemptKeys};
 use super::totp;
 use crate::http::error::ApiError;
 use crate::http::state::AppState;
@@ -35,6 +35,11 @@ use crate::tokens::refresh;
 pub const MFA_TOKEN_TTL_SECS: i64 = 300;
 /// Wrong codes that end an `mfa_token`.
 pub const MAX_WRONG_CODES: i32 = 3;
+/// Wrong one-time codes in a row that block an authenticator until a recovery
+/// code (or an administrator) frees it: however slowly someone who has the
+/// password guesses, and from however many addresses, this is all they get
+/// (20 guesses of 3 codes each: 6 in 100,000).
+pub const MAX_WRONG_CODES_IN_A_ROW: i32 = 20;
 /// What a login with a second factor says it used (RFC 8176).
 pub const AMR_MFA: [&str; 3] = ["pwd", "otp", "mfa"];
 
@@ -70,6 +75,14 @@ impl axum::response::IntoResponse for LoginAnswer {
             }
         }
     }
+}
+
+/// Who presents an `mfa_token`: it works only from the client network and with
+/// the user agent of the password step that made it.
+#[derive(Debug, Clone, Copy)]
+pub struct Presenter<'a> {
+    pub client: IpAddr,
+    pub agent: Option<&'a str>,
 }
 
 /// A second factor as presented.
@@ -123,34 +136,73 @@ fn step_name(purpose: ChallengePurpose) -> &'static str {
 }
 
 /// The live challenge of a presented `mfa_token` for `purpose`, and its digest.
+/// A token presented from another client network or by another user agent than
+/// its password step's is refused like an unknown one (and stays usable by its
+/// own client).
 pub async fn challenge_of(
     state: &AppState,
     token: &str,
     purpose: ChallengePurpose,
+    presenter: Presenter<'_>,
     now: DateTime<Utc>,
 ) -> Result<(Challenge, [u8; 32]), ApiError> {
     let hash = refresh::hash_of(token.trim()).ok_or(ApiError::InvalidMfaToken)?;
-    match state.store.challenge(&hash, now).await? {
-        Some(challenge) if challenge.purpose == purpose => Ok((challenge, hash)),
-        _ => Err(ApiError::InvalidMfaToken),
+    let challenge = match state.store.challenge(&hash, now).await? {
+        Some(challenge) if challenge.purpose == purpose => challenge,
+        _ => return Err(ApiError::InvalidMfaToken),
+    };
+    let made_from = challenge
+        .client_address
+        .as_deref()
+        .and_then(|a| a.parse().ok());
+    let same_client = made_from.map(client_net) == Some(client_net(presenter.client));
+    if !same_client || challenge.user_agent.as_deref() != presenter.agent {
+        tracing::warn!(user_id = %challenge.user_id, "an mfa_token presented by another client");
+        return Err(ApiError::InvalidMfaToken);
     }
+    Ok((challenge, hash))
 }
 
 /// POST /auth/login/mfa: the second factor for a live `mfa_token`, then the
 /// session, with the login's address and agent.
+/// One request at a time per `mfa_token` (others get 429 meanwhile), so parallel
+/// codes cannot pass its limit of wrong codes, nor spend recovery codes for a
+/// login that only one of them finishes; a locked account spends nothing.
 pub async fn finish_login(
     state: &AppState,
     token: &str,
     proof: Proof,
-    client: IpAddr,
+    presenter: Presenter<'_>,
     now: DateTime<Utc>,
 ) -> Result<TokenResponse, ApiError> {
-    let (challenge, hash) = challenge_of(state, token, ChallengePurpose::Login, now).await?;
-    let user = challenge.user_id;
-    if let Err(err) = verify(state, user, client, &proof, now).await {
-        return Err(wrong_code(state, &hash, err).await);
+    let (challenge, hash) =
+        challenge_of(state, token, ChallengePurpose::Login, presenter, now).await?;
+    let busy = Attempt::begin(state, AttemptKeys::single_use(&hash), now).await?;
+    let finished = check_then_finish(state, challenge.user_id, &hash, &proof, presenter, now).await;
+    busy.abandoned().await;
+    finished
+}
+
+async fn check_then_finish(
+    state: &AppState,
+    user: Uuid,
+    hash: &[u8; 32],
+    proof: &Proof,
+    presenter: Presenter<'_>,
+    now: DateTime<Utc>,
+) -> Result<TokenResponse, ApiError> {
+    let account = state
+        .store
+        .account(user)
+        .await?
+        .ok_or(ApiError::InvalidMfaToken)?;
+    if account.locked_at.is_some() {
+        return Err(ApiError::Locked);
     }
-    finish(state, &hash, &AMR_MFA, now).await
+    if let Err(err) = verify(state, user, presenter.client, proof, now).await {
+        return Err(wrong_code(state, hash, err).await);
+    }
+    finish(state, hash, &AMR_MFA, now).await
 }
 
 /// Counts a wrong code against the challenge (which ends at the limit).
@@ -205,7 +257,22 @@ pub async fn verify(
 ) -> Result<(), ApiError> {
     let attempt = Attempt::begin(state, AttemptKeys::second_factor(user, client), now).await?;
     let matched = match proof {
-        Proof::Totp(code) => accept_code(state, user, code, now).await,
+        Proof::Totp(code) => match state
+            .store
+            .reserve_code_guess(user, MAX_WRONG_CODES_IN_A_ROW)
+            .await
+        {
+            Ok(true) => accept_code(state, user, code, now).await,
+            Ok(false) => {
+                attempt.abandoned().await;
+                tracing::warn!(user_id = %user, "a one-time code for a blocked authenticator");
+                return Err(ApiError::FactorState(
+                    "this authenticator is blocked after too many wrong codes in a row: \
+                     use a recovery code, which frees it",
+                ));
+            }
+            Err(err) => Err(err.into()),
+        },
         Proof::Recovery(code) => spend_recovery_code(state, user, code, now).await,
     };
     match matched {

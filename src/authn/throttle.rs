@@ -107,15 +107,16 @@ impl AttemptKeys {
     }
 
     /// A second-factor code of `user` (TOTP or recovery) from `client`: per user
-    /// and client network (`AUTHD_LOGIN_MAX_FAILURES`), per user from anywhere
-    /// (`..._PER_ACCOUNT`), per client network (`..._PER_CLIENT`), apart from the
-    /// password's counters.
+    /// and client network (`AUTHD_LOGIN_MAX_FAILURES`) and per client network
+    /// (`..._PER_CLIENT`), apart from the password's counters. Not per user from
+    /// anywhere: guessing spread over many addresses is bounded by the
+    /// authenticator's own count of wrong codes in a row (`authn::mfa`), which no
+    /// window forgets, so a guesser cannot lock the owner's own address out.
     pub fn second_factor(user: Uuid, client: IpAddr) -> Self {
         let net = client_net(client);
         Self {
             counters: vec![
                 (format!("otp:{user}@{net}"), Kind::AccountFromClient),
-                (format!("otp:{user}"), Kind::Account),
                 (format!("otpclient:{net}"), Kind::Client),
             ],
         }
@@ -145,6 +146,11 @@ impl AttemptKeys {
         Self {
             counters: vec![(format!("once:{digest}"), Kind::Once)],
         }
+    }
+
+    /// Whether these are the counter of one token in use (`single_use`).
+    pub fn is_single_use(&self) -> bool {
+        self.counters.iter().all(|(_, kind)| *kind == Kind::Once)
     }
 
     /// (key, threshold) of each counter under `config`.

@@ -6,6 +6,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
+use axum::http::{header, HeaderMap};
 use ipnet::IpNet;
 
 use crate::http::state::AppState;
@@ -29,6 +30,18 @@ pub fn client_ip(peer: IpAddr, forwarded_for: Option<&str>, trusted: &[IpNet]) -
         }
     }
     client
+}
+
+/// The client's User-Agent as the sessions list shows it: printable, 256
+/// characters at most.
+pub fn user_agent(headers: &HeaderMap) -> Option<String> {
+    let agent = headers.get(header::USER_AGENT)?.to_str().ok()?;
+    let agent: String = agent
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(256)
+        .collect();
+    (!agent.trim().is_empty()).then_some(agent)
 }
 
 /// Extracts the client address of a request.

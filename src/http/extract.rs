@@ -106,6 +106,11 @@ impl Fields {
         }
     }
 
+    /// Whether no field was refused so far.
+    pub fn is_clean(&self) -> bool {
+        self.0.is_empty()
+    }
+
     /// Records that `name` is refused for `reason`.
     pub fn refuse<T>(&mut self, name: &'static str, reason: impl Into<String>) -> Option<T> {
         self.0.push(FieldError::new(name, reason));

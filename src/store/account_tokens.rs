@@ -58,11 +58,17 @@ pub enum Verified {
 }
 
 /// In transaction `$tx` of `$pool`: every mailed token of user `$id` stops working,
-/// and the mails that would make one (a verification, an email change) are not
-/// sent. A password change, a reset and a lock end what a thief may have started.
+/// the mails that would make one (a verification, an email change) are not sent,
+/// and every pending `mfa_token` (a login or an enrolment between its password and
+/// its second step) ends. A password change, a reset and a lock end what a thief
+/// may have started.
 macro_rules! void_account_tokens {
     ($pool:ident, $tx:ident, $id:expr) => {{
         sqlx::query("DELETE FROM account_tokens WHERE user_id = $1")
+            .bind($pool.id($id))
+            .execute(&mut *$tx)
+            .await?;
+        sqlx::query("DELETE FROM mfa_challenges WHERE user_id = $1")
             .bind($pool.id($id))
             .execute(&mut *$tx)
             .await?;

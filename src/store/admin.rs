@@ -169,8 +169,9 @@ impl Store {
             .transpose()?)
     }
 
-    /// Ends every session of `user` (reason `admin`, done by `actor`) and voids its
-    /// access tokens issued until now (`not_before`). `None`: no such user.
+    /// Ends every session of `user` (reason `admin`, done by `actor`), voids its
+    /// access tokens issued until now (`not_before`) and its pending `mfa_token`s.
+    /// `None`: no such user.
     pub async fn end_all_sessions(
         &self,
         user: Uuid,
@@ -191,6 +192,11 @@ impl Store {
             }
             let ended = revoke_sessions!(self, pool, tx, RevokeReason::Admin, now, actor,
                 "user_id = $3", pool.id(user));
+            // And the logins still waiting for their second step.
+            sqlx::query("DELETE FROM mfa_challenges WHERE user_id = $1")
+                .bind(pool.id(user))
+                .execute(&mut *tx)
+                .await?;
             self.commit(tx, Queued::events_if(!ended.is_empty())).await?;
             Ok(Some(ended.len()))
         }.await);

@@ -212,7 +212,7 @@ impl Store {
         step: i64,
         now: DateTime<Utc>,
     ) -> anyhow::Result<bool> {
-        let sql = "UPDATE mfa_factors SET last_step = $2, last_used_at = $3 \
+        let sql = "UPDATE mfa_factors SET last_step = $2, last_used_at = $3, wrong_codes = 0 \
                    WHERE id = $1 AND confirmed_at IS NOT NULL \
                      AND (last_step IS NULL OR last_step < $2)";
         let accepted = on_pool!(self, pool => {
@@ -221,6 +221,21 @@ impl Store {
         })
         .context("accepting a one-time code")?;
         Ok(accepted)
+    }
+
+    /// Reserves one guess on each confirmed TOTP factor of `user` with fewer than
+    /// `max` wrong codes in a row (the guess counts as wrong until an accepted
+    /// code sets the count back to 0). `false`: every factor is at the limit.
+    pub async fn reserve_code_guess(&self, user: Uuid, max: i32) -> anyhow::Result<bool> {
+        let sql = "UPDATE mfa_factors SET wrong_codes = wrong_codes + 1 \
+                   WHERE user_id = $1 AND kind = 'totp' AND confirmed_at IS NOT NULL \
+                     AND wrong_codes < $2";
+        let reserved = on_pool!(self, pool => {
+            sqlx::query(sql).bind(pool.id(user)).bind(max)
+                .execute(pool).await.map(|r| r.rows_affected() > 0)
+        })
+        .context("reserving a one-time code guess")?;
+        Ok(reserved)
     }
 
     /// A challenge for `user`, stored as the digest of its token.

@@ -156,6 +156,12 @@ impl Store {
                 if spent.rows_affected() == 0 {
                     return Ok(None);
                 }
+                // The owner proved the account: an authenticator blocked by wrong
+                // codes in a row works again.
+                sqlx::query("UPDATE mfa_factors SET wrong_codes = 0 WHERE user_id = $1")
+                    .bind(pool.id(id))
+                    .execute(&mut *tx)
+                    .await?;
                 false
             },
             sqlx::query_as(&touch_user()).bind(pool.id(id)).bind(pool.time(now)),

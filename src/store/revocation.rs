@@ -117,6 +117,14 @@ impl Store {
                 RevokeFilter::All { user } => revoke_sessions!(self, pool, tx, reason, now, actor,
                     "user_id = $3", pool.id(user)),
             };
+            // Ending all of a user's sessions (but one) ends the logins still
+            // waiting for their second step too.
+            if let RevokeFilter::AllBut { user, .. } | RevokeFilter::All { user } = filter {
+                sqlx::query("DELETE FROM mfa_challenges WHERE user_id = $1")
+                    .bind(pool.id(user))
+                    .execute(&mut *tx)
+                    .await?;
+            }
             self.commit(tx, Queued::events_if(!ended.is_empty())).await?;
             Ok::<_, sqlx::Error>(ended)
         }.await)?;
@@ -124,6 +132,7 @@ impl Store {
     }
 }
 
+#[derive(Clone, Copy)]
 enum RevokeFilter<'a> {
     TokenFamily(&'a [u8]),
     One { user: Uuid, id: Uuid },

@@ -10,7 +10,8 @@
 //! the pool, mail and event floods), proxy (a dual-stack gateway), thief (a stale
 //! token evicting the owner, a reset link outliving an email change), lockout
 //! (strangers locking the owner's changes and forgot, the email oracle), and more
-//! in hash_cost (a good reset token sent at once) and discovery (/metrics).
+//! in hash_cost (a good reset token sent at once) and discovery (/metrics). The
+//! review of multi-factor login: second_factor.
 
 mod discovery;
 mod files;
@@ -21,6 +22,7 @@ mod idempotency;
 mod listeners;
 mod lockout;
 mod proxy;
+mod second_factor;
 mod secrets;
 mod takeover;
 mod thief;

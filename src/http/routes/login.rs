@@ -1,7 +1,7 @@
 //! Login, refresh, logout and "who am I".
 
 use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
@@ -14,7 +14,7 @@ use crate::authn::mfa::{self, LoginAnswer, MfaChallenge};
 use crate::authn::{password, session, TokenResponse};
 use crate::domain::{Password, PublicUser, LOGIN_MAX_CHARS};
 use crate::http::auth::Bearer;
-use crate::http::client_ip::ClientIp;
+use crate::http::client_ip::{user_agent, ClientIp};
 use crate::http::error::ApiError;
 use crate::http::extract::{Body, Fields};
 use crate::http::idempotency::NothingDone;
@@ -124,18 +124,6 @@ async fn login(
         amr: "pwd",
     };
     mfa::after_password(&state, &account, &origin, now).await
-}
-
-/// The client's User-Agent as the sessions list shows it: printable, 256
-/// characters at most.
-fn user_agent(headers: &HeaderMap) -> Option<String> {
-    let agent = headers.get(header::USER_AGENT)?.to_str().ok()?;
-    let agent: String = agent
-        .chars()
-        .filter(|c| !c.is_control())
-        .take(256)
-        .collect();
-    (!agent.trim().is_empty()).then_some(agent)
 }
 
 /// Refresh: spends the presented token and returns a new pair. A token that was

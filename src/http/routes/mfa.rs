@@ -3,6 +3,7 @@
 //! `reauthenticate.rs`).
 
 use axum::extract::{DefaultBodyLimit, State};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::{DateTime, Utc};
@@ -12,12 +13,12 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::authn::mfa::{self, Proof};
+use crate::authn::mfa::{self, Presenter, Proof};
 use crate::authn::recovery_codes;
 use crate::authn::{stepup, TokenResponse};
 use crate::domain::TOKEN_MAX_CHARS;
 use crate::http::auth::Bearer;
-use crate::http::client_ip::ClientIp;
+use crate::http::client_ip::{user_agent, ClientIp};
 use crate::http::error::ApiError;
 use crate::http::extract::{Body, Fields};
 use crate::http::state::AppState;
@@ -88,6 +89,7 @@ fn short(fields: &mut Fields, name: &'static str, value: Option<Value>) -> Optio
         (status = 200, description = "Tokens (amr pwd, otp, mfa; acr aal2); the mfa_token is spent", body = TokenResponse),
         (status = 401, description = "The mfa_token is unknown, expired, spent or ended (invalid-mfa-token), or the code does not match or was used before (wrong-code; three end the mfa_token)"),
         (status = 403, description = "The account was locked meanwhile"),
+        (status = 409, description = "20 wrong codes in a row blocked the authenticator (factor-state): a recovery code frees it"),
         (status = 422, description = "No mfa_token, or not exactly one of code and recovery_code"),
         (status = 429, description = "Too many wrong codes for this user or client; Retry-After"),
         (status = 503, description = "The database is unavailable or full; Retry-After"),
@@ -96,6 +98,7 @@ fn short(fields: &mut Fields, name: &'static str, value: Option<Value>) -> Optio
 async fn login_mfa(
     State(state): State<AppState>,
     ClientIp(client): ClientIp,
+    headers: HeaderMap,
     Body(body): Body<SecondFactorRequest>,
 ) -> Result<TokenResponse, ApiError> {
     let mut fields = Fields::default();
@@ -104,7 +107,12 @@ async fn login_mfa(
     let (Some(token), Some(proof)) = (token, proof) else {
         return Err(fields.into_error());
     };
-    mfa::finish_login(&state, &token, proof, client, state.clock.now()).await
+    let agent = user_agent(&headers);
+    let presenter = Presenter {
+        client,
+        agent: agent.as_deref(),
+    };
+    mfa::finish_login(&state, &token, proof, presenter, state.clock.now()).await
 }
 
 /// A user's second factors.

@@ -55,6 +55,7 @@ pub struct Reauthenticated {
         (status = 200, description = "An access token of the same session whose auth_time is now (and amr, acr the factors used); the session's refreshes carry them on", body = Reauthenticated),
         (status = 401, description = "No valid access token, a wrong code (wrong-code), or no code from a user with a second factor (reauthentication-required, acr_values=\"aal2\")"),
         (status = 403, description = "Wrong password (wrong-password)"),
+        (status = 409, description = "20 wrong codes in a row blocked the authenticator (factor-state): a recovery code frees it"),
         (status = 422, description = "No password, or both code and recovery_code"),
         (status = 429, description = "Too many wrong passwords or codes; Retry-After"),
         (status = 503, description = "The hashing queue is full, or the database is unavailable or full; Retry-After"),
@@ -70,11 +71,16 @@ async fn reauthenticate(
     let has_factor = state.store.has_factor(account.user.id).await?;
     let mut fields = Fields::default();
     let password = fields.required("password", body.password, Password::presented);
-    let proof = match (has_factor, &body.code, &body.recovery_code) {
-        (false, None, None) => None,
-        _ => proof(&mut fields, body.code, body.recovery_code),
+    // No code at all: the password alone (for a user with a factor, the 401
+    // below says a code is wanted). A code sent is checked, malformed or not.
+    let sent = |v: &Option<Value>| !matches!(v, None | Some(Value::Null));
+    let proof = match sent(&body.code) || sent(&body.recovery_code) {
+        true => proof(&mut fields, body.code, body.recovery_code),
+        false => None,
     };
-    let Some(password) = password else {
+    // A malformed field is refused even when the rest would do (a user with no
+    // factor sending `"code": []`).
+    let (Some(password), true) = (password, fields.is_clean()) else {
         return Err(fields.into_error());
     };
     if has_factor && proof.is_none() {

@@ -229,6 +229,20 @@ async fn reset(
             return Err(err);
         }
     };
+    // Spent meanwhile by the request that held it before: no hash for it.
+    match state.store.reset_token_live(&hash, now).await {
+        Ok(true) => {}
+        live => {
+            single.abandoned().await;
+            if live.is_err() {
+                attempt.abandoned().await;
+            } else {
+                attempt.failed();
+            }
+            live?;
+            return Err(ApiError::InvalidAccountToken);
+        }
+    }
     let hashed = match state.hasher.admit(&client_net(client)) {
         Ok(_admission) => state.hasher.hash(password).await,
         Err(err) => Err(err),

@@ -3,7 +3,7 @@
 //! confirming it with its first code, and removing it.
 
 use axum::extract::{DefaultBodyLimit, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::{DateTime, Utc};
@@ -13,11 +13,11 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::authn::mfa::{self, AMR_MFA};
+use crate::authn::mfa::{self, Presenter, AMR_MFA};
 use crate::authn::{enrolment, stepup, TokenResponse};
 use crate::domain::PublicUser;
 use crate::http::auth::Bearer;
-use crate::http::client_ip::ClientIp;
+use crate::http::client_ip::{user_agent, ClientIp};
 use crate::http::error::ApiError;
 use crate::http::extract::{Body, Fields};
 use crate::http::state::AppState;
@@ -52,20 +52,25 @@ pub struct EnrolmentView {
 
 /// Who a request that accepts either credential is: the bearer's user (after the
 /// step-up), or the user of an enrolment `mfa_token`.
+/// A locked account enrols nothing.
 async fn enrolling_user(
     state: &AppState,
     bearer: Result<Bearer, ApiError>,
     mfa_token: Option<String>,
+    presenter: Presenter<'_>,
     now: DateTime<Utc>,
 ) -> Result<(PublicUser, Option<[u8; 32]>), ApiError> {
     if let Some(token) = mfa_token {
         let (challenge, hash) =
-            mfa::challenge_of(state, &token, ChallengePurpose::Enrol, now).await?;
+            mfa::challenge_of(state, &token, ChallengePurpose::Enrol, presenter, now).await?;
         let account = state
             .store
             .account(challenge.user_id)
             .await?
             .ok_or(ApiError::InvalidMfaToken)?;
+        if account.locked_at.is_some() {
+            return Err(ApiError::Locked);
+        }
         return Ok((account.user, Some(hash)));
     }
     let bearer = bearer?;
@@ -86,6 +91,8 @@ async fn enrolling_user(
 #[tracing::instrument(skip_all)]
 async fn enrol(
     State(state): State<AppState>,
+    ClientIp(client): ClientIp,
+    headers: HeaderMap,
     bearer: Result<Bearer, ApiError>,
     Body(body): Body<EnrolRequest>,
 ) -> Result<Response, ApiError> {
@@ -94,7 +101,12 @@ async fn enrol(
         return Err(fields.into_error());
     };
     let now = state.clock.now();
-    let (user, _) = enrolling_user(&state, bearer, token, now).await?;
+    let agent = user_agent(&headers);
+    let presenter = Presenter {
+        client,
+        agent: agent.as_deref(),
+    };
+    let (user, _) = enrolling_user(&state, bearer, token, presenter, now).await?;
     let enrolment = enrolment::begin_totp(&state, &user, now).await?;
     tracing::info!(user_id = %user.id, "authenticator enrolment started");
     let view = EnrolmentView {
@@ -142,6 +154,7 @@ pub struct Confirmed {
 async fn confirm(
     State(state): State<AppState>,
     ClientIp(client): ClientIp,
+    headers: HeaderMap,
     bearer: Result<Bearer, ApiError>,
     Body(body): Body<ConfirmRequest>,
 ) -> Result<Response, ApiError> {
@@ -156,7 +169,13 @@ async fn confirm(
     // which only the step-up's caller received.
     let (user, challenge) = match token {
         Some(token) => {
-            enrolling_user(&state, Err(ApiError::Unauthorized(None)), Some(token), now).await?
+            let agent = user_agent(&headers);
+            let presenter = Presenter {
+                client,
+                agent: agent.as_deref(),
+            };
+            let bearer = Err(ApiError::Unauthorized(None));
+            enrolling_user(&state, bearer, Some(token), presenter, now).await?
         }
         None => (bearer?.account(&state).await?.user, None),
     };
