@@ -79,10 +79,18 @@ impl axum::response::IntoResponse for LoginAnswer {
 
 /// Who presents an `mfa_token`: it works only from the client network and with
 /// the user agent of the password step that made it.
-#[derive(Debug, Clone, Copy)]
-pub struct Presenter<'a> {
+#[derive(Debug, Clone)]
+pub struct Presenter {
     pub client: IpAddr,
-    pub agent: Option<&'a str>,
+    pub agent: Option<String>,
+}
+
+impl Presenter {
+    /// The client of a request: its address and its user agent as sessions keep it.
+    pub fn of(client: IpAddr, headers: &axum::http::HeaderMap) -> Self {
+        let agent = crate::http::client_ip::user_agent(headers);
+        Presenter { client, agent }
+    }
 }
 
 /// A second factor as presented.
@@ -143,7 +151,7 @@ pub async fn challenge_of(
     state: &AppState,
     token: &str,
     purpose: ChallengePurpose,
-    presenter: Presenter<'_>,
+    presenter: &Presenter,
     now: DateTime<Utc>,
 ) -> Result<(Challenge, [u8; 32]), ApiError> {
     let hash = refresh::hash_of(token.trim()).ok_or(ApiError::InvalidMfaToken)?;
@@ -156,7 +164,7 @@ pub async fn challenge_of(
         .as_deref()
         .and_then(|a| a.parse().ok());
     let same_client = made_from.map(client_net) == Some(client_net(presenter.client));
-    if !same_client || challenge.user_agent.as_deref() != presenter.agent {
+    if !same_client || challenge.user_agent != presenter.agent {
         tracing::warn!(user_id = %challenge.user_id, "an mfa_token presented by another client");
         return Err(ApiError::InvalidMfaToken);
     }
@@ -172,7 +180,7 @@ pub async fn finish_login(
     state: &AppState,
     token: &str,
     proof: Proof,
-    presenter: Presenter<'_>,
+    presenter: &Presenter,
     now: DateTime<Utc>,
 ) -> Result<TokenResponse, ApiError> {
     let (challenge, hash) =
@@ -188,7 +196,7 @@ async fn check_then_finish(
     user: Uuid,
     hash: &[u8; 32],
     proof: &Proof,
-    presenter: Presenter<'_>,
+    presenter: &Presenter,
     now: DateTime<Utc>,
 ) -> Result<TokenResponse, ApiError> {
     let account = state

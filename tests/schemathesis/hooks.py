@@ -3,6 +3,9 @@ import json, os, re, urllib.request, uuid
 import schemathesis
 
 VALID = re.compile(r"^[!-~]{1,255}$")
+# An mfa_token works only for the user agent of its password step: the hook's
+# login and the fuzzer's second step say the same one.
+AGENT = "authd-fuzz"
 
 def fresh_mfa_token():
     """A real mfa_token: the password step of AUTHD_MFA_LOGIN (a user with a
@@ -12,7 +15,8 @@ def fresh_mfa_token():
         return None
     body = json.dumps({"login": login, "password": os.environ["AUTHD_MFA_PASSWORD"]})
     request = urllib.request.Request(base + "/auth/login", data=body.encode(),
-                                     headers={"content-type": "application/json"})
+                                     headers={"content-type": "application/json",
+                                              "user-agent": AGENT})
     try:
         with urllib.request.urlopen(request, timeout=10) as answer:
             return json.load(answer).get("mfa_token")
@@ -33,6 +37,7 @@ def before_call(ctx, case, **kwargs):
         token = fresh_mfa_token()
         if token:
             body["mfa_token"] = token
+            case.headers = {**(case.headers or {}), "User-Agent": AGENT}
 
 # The admin import takes JSON lines (application/x-ndjson) as one string.
 schemathesis.serializer.alias("application/x-ndjson", "text/plain")

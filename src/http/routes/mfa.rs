@@ -18,7 +18,7 @@ use crate::authn::recovery_codes;
 use crate::authn::{stepup, TokenResponse};
 use crate::domain::TOKEN_MAX_CHARS;
 use crate::http::auth::Bearer;
-use crate::http::client_ip::{user_agent, ClientIp};
+use crate::http::client_ip::ClientIp;
 use crate::http::error::ApiError;
 use crate::http::extract::{Body, Fields};
 use crate::http::state::AppState;
@@ -107,12 +107,8 @@ async fn login_mfa(
     let (Some(token), Some(proof)) = (token, proof) else {
         return Err(fields.into_error());
     };
-    let agent = user_agent(&headers);
-    let presenter = Presenter {
-        client,
-        agent: agent.as_deref(),
-    };
-    mfa::finish_login(&state, &token, proof, presenter, state.clock.now()).await
+    let presenter = Presenter::of(client, &headers);
+    mfa::finish_login(&state, &token, proof, &presenter, state.clock.now()).await
 }
 
 /// A user's second factors.

@@ -17,7 +17,7 @@ use crate::authn::mfa::{self, Presenter, AMR_MFA};
 use crate::authn::{enrolment, stepup, TokenResponse};
 use crate::domain::PublicUser;
 use crate::http::auth::Bearer;
-use crate::http::client_ip::{user_agent, ClientIp};
+use crate::http::client_ip::ClientIp;
 use crate::http::error::ApiError;
 use crate::http::extract::{Body, Fields};
 use crate::http::state::AppState;
@@ -57,7 +57,7 @@ async fn enrolling_user(
     state: &AppState,
     bearer: Result<Bearer, ApiError>,
     mfa_token: Option<String>,
-    presenter: Presenter<'_>,
+    presenter: &Presenter,
     now: DateTime<Utc>,
 ) -> Result<(PublicUser, Option<[u8; 32]>), ApiError> {
     if let Some(token) = mfa_token {
@@ -101,12 +101,8 @@ async fn enrol(
         return Err(fields.into_error());
     };
     let now = state.clock.now();
-    let agent = user_agent(&headers);
-    let presenter = Presenter {
-        client,
-        agent: agent.as_deref(),
-    };
-    let (user, _) = enrolling_user(&state, bearer, token, presenter, now).await?;
+    let presenter = Presenter::of(client, &headers);
+    let (user, _) = enrolling_user(&state, bearer, token, &presenter, now).await?;
     let enrolment = enrolment::begin_totp(&state, &user, now).await?;
     tracing::info!(user_id = %user.id, "authenticator enrolment started");
     let view = EnrolmentView {
@@ -169,13 +165,9 @@ async fn confirm(
     // which only the step-up's caller received.
     let (user, challenge) = match token {
         Some(token) => {
-            let agent = user_agent(&headers);
-            let presenter = Presenter {
-                client,
-                agent: agent.as_deref(),
-            };
+            let presenter = Presenter::of(client, &headers);
             let bearer = Err(ApiError::Unauthorized(None));
-            enrolling_user(&state, bearer, Some(token), presenter, now).await?
+            enrolling_user(&state, bearer, Some(token), &presenter, now).await?
         }
         None => (bearer?.account(&state).await?.user, None),
     };
