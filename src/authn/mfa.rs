@@ -10,8 +10,9 @@
 //! - A recovery code (80 random bits, kept as SHA-256) is spent by the DELETE that
 //!   finds it, with its event.
 //! - Every code check reserves a slot in the shared throttle first (per user and
-//!   client network, per user, per client network); three wrong codes end the
-//!   `mfa_token`.
+//!   client network, per client network); three wrong codes end the `mfa_token`,
+//!   one request at a time checks one; 20 wrong codes in a row, however slow,
+//!   block the authenticator until a recovery code frees it.
 
 use std::net::IpAddr;
 
