@@ -15,7 +15,8 @@ json() { python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(eval
 psql() { "${compose[@]}" exec -T postgres psql -U authd -d authd -At -c "$1"; }
 
 # container SERVICE: the id of the service's (first) container, running or not.
-container() { "${compose[@]}" ps -aq "$1" | head -1; }
+# (Not `| head -1`: with pipefail, compose's write into a closed pipe fails the line.)
+container() { local ids; ids=$("${compose[@]}" ps -aq "$1"); echo "${ids%%$'\n'*}"; }
 started_at() { docker inspect -f '{{.State.StartedAt}}' "$(container "$1")"; }
 running() { docker inspect -f '{{.State.Running}}' "$(container "$1")"; }
 # proc_state PID: the kernel's state letter of a process (T: stopped).

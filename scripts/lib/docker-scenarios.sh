@@ -119,7 +119,8 @@ broker_kill_scenario() {
 replica_kill_scenario() {
   fresh
   local victim pid victim_pid
-  victim=$("${compose[@]}" ps -q auth | head -1)
+  victim=$("${compose[@]}" ps -q auth)
+  victim=${victim%%$'\n'*}   # the first (not `| head -1`, which fails under pipefail)
   victim_pid=$(docker inspect -f '{{.State.Pid}}' "$victim")
   load replica-kill --duration 40 --concurrency 16 --retry --attempt-timeout 15 --timeout 60 &
   pid=$!
@@ -141,7 +142,8 @@ replica_kill_scenario() {
 replica_stop_scenario() {
   fresh
   local victim pid victim_pid
-  victim=$("${compose[@]}" ps -q auth | tail -1)
+  victim=$("${compose[@]}" ps -q auth)
+  victim=${victim##*$'\n'}   # the last
   victim_pid=$(docker inspect -f '{{.State.Pid}}' "$victim")
   load replica-stop --duration 40 --concurrency 16 --retry --attempt-timeout 15 --timeout 60 &
   pid=$!
