@@ -322,6 +322,7 @@ impl From<WriteError> for ApiError {
     fn from(err: WriteError) -> Self {
         match err {
             WriteError::Taken(taken) => ApiError::Conflict(taken),
+            WriteError::KeyLost => ApiError::KeyInProgress,
             WriteError::Other(err) => ApiError::from(err),
         }
     }

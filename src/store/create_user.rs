@@ -55,31 +55,36 @@ impl Store {
     /// The user row, its outbox event, the kept answer, the mail and the relays'
     /// wake-up in one statement: a single statement is its own transaction, so this
     /// is atomic in one round trip (and one commit) instead of six. Without a key
-    /// the UPDATE matches nothing.
+    /// the UPDATE matches nothing and the rest is written.
     async fn create_pg(
         &self,
         pool: &sqlx::PgPool,
         user: &NewUser,
         extras: &Extras,
-    ) -> sqlx::Result<()> {
+    ) -> Result<(), WriteError> {
         let (status, headers, body) = &extras.answer;
         let key = extras.key.as_ref();
         let event = &extras.event;
-        sqlx::query(
-            "WITH new_user AS ( \
-                 INSERT INTO users (id, username, email, password_hash, created_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, $5)), \
-             new_event AS ( \
-                 INSERT INTO outbox (id, aggregate_id, lane, event_type, payload, created_at) \
-                 VALUES ($6, $1, $7, $8, $9, $5)), \
-             kept AS ( \
+        // `kept` goes first and everything else is written only beside it: a request
+        // whose key a retry took over (its lease ran out while it hung) writes
+        // nothing, and the retry's own sign-up is the one that counts.
+        let went: bool = sqlx::query_scalar(
+            "WITH kept AS ( \
                  UPDATE idempotency_keys SET status = $11, response_headers = $12, \
                         response_body = $13, lease_until = NULL \
-                 WHERE scope = $14 AND key = $15 AND claim = $16), \
+                 WHERE scope = $14 AND key = $15 AND claim = $16 RETURNING 1), \
+             go AS (SELECT 1 WHERE $14::text IS NULL UNION ALL SELECT 1 FROM kept), \
+             new_user AS ( \
+                 INSERT INTO users (id, username, email, password_hash, created_at, updated_at) \
+                 SELECT $1, $2, $3, $4, $5, $5 FROM go), \
+             new_event AS ( \
+                 INSERT INTO outbox (id, aggregate_id, lane, event_type, payload, created_at) \
+                 SELECT $6, $1, $7, $8, $9, $5 FROM go), \
              new_mail AS ( \
                  INSERT INTO mail_outbox (id, kind, user_id, recipient, next_attempt_at, created_at) \
-                 SELECT $17, $18, $1, $3, $5, $5 WHERE $19) \
-             SELECT pg_notify($10, '') WHERE $20",
+                 SELECT $17, $18, $1, $3, $5, $5 FROM go WHERE $19) \
+             SELECT EXISTS (SELECT 1 FROM go), \
+                    (SELECT pg_notify($10, '') WHERE $20 AND EXISTS (SELECT 1 FROM go)) IS NULL",
         )
         .bind(user.id)
         .bind(user.username.as_str())
@@ -101,8 +106,11 @@ impl Store {
         .bind(MailKind::Verify.as_str())
         .bind(user.send_verification)
         .bind(self.notify_commits)
-        .execute(pool)
+        .fetch_one(pool)
         .await?;
+        if !went {
+            return Err(WriteError::KeyLost);
+        }
         self.committed(Queued::EVENTS.and_mail_if(user.send_verification));
         Ok(())
     }
@@ -115,10 +123,26 @@ impl Store {
         pool: &sqlx::SqlitePool,
         user: &NewUser,
         extras: &Extras,
-    ) -> sqlx::Result<()> {
+    ) -> Result<(), WriteError> {
         let mut tx = pool.acquire().await?;
         sqlx::query("BEGIN IMMEDIATE").execute(&mut *tx).await?;
-        let written: sqlx::Result<()> = async {
+        // Ok(false): the key was taken over by a retry, nothing is written.
+        let written: sqlx::Result<bool> = async {
+            if let Some(key) = &extras.key {
+                let (status, headers, body) = &extras.answer;
+                let kept = sqlx::query(KEEP_ANSWER)
+                    .bind(status)
+                    .bind(headers)
+                    .bind(body)
+                    .bind(&key.scope)
+                    .bind(&key.key)
+                    .bind(&key.claim)
+                    .execute(&mut *tx)
+                    .await?;
+                if kept.rows_affected() == 0 {
+                    return Ok(false);
+                }
+            }
             sqlx::query(INSERT_USER)
                 .bind(pool.id(user.id))
                 .bind(user.username.as_str())
@@ -137,22 +161,16 @@ impl Store {
                 };
                 insert_mail!(pool, tx, &mail, user.created_at);
             }
-            if let Some(key) = &extras.key {
-                let (status, headers, body) = &extras.answer;
-                sqlx::query(KEEP_ANSWER)
-                    .bind(status)
-                    .bind(headers)
-                    .bind(body)
-                    .bind(&key.scope)
-                    .bind(&key.key)
-                    .bind(&key.claim)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            Ok(())
+            Ok(true)
         }
         .await;
+        if matches!(written, Ok(false)) {
+            sqlx::query("ROLLBACK").execute(&mut *tx).await?;
+            return Err(WriteError::KeyLost);
+        }
         let queued = Queued::EVENTS.and_mail_if(user.send_verification);
-        self.commit_immediate(&mut tx, written, queued).await
+        Ok(self
+            .commit_immediate(&mut tx, written.map(drop), queued)
+            .await?)
     }
 }

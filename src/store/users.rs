@@ -77,6 +77,11 @@ impl Taken {
 pub enum WriteError {
     #[error("{} is taken", .0.field())]
     Taken(Taken),
+    /// The request's Idempotency-Key was taken over by a retry (this request's
+    /// lease ran out: its replica hung or lost the database): nothing was written,
+    /// the retry does the work.
+    #[error("the idempotency key was taken over by a retry")]
+    KeyLost,
     #[error(transparent)]
     Other(#[from] anyhow::Error),
 }

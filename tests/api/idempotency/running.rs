@@ -13,22 +13,34 @@ both_stores!(
     a_repeat_while_the_first_runs_is_409_then_gets_the_answer,
     a_server_error_releases_the_key_so_a_retry_does_the_work,
     a_key_whose_lease_ran_out_unfinished_is_taken_over,
+    a_holder_whose_key_was_taken_over_writes_nothing,
     a_release_after_an_ambiguous_commit_keeps_the_answer,
 );
 
-async fn a_repeat_while_the_first_runs_is_409_then_gets_the_answer(backend: Backend) {
-    // One hashing thread at ~100 ms a hash, three sign-ups queued ahead: the keyed
-    // one is still waiting for the pool when its repeat arrives.
+/// An app with one hashing thread at ~100 ms a hash.
+async fn slow_app(backend: Backend) -> TestApp {
     let slow = HashParams {
         iterations: 10,
         ..HashParams::OWASP
     };
-    let app = TestApp::spawn_with(backend, |c| {
+    TestApp::spawn_with(backend, |c| {
         c.hash = slow;
         c.hash_pool.workers = 1;
     })
-    .await;
-    let (app, hasher) = (&app, &app.state.hasher);
+    .await
+}
+
+/// A keyed sign-up of `name` that has claimed its key and waits for the hashing
+/// thread behind three sign-ups queued ahead (returned too, to be awaited).
+async fn held_in_the_pool(
+    app: &TestApp,
+    key: &'static str,
+    name: &'static str,
+) -> (
+    tokio::task::JoinHandle<reqwest::Response>,
+    tokio::task::JoinSet<reqwest::StatusCode>,
+) {
+    let hasher = &app.state.hasher;
     let base = hasher.ran() + hasher.pending();
     let mut ahead = tokio::task::JoinSet::new();
     for i in 0..3 {
@@ -55,24 +67,30 @@ async fn a_repeat_while_the_first_runs_is_409_then_gets_the_answer(backend: Back
         tokio::spawn(async move {
             client
                 .post(url)
-                .header("idempotency-key", "slow")
-                .json(&sign_up_body("slow"))
+                .header("idempotency-key", key)
+                .json(&sign_up_body(name))
                 .send()
                 .await
                 .unwrap()
         })
     };
-    // The keyed sign-up has claimed its key and waits behind them for the pool.
     eventually(
         10,
         "the keyed sign-up holds its key, unfinished",
         || async move {
-            let running =
-                "SELECT COUNT(*) FROM idempotency_keys WHERE key = 'slow' AND status IS NULL";
-            app.scalar(running).await == 1 && hasher.ran() + hasher.pending() >= base + 4
+            let running = format!(
+                "SELECT COUNT(*) FROM idempotency_keys WHERE key = '{key}' AND status IS NULL"
+            );
+            app.scalar(&running).await == 1 && hasher.ran() + hasher.pending() >= base + 4
         },
     )
     .await;
+    (first, ahead)
+}
+
+async fn a_repeat_while_the_first_runs_is_409_then_gets_the_answer(backend: Backend) {
+    let app = &slow_app(backend).await;
+    let (first, ahead) = held_in_the_pool(app, "slow", "slow").await;
     let busy = post_keyed(app, "slow", &sign_up_body("slow")).await;
     assert_eq!(busy.headers()["retry-after"], "1");
     let busy = problem(busy, 409).await;
@@ -195,4 +213,33 @@ async fn a_release_after_an_ambiguous_commit_keeps_the_answer(backend: Backend) 
         .unwrap();
     assert_eq!(app.scalar("SELECT COUNT(*) FROM idempotency_keys").await, 0);
     store.close().await;
+}
+
+/// A sign-up still running when a retry took its key over (its lease ran out: the
+/// replica hung, or could not renew while the database was away) writes nothing:
+/// only the retry's user counts, and the late holder says "in progress", so its
+/// client retries into the retry's answer instead of getting "taken".
+async fn a_holder_whose_key_was_taken_over_writes_nothing(backend: Backend) {
+    let app = &slow_app(backend).await;
+    let (first, ahead) = held_in_the_pool(app, "late", "late").await;
+    // As a retry on another replica does once the lease ran out: a claim of its own.
+    app.execute("UPDATE idempotency_keys SET claim = 'the-retry' WHERE key = 'late'")
+        .await;
+    let late = problem(first.await.unwrap(), 409).await;
+    assert_eq!(
+        late["type"], "urn:authd:problem:idempotency-key-in-progress",
+        "{late}"
+    );
+    ahead.join_all().await;
+    let late_users = "SELECT COUNT(*) FROM users WHERE username = 'late'";
+    assert_eq!(
+        app.scalar(late_users).await,
+        0,
+        "the late holder wrote its user"
+    );
+    assert_eq!(
+        app.users().await,
+        3,
+        "the three sign-ups ahead, nothing else"
+    );
 }
