@@ -41,6 +41,8 @@ pub const MAIL_SENT_TOTAL: &str = "authd_mail_sent_total";
 /// Attempts that failed: `permanent="false"` waits and is tried again,
 /// `permanent="true"` (refused for good) is dropped.
 pub const MAIL_FAILED_TOTAL: &str = "authd_mail_failed_total";
+/// Heartbeats of keyed requests running longer than the renewal period.
+pub const IDEMPOTENCY_RENEWALS: &str = "authd_idempotency_lease_renewals_total";
 
 /// Every metric authd exports (the dashboard and the alerts may use only these).
 pub const ALL: &[&str] = &[
@@ -63,6 +65,7 @@ pub const ALL: &[&str] = &[
     MAIL_WAITING,
     MAIL_SENT_TOTAL,
     MAIL_FAILED_TOTAL,
+    IDEMPOTENCY_RENEWALS,
 ];
 
 /// Seconds, from 0.5 ms to 10 s: hashes sit around 10-20 ms, requests up to ~2 s.
@@ -167,6 +170,10 @@ fn describe() {
     describe_counter!(
         MAIL_FAILED_TOTAL,
         "failed mail attempts: permanent=false are retried, permanent=true dropped"
+    );
+    describe_counter!(
+        IDEMPOTENCY_RENEWALS,
+        "lease renewals of running keyed requests (one per 300 ms a keyed request runs)"
     );
 }
 
