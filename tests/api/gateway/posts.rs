@@ -2,7 +2,10 @@
 //! (the connection closes before an answer) costs that request a 503 the client
 //! may retry, and the request is not replayed on the other replica, where it could
 //! create the user a second time. A GET in the same situation is replayed: the
-//! counting below sees a replay, so it would see one of a POST.
+//! counting below sees a replay, so it would see one of a POST. A POST with an
+//! Idempotency-Key to a route that honours one is replayed too, after a death or
+//! 2 s of silence (the key makes it safe); the same header on another route
+//! (a login) changes nothing.
 
 use std::sync::{Arc, Mutex};
 
@@ -12,22 +15,29 @@ use tokio::net::{TcpListener, TcpStream};
 use super::Gateway;
 
 /// A stand-in replica on a port of its own: it records each request line it
-/// reads; `dies` closes the connection instead of answering (a replica killed
-/// with the request in flight), otherwise it answers 201.
+/// reads; `Dies` closes the connection instead of answering (a replica killed
+/// with the request in flight), `Hangs` never answers (SIGSTOP), `Answers` 201.
 struct Upstream {
     port: u16,
     seen: Arc<Mutex<Vec<String>>>,
 }
 
+#[derive(Clone, Copy, PartialEq)]
+enum Mode {
+    Dies,
+    Hangs,
+    Answers,
+}
+
 impl Upstream {
-    async fn start(dies: bool) -> Upstream {
+    async fn start(mode: Mode) -> Upstream {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let seen = Arc::new(Mutex::new(Vec::new()));
         let log = Arc::clone(&seen);
         tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
-                tokio::spawn(serve(stream, Arc::clone(&log), dies));
+                tokio::spawn(serve(stream, Arc::clone(&log), mode));
             }
         });
         Upstream { port, seen }
@@ -40,7 +50,7 @@ impl Upstream {
 }
 
 /// Reads requests (head, then a Content-Length body) off one connection.
-async fn serve(mut stream: TcpStream, seen: Arc<Mutex<Vec<String>>>, dies: bool) {
+async fn serve(mut stream: TcpStream, seen: Arc<Mutex<Vec<String>>>, mode: Mode) {
     let mut buf = Vec::new();
     loop {
         let head_end = loop {
@@ -73,8 +83,13 @@ async fn serve(mut stream: TcpStream, seen: Arc<Mutex<Vec<String>>>, dies: bool)
         seen.lock()
             .unwrap()
             .push(head.lines().next().unwrap_or("").to_string());
-        if dies {
-            return; // the connection closes with no answer
+        match mode {
+            Mode::Dies => return, // the connection closes with no answer
+            Mode::Hangs => {
+                tokio::time::sleep(std::time::Duration::from_secs(600)).await;
+                return;
+            }
+            Mode::Answers => {}
         }
         let answer =
             "HTTP/1.1 201 Created\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}";
@@ -84,36 +99,50 @@ async fn serve(mut stream: TcpStream, seen: Arc<Mutex<Vec<String>>>, dies: bool)
     }
 }
 
-/// Sends `method` to `path` through a fresh gateway in front of a dying and a
-/// live upstream until the dying one has received one; the statuses, in order.
-async fn until_the_dying_one_is_reached(
+/// Sends `method` to `path` (with `key` as its Idempotency-Key) through a fresh
+/// gateway in front of a failing (`mode`) and a live upstream until the failing
+/// one has received one; the statuses, in order.
+async fn until_the_failing_one_is_reached(
+    mode: Mode,
     method: reqwest::Method,
     path: &str,
+    key: Option<&str>,
 ) -> (Vec<u16>, Upstream, Upstream) {
     let dir = tempfile::tempdir().unwrap();
-    let (dying, live) = (Upstream::start(true).await, Upstream::start(false).await);
-    let gateway = Gateway::start_ports(&[dying.port, live.port], dir.path());
+    let (failing, live) = (
+        Upstream::start(mode).await,
+        Upstream::start(Mode::Answers).await,
+    );
+    let gateway = Gateway::start_ports(&[failing.port, live.port], dir.path());
     let client = reqwest::Client::new();
     let mut statuses = Vec::new();
-    // Round-robin among equals: the dying one is reached within a few requests.
+    // Round-robin among equals: the failing one is reached within a few requests.
     for _ in 0..6 {
-        let sent = client
+        let mut request = client
             .request(method.clone(), gateway.url(path))
             .header("content-type", "application/json")
-            .body(r#"{"username":"once","email":"once@example.com","password":"correct horse battery"}"#)
-            .send()
-            .await
-            .unwrap();
+            .body(r#"{"username":"once","email":"once@example.com","password":"correct horse battery"}"#);
+        if let Some(key) = key {
+            request = request.header("idempotency-key", key);
+        }
+        let sent = request.send().await.unwrap();
         statuses.push(sent.status().as_u16());
-        if dying.seen(method.as_str()) > 0 {
+        if failing.seen(method.as_str()) > 0 {
             break;
         }
     }
     assert!(
-        dying.seen(method.as_str()) > 0,
-        "the dying upstream was never reached: {statuses:?}"
+        failing.seen(method.as_str()) > 0,
+        "the failing upstream was never reached: {statuses:?}"
     );
-    (statuses, dying, live)
+    (statuses, failing, live)
+}
+
+async fn until_the_dying_one_is_reached(
+    method: reqwest::Method,
+    path: &str,
+) -> (Vec<u16>, Upstream, Upstream) {
+    until_the_failing_one_is_reached(Mode::Dies, method, path, None).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -148,4 +177,60 @@ async fn a_get_in_the_same_failure_is_replayed_and_counted() {
         "replayed on the live one: {statuses:?}"
     );
     assert_eq!(dying.seen("GET") + live.seen("GET"), statuses.len() + 1);
+}
+
+/// A keyed sign-up in flight on a dying replica goes to the live one: the client
+/// gets its 201, not a 503 and a retry.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_keyed_post_in_flight_on_a_dying_replica_goes_to_another() {
+    let (statuses, dying, live) = until_the_failing_one_is_reached(
+        Mode::Dies,
+        reqwest::Method::POST,
+        "/auth/user",
+        Some("k1"),
+    )
+    .await;
+    assert_eq!(statuses.last(), Some(&201), "replayed: {statuses:?}");
+    assert_eq!(dying.seen("POST") + live.seen("POST"), statuses.len() + 1);
+}
+
+/// The same on a replica that hangs: after 2 s of silence, not the 4 s of an
+/// unkeyed request and a retry.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_keyed_post_on_a_hung_replica_goes_to_another() {
+    let (statuses, hung, live) = until_the_failing_one_is_reached(
+        Mode::Hangs,
+        reqwest::Method::POST,
+        "/auth/user",
+        Some("k2"),
+    )
+    .await;
+    assert_eq!(statuses.last(), Some(&201), "replayed: {statuses:?}");
+    assert_eq!(hung.seen("POST") + live.seen("POST"), statuses.len() + 1);
+}
+
+/// An unkeyed sign-up on a hung replica is not sent again: the client gets the
+/// 503 that tells it to retry.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unkeyed_post_on_a_hung_replica_is_never_sent_again() {
+    let (statuses, hung, live) =
+        until_the_failing_one_is_reached(Mode::Hangs, reqwest::Method::POST, "/auth/user", None)
+            .await;
+    assert_eq!(statuses.last(), Some(&503), "{statuses:?}");
+    assert_eq!(hung.seen("POST") + live.seen("POST"), statuses.len());
+}
+
+/// An Idempotency-Key on a route that takes none (a login) does not make nginx
+/// send it twice: authd would not deduplicate it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_on_a_route_without_keys_changes_nothing() {
+    let (statuses, dying, live) = until_the_failing_one_is_reached(
+        Mode::Dies,
+        reqwest::Method::POST,
+        "/auth/login",
+        Some("k3"),
+    )
+    .await;
+    assert_eq!(statuses.last(), Some(&503), "{statuses:?}");
+    assert_eq!(dying.seen("POST") + live.seen("POST"), statuses.len());
 }
