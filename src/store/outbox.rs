@@ -207,6 +207,8 @@ async fn claim_pg(
     // synchronous_commit off for this transaction. The delete need not wait for
     // its WAL flush: if a crash loses it, the events are published again
     // (at-least-once; consumers drop repeats by id); sign-ups still commit durably.
+    // No idle-in-transaction limit either (`store::postgres`): the transaction
+    // waits for the broker's acks (up to its 10 s message timeout) with its lanes.
     let (waiting, held): (i64, Vec<i16>) = sqlx::query_as(
         "WITH lanes AS (SELECT DISTINCT lane FROM \
                  (SELECT lane FROM outbox ORDER BY seq LIMIT $1) head), \
@@ -214,7 +216,8 @@ async fn claim_pg(
                  LIMIT (SELECT (COUNT(*) + 1) / 2 FROM lanes)) \
          SELECT (SELECT COUNT(*) FROM lanes), \
                 ARRAY(SELECT lane FROM picked WHERE pg_try_advisory_xact_lock($2, lane)) \
-         FROM (SELECT set_config('synchronous_commit', 'off', true)) AS settings",
+         FROM (SELECT set_config('synchronous_commit', 'off', true), \
+                      set_config('idle_in_transaction_session_timeout', '0', true)) AS settings",
     )
     .bind(limit)
     .bind(LANE_LOCK_SPACE)

@@ -8,6 +8,15 @@ use sqlx::PgPool;
 
 pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
 
+/// A transaction left open between two statements for this long is ended by
+/// Postgres, with its locks: a replica that hangs (SIGSTOP, a stuck VM) in the
+/// middle of one, say after claiming an Idempotency-Key and before its COMMIT,
+/// would otherwise block the client's retry of that key on every other replica
+/// until it woke. authd never waits on anything but the database inside a
+/// transaction, except the outbox relay (it awaits the broker's acks: it sets
+/// its own, `store::outbox`).
+const IDLE_IN_TRANSACTION: &str = "1s";
+
 pub async fn connect(url: &str, pool_size: u32) -> anyhow::Result<PgPool> {
     let options: PgConnectOptions = url.parse()?;
     // A request waits at most 1 s for a connection: with the database down,
@@ -29,6 +38,10 @@ pub async fn connect(url: &str, pool_size: u32) -> anyhow::Result<PgPool> {
                 Ok(true)
             })
         })
-        .connect_with(options.application_name("authd"))
+        .connect_with(
+            options
+                .application_name("authd")
+                .options([("idle_in_transaction_session_timeout", IDLE_IN_TRANSACTION)]),
+        )
         .await?)
 }

@@ -127,3 +127,86 @@ async fn a_hung_replica_that_wakes_keeps_nothing() {
         );
     }
 }
+
+/// A replica that hangs in the middle of a transaction (here: its key claimed,
+/// its COMMIT not yet sent) holds that transaction's locks while it sleeps:
+/// without a limit, the retry of the same key on any other replica waits for it
+/// to wake. Postgres ends a transaction idle for 1 s (`store::postgres`), so the
+/// retry on B goes through while A is still stopped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_hung_inside_a_transaction_does_not_hold_up_the_retry() {
+    let pg = PgServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let a = Replica::start("txn-a", &pg.url, None, dir.path());
+    let b = Replica::start("txn-b", &pg.url, None, dir.path());
+    let db = sqlx::PgPool::connect(&pg.url).await.unwrap();
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(20))
+        .build()
+        .unwrap();
+    let body = sign_up_body("stuck");
+    let send = |url: String| {
+        let request = client
+            .post(url)
+            .header("idempotency-key", "k-stuck")
+            .json(&body);
+        async move { request.send().await.map(|answer| answer.status().as_u16()) }
+    };
+    // The key's row written by another transaction, not yet committed: A's claim
+    // (the first statement of its transaction) waits for it ...
+    let mut gate = db.begin().await.unwrap();
+    sqlx::query(
+        "INSERT INTO idempotency_keys (scope, key, fingerprint, created_at, expires_at) \
+         VALUES ('127.0.0.1', 'k-stuck', '\\x00', now(), now() + interval '1 day')",
+    )
+    .execute(&mut *gate)
+    .await
+    .unwrap();
+    let first = tokio::spawn(send(a.url("/auth/user")));
+    let db_ref = &db;
+    eventually(
+        30,
+        "A's claim waits for the other transaction",
+        || async move {
+            let waiting: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM pg_stat_activity WHERE application_name = 'authd' \
+             AND wait_event_type = 'Lock' AND query LIKE 'INSERT INTO idempotency_keys%'",
+            )
+            .fetch_one(db_ref)
+            .await
+            .unwrap();
+            waiting == 1
+        },
+    )
+    .await;
+    // ... A hangs, then that transaction rolls back: A's INSERT claims the key in
+    // Postgres, and A's transaction stays open with nobody to end it.
+    a.signal("STOP");
+    gate.rollback().await.unwrap();
+    eventually(30, "A's transaction holds the key, idle", || async move {
+        let idle: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM pg_stat_activity WHERE application_name = 'authd' \
+             AND state = 'idle in transaction' AND backend_xid IS NOT NULL \
+             AND query LIKE 'INSERT INTO idempotency_keys%'",
+        )
+        .fetch_one(db_ref)
+        .await
+        .unwrap();
+        idle == 1
+    })
+    .await;
+    // A stays stopped until B answered: without the limit, B waits for A (its
+    // client gives up after 20 s).
+    let sent = Instant::now();
+    let retried = send(b.url("/auth/user")).await;
+    let waited = sent.elapsed();
+    assert_eq!(retried.ok(), Some(201), "B answered after {waited:?}");
+    a.signal("CONT");
+    // A's transaction was ended for it: it wrote nothing, whatever it answers.
+    let _ = first.await.unwrap();
+    let users: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE username = 'stuck'")
+        .fetch_one(&db)
+        .await
+        .unwrap();
+    assert_eq!(users, 1);
+}
