@@ -45,6 +45,24 @@ pub(super) const KEEP_ANSWER: &str = "UPDATE idempotency_keys SET status = $1, \
      response_headers = $2, response_body = $3, lease_until = NULL \
      WHERE scope = $4 AND key = $5 AND claim = $6";
 
+/// The claim, unless this client has `max_running` keyed requests running (a
+/// partial index holds those). A write first: on SQLite a transaction that read
+/// before it writes cannot wait for the write lock.
+const CLAIM_INSERT: &str = "INSERT INTO idempotency_keys \
+     (scope, key, fingerprint, created_at, expires_at, claim, lease_until) \
+     SELECT $1, $2, $3, $4, $5, $6, $7 \
+     WHERE (SELECT COUNT(*) FROM idempotency_keys \
+            WHERE scope = $1 AND status IS NULL AND lease_until > $4) < $8 \
+     ON CONFLICT (scope, key) DO NOTHING";
+/// Takes over a key that expired, or whose request was abandoned.
+const CLAIM_TAKE_OVER: &str = "UPDATE idempotency_keys SET fingerprint = $3, created_at = $4, \
+     expires_at = $5, claim = $6, lease_until = $7, status = NULL, \
+     response_headers = NULL, response_body = NULL \
+     WHERE scope = $1 AND key = $2 AND (expires_at <= $4 \
+       OR (status IS NULL AND (lease_until IS NULL OR lease_until < $4)))";
+const CLAIM_READ: &str = "SELECT fingerprint, CAST(status AS INTEGER), response_headers, \
+     response_body FROM idempotency_keys WHERE scope = $1 AND key = $2";
+
 type KeyRow = (Vec<u8>, Option<i32>, Option<String>, Option<Vec<u8>>);
 
 /// A key a running request holds: its answer may be kept only under its claim.
@@ -75,25 +93,58 @@ impl Store {
         lease: &KeyLease,
         max_running: u32,
     ) -> anyhow::Result<Claimed> {
-        // The claim, unless this client has `max_running` keyed requests running
-        // (a partial index holds those). A write first: on SQLite a transaction
-        // that read before it writes cannot wait for the write lock.
-        let insert = "INSERT INTO idempotency_keys \
-                      (scope, key, fingerprint, created_at, expires_at, claim, lease_until) \
-                      SELECT $1, $2, $3, $4, $5, $6, $7 \
-                      WHERE (SELECT COUNT(*) FROM idempotency_keys \
-                             WHERE scope = $1 AND status IS NULL AND lease_until > $4) < $8 \
-                      ON CONFLICT (scope, key) DO NOTHING";
-        // Take over a key that expired, or whose request was abandoned.
-        let take_over = "UPDATE idempotency_keys SET fingerprint = $3, created_at = $4, \
-                         expires_at = $5, claim = $6, lease_until = $7, status = NULL, \
-                         response_headers = NULL, response_body = NULL \
-                         WHERE scope = $1 AND key = $2 AND (expires_at <= $4 \
-                           OR (status IS NULL AND (lease_until IS NULL OR lease_until < $4)))";
-        let read = "SELECT fingerprint, CAST(status AS INTEGER), response_headers, response_body \
-                    FROM idempotency_keys WHERE scope = $1 AND key = $2";
         // Some(None): claimed; Some(Some(row)): held by another request or
-        // answered; None: neither claimed nor there, so the client was busy.
+        // answered; None: neither claimed nor there: the client was busy, or the
+        // key's row was there for the INSERT and gone for the read (its holder
+        // released it in between: a 5xx, while nginx sent the same key to this
+        // replica). Once more, then, before the client is told it is busy.
+        let mut found = None;
+        for _ in 0..2 {
+            found = self
+                .try_claim(
+                    (scope, key),
+                    fingerprint,
+                    now,
+                    expires_at,
+                    lease,
+                    max_running,
+                )
+                .await?;
+            if found.is_some() {
+                break;
+            }
+        }
+        let row = match found {
+            None => return Ok(Claimed::Busy),
+            Some(None) => return Ok(Claimed::Started),
+            Some(Some(row)) => row,
+        };
+        let (stored, status, headers, body) = row;
+        if stored != fingerprint {
+            return Ok(Claimed::Mismatch);
+        }
+        Ok(match status {
+            None => Claimed::InProgress,
+            Some(status) => Claimed::Done(StoredResponse {
+                status: status as u16,
+                headers: serde_json::from_str(headers.as_deref().unwrap_or("[]"))
+                    .context("reading stored headers")?,
+                body: body.unwrap_or_default(),
+            }),
+        })
+    }
+
+    /// One attempt of `claim_idempotency_key`.
+    async fn try_claim(
+        &self,
+        (scope, key): (&str, &str),
+        fingerprint: &[u8],
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+        lease: &KeyLease,
+        max_running: u32,
+    ) -> anyhow::Result<Option<Option<KeyRow>>> {
+        let (insert, take_over, read) = (CLAIM_INSERT, CLAIM_TAKE_OVER, CLAIM_READ);
         let found: Option<Option<KeyRow>> = on_pool!(self, pool => async {
             let mut tx = pool.begin().await?;
             let claimed = sqlx::query(insert)
@@ -117,24 +168,7 @@ impl Store {
             Ok::<_, sqlx::Error>(found)
         }.await)
         .context("claiming the idempotency key")?;
-        let row = match found {
-            None => return Ok(Claimed::Busy),
-            Some(None) => return Ok(Claimed::Started),
-            Some(Some(row)) => row,
-        };
-        let (stored, status, headers, body) = row;
-        if stored != fingerprint {
-            return Ok(Claimed::Mismatch);
-        }
-        Ok(match status {
-            None => Claimed::InProgress,
-            Some(status) => Claimed::Done(StoredResponse {
-                status: status as u16,
-                headers: serde_json::from_str(headers.as_deref().unwrap_or("[]"))
-                    .context("reading stored headers")?,
-                body: body.unwrap_or_default(),
-            }),
-        })
+        Ok(found)
     }
 
     /// Extends the lease of a running request; false when the key is no longer its
