@@ -22,29 +22,16 @@ use crate::http::state::AppState;
 use crate::http::BODY_LIMIT;
 use crate::store::{Claimed, HeldKey, KeyLease, Store, StoredResponse};
 
+mod lease;
 pub mod openapi;
+
+use lease::{heartbeat, LEASE};
 
 pub const HEADER: &str = "idempotency-key";
 
 const REPLAYED: &str = "idempotent-replayed";
 /// How long an answer is kept (the draft suggests at least 24 h).
 const KEEP: chrono::Duration = chrono::Duration::hours(24);
-/// A running request leases its key for this long, renewed every `RENEW_EVERY`
-/// while it runs (a heartbeat: an UPDATE of the key's row). A key whose lease ran
-/// out unfinished was abandoned (its replica was killed or hangs): the next
-/// request with it does the work, so a client's retry waits about a second (409
-/// "in progress" meanwhile), and nginx's keyed retry after its 2 s read timeout
-/// finds the lease of a hung replica gone (`nginx/templates`). A replica that
-/// comes back from a hang finds the key no longer its own and keeps nothing: a
-/// sign-up writes its user only together with its answer under its own claim
-/// (`store::create_user`), so a holder taken over while it was merely slow (its
-/// renewals failed for a second: the database was away) writes nothing either,
-/// and answers 409 "in progress" to a client that retries into the answer. The
-/// other keyed routes (PATCH of a user, logout) write the same values again when
-/// taken over, which changes nothing. Renewal is measured in BENCHMARKS.md: only
-/// requests running longer than `RENEW_EVERY` renew.
-const LEASE: chrono::Duration = chrono::Duration::milliseconds(1000);
-const RENEW_EVERY: std::time::Duration = std::time::Duration::from_millis(300);
 /// How long a replica keeps trying to keep an answer (or release a key) while
 /// the database is away; meanwhile a retry gets 409 "in progress".
 const SETTLE_FOR: std::time::Duration = std::time::Duration::from_secs(45);
@@ -171,27 +158,17 @@ async fn run_holding(
     // A route may keep its answer in its own transaction (sign-up does).
     request.extensions_mut().insert(held.clone());
     tokio::spawn(async move {
+        let beat = held.clone();
         let HeldKey { scope, key, claim } = held;
-        let work = next.run(request);
-        tokio::pin!(work);
-        let start = tokio::time::Instant::now() + RENEW_EVERY;
-        let mut renew = tokio::time::interval_at(start, RENEW_EVERY);
-        let response = loop {
-            tokio::select! {
-                response = &mut work => break response,
-                _ = renew.tick() => {
-                    let lease = KeyLease { claim: claim.clone(), until: state.clock.now() + LEASE };
-                    // A failed renewal is not fatal: the work goes on, and its answer
-                    // is kept unless another request took the key over meanwhile.
-                    metrics::counter!(crate::metrics::IDEMPOTENCY_RENEWALS).increment(1);
-                    if let Err(err) = state.store.renew_idempotency_key(&scope, &key, &lease).await {
-                        let error = format!("{err:#}");
-                        tracing::warn!(error, "an idempotency key's lease was not renewed");
-                    }
-                }
-            }
-        };
-        finish(&state, &scope, &key, &claim, response).await
+        // The heartbeat runs beside the work, never in its way: a renewal waiting
+        // for a pool connection must not stall a transaction the work holds open.
+        // It lasts until the answer is kept (dropping `beating` ends it).
+        let (beating, stopped) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(heartbeat(state.clone(), beat, stopped));
+        let response = next.run(request).await;
+        let answer = finish(&state, &scope, &key, &claim, response).await;
+        drop(beating);
+        answer
     })
     .await
     .map_err(|err| ApiError::Internal(anyhow::anyhow!("the keyed request failed: {err}")))?
