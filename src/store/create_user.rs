@@ -165,7 +165,7 @@ impl Store {
         }
         .await;
         if matches!(written, Ok(false)) {
-            sqlx::query("ROLLBACK").execute(&mut *tx).await?;
+            let _ = sqlx::query("ROLLBACK").execute(&mut *tx).await;
             return Err(WriteError::KeyLost);
         }
         let queued = Queued::EVENTS.and_mail_if(user.send_verification);

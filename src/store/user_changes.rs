@@ -13,7 +13,7 @@ use super::outbox::insert_event;
 use super::revocation::revoke_sessions;
 use super::sessions::not_before;
 use super::users::{account, AccountRow, NewUser, WriteError, ACCOUNT_COLUMNS};
-use super::Store;
+use super::{HeldKey, Store};
 use crate::domain::{Email, PublicUser, Username};
 use crate::events::envelope::{done_by, user_event, OutboxEvent, RevokeReason, UserEventKind};
 
@@ -27,6 +27,9 @@ pub enum UserChange<'a> {
         id: Uuid,
         username: Option<&'a Username>,
         email: Option<&'a Email>,
+        /// The Idempotency-Key the request holds: the change is written only while
+        /// it is still held (a retry may have taken it over while this one hung).
+        key: Option<&'a HeldKey>,
     },
     /// A new hash, if the stored one is still `expected` (the one the current
     /// password was verified against); every refresh-token family is revoked:
@@ -92,6 +95,11 @@ macro_rules! change {
 
 pub(super) use change;
 
+/// Whether a running request still holds its Idempotency-Key (`$1` scope, `$2`
+/// key, `$3` its claim), locking the key's row for the rest of the transaction.
+const STILL_HELD: &str = "UPDATE idempotency_keys SET claim = claim \
+     WHERE scope = $1 AND key = $2 AND claim = $3 AND status IS NULL";
+
 /// A notice to the old address of an email change (`$2` the user, `$3` the new
 /// address); nothing when the address does not change.
 const NOTIFY_OLD_EMAIL: &str = "INSERT INTO mail_outbox \
@@ -123,7 +131,8 @@ impl Store {
                 id,
                 username,
                 email,
-            } => self.update(id, username, email, now, actor).await,
+                key,
+            } => self.update(id, (username, email), key, now, actor).await,
             UserChange::ChangePassword {
                 id,
                 expected,
@@ -159,8 +168,8 @@ impl Store {
     async fn update(
         &self,
         id: Uuid,
-        username: Option<&Username>,
-        email: Option<&Email>,
+        (username, email): (Option<&Username>, Option<&Email>),
+        key: Option<&HeldKey>,
         now: DateTime<Utc>,
         actor: Option<&str>,
     ) -> Result<Option<PublicUser>, WriteError> {
@@ -175,29 +184,42 @@ impl Store {
         // mailed to the old address is void (a reset link there would otherwise
         // still take the account).
         on_pool!(self, pool => change!(self, pool, tx, UserEventKind::Updated, now, actor,
-            before {
-                match email {
-                    Some(email) => {
-                        void_account_tokens!(pool, tx, id);
-                        sqlx::query(NOTIFY_OLD_EMAIL)
-                            .bind(pool.id(Uuid::now_v7()))
-                            .bind(pool.id(id))
-                            .bind(email.as_str())
-                            .bind(pool.time(now))
-                            .execute(&mut *tx)
-                            .await?
-                            .rows_affected()
-                            == 1
-                    }
-                    None => false,
+        before {
+            match email {
+                Some(email) => {
+                    void_account_tokens!(pool, tx, id);
+                    sqlx::query(NOTIFY_OLD_EMAIL)
+                        .bind(pool.id(Uuid::now_v7()))
+                        .bind(pool.id(id))
+                        .bind(email.as_str())
+                        .bind(pool.time(now))
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected()
+                        == 1
                 }
-            },
-            sqlx::query_as(&sql)
-                .bind(pool.id(id))
-                .bind(username.map(Username::as_str))
-                .bind(email.map(Email::as_str))
-                .bind(pool.time(now)),
-            {}))
+                None => false,
+            }
+        },
+        sqlx::query_as(&sql)
+            .bind(pool.id(id))
+            .bind(username.map(Username::as_str))
+            .bind(email.map(Email::as_str))
+            .bind(pool.time(now)),
+        {
+            if let Some(key) = key {
+                // Locks the key's row until the commit: a takeover waits for it.
+                let held = sqlx::query(STILL_HELD)
+                    .bind(&key.scope)
+                    .bind(&key.key)
+                    .bind(&key.claim)
+                    .execute(&mut *tx)
+                    .await?;
+                if held.rows_affected() == 0 {
+                    return Err(WriteError::KeyLost);
+                }
+            }
+        }))
     }
 
     async fn change_password(

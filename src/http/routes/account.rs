@@ -21,7 +21,7 @@ use crate::http::extract::{Body, Fields, UserId};
 use crate::http::idempotency::NothingDone;
 use crate::http::state::AppState;
 use crate::http::BODY_LIMIT;
-use crate::store::{MailKind, NewMail, Taken, UserChange};
+use crate::store::{HeldKey, MailKind, NewMail, Taken, UserChange};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -106,6 +106,7 @@ async fn update(
     ClientIp(client): ClientIp,
     bearer: Bearer,
     UserId(id): UserId,
+    held: Option<Extension<HeldKey>>,
     Body(body): Body<PatchUserRequest>,
 ) -> Result<PatchAnswer, ApiError> {
     let account = bearer.own(&state, id).await?;
@@ -163,6 +164,7 @@ async fn update(
             id,
             username: username.as_ref(),
             email: email.as_ref(),
+            key: held.as_ref().map(|Extension(held)| held),
         };
         user = state
             .store

@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use super::post_keyed;
 use crate::both_stores;
-use crate::helpers::{eventually, problem, sign_up_body, Backend, TestApp};
+use crate::helpers::{eventually, problem, sign_up_body, Backend, Db, TestApp, PASSWORD};
 
 both_stores!(
     a_repeat_while_the_first_runs_is_409_then_gets_the_answer,
@@ -241,5 +241,64 @@ async fn a_holder_whose_key_was_taken_over_writes_nothing(backend: Backend) {
         app.users().await,
         3,
         "the three sign-ups ahead, nothing else"
+    );
+}
+
+/// The same for a keyed change of a user (PATCH): a holder whose key a retry took
+/// over while it waited (here on the user's row, locked by the test; in life a
+/// hang or a slow database) writes nothing when it goes on. Without that, the
+/// late holder would write its change again after the retry did, and after any
+/// later change of the client: the older value would win.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_whose_key_was_taken_over_writes_nothing() {
+    let app = &TestApp::spawn(Backend::Postgres).await;
+    let created: Value = post_keyed(app, "signed-up", &sign_up_body("patched"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let id = created["id"].as_str().unwrap().to_string();
+    let token = app.tokens("patched", PASSWORD).await.access_token;
+    let Db::Postgres(db) = &app.store else {
+        unreachable!("a Postgres app")
+    };
+    let mut gate = db.begin().await.unwrap();
+    sqlx::query("SELECT 1 FROM users WHERE username = 'patched' FOR UPDATE")
+        .execute(&mut *gate)
+        .await
+        .unwrap();
+    let change = {
+        let request = app
+            .client
+            .patch(app.url(&format!("/auth/user/{id}")))
+            .bearer_auth(&token)
+            .header("idempotency-key", "renamed")
+            .json(&serde_json::json!({ "username": "renamed" }));
+        tokio::spawn(async move { request.send().await.unwrap() })
+    };
+    eventually(30, "the change waits on the user's row", || async move {
+        let waiting: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' \
+             AND query LIKE 'UPDATE users SET username%'",
+        )
+        .fetch_one(db)
+        .await
+        .unwrap();
+        waiting == 1
+    })
+    .await;
+    app.execute("UPDATE idempotency_keys SET claim = 'the-retry' WHERE key = 'renamed'")
+        .await;
+    gate.commit().await.unwrap();
+    let late = problem(change.await.unwrap(), 409).await;
+    assert_eq!(
+        late["type"], "urn:authd:problem:idempotency-key-in-progress",
+        "{late}"
+    );
+    let renamed = "SELECT COUNT(*) FROM users WHERE username = 'renamed'";
+    assert_eq!(
+        app.scalar(renamed).await,
+        0,
+        "the late holder wrote its change"
     );
 }
