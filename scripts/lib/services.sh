@@ -101,12 +101,15 @@ stop_service() {
 # nginx_render SRC DEST PORT SERVERS [RESOLVER]: the gateway configuration of
 # nginx/ with its templates rendered, the same way the nginx image does in compose.
 nginx_render() {
-  local src=$1 dest=$2 t
+  local src=$1 dest=$2 t keyed
   mkdir -p "$dest/conf.d"
   cp "$src/nginx.conf" "$dest/nginx.conf"
+  # The keyed upstream: the same servers, never marked failed (max_fails=0).
+  keyed=$(sed -E 's/max_fails=[0-9]+( fail_timeout=[^ ;]+)?/max_fails=0/g' <<<"$4")
   for t in "$src"/templates/*.template; do
-    AUTHD_GATEWAY_PORT=$3 AUTHD_UPSTREAM_SERVERS=$4 AUTHD_UPSTREAM_RESOLVER=${5:-} \
-      envsubst '${AUTHD_GATEWAY_PORT} ${AUTHD_UPSTREAM_SERVERS} ${AUTHD_UPSTREAM_RESOLVER}' \
+    AUTHD_GATEWAY_PORT=$3 AUTHD_UPSTREAM_SERVERS=$4 AUTHD_UPSTREAM_KEYED_SERVERS=$keyed \
+      AUTHD_UPSTREAM_RESOLVER=${5:-} \
+      envsubst '${AUTHD_GATEWAY_PORT} ${AUTHD_UPSTREAM_SERVERS} ${AUTHD_UPSTREAM_KEYED_SERVERS} ${AUTHD_UPSTREAM_RESOLVER}' \
       <"$t" >"$dest/conf.d/$(basename "$t" .template)"
   done
 }

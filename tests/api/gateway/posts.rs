@@ -27,6 +27,8 @@ enum Mode {
     Dies,
     Hangs,
     Answers,
+    /// Answers a POST after 2.5 s (a healthy replica under overload), the rest at once.
+    SlowPosts,
 }
 
 impl Upstream {
@@ -89,7 +91,10 @@ async fn serve(mut stream: TcpStream, seen: Arc<Mutex<Vec<String>>>, mode: Mode)
                 tokio::time::sleep(std::time::Duration::from_secs(600)).await;
                 return;
             }
-            Mode::Answers => {}
+            Mode::SlowPosts if head.starts_with("POST") => {
+                tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+            }
+            Mode::Answers | Mode::SlowPosts => {}
         }
         let answer =
             "HTTP/1.1 201 Created\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}";
@@ -233,4 +238,37 @@ async fn a_key_on_a_route_without_keys_changes_nothing() {
     .await;
     assert_eq!(statuses.last(), Some(&503), "{statuses:?}");
     assert_eq!(dying.seen("POST") + live.seen("POST"), statuses.len());
+}
+
+/// Keyed requests slower than nginx's 2 s on every replica (overload) cost
+/// those requests a 503, never the replicas: had the timeouts counted as
+/// failures, every replica would be out of the upstream and every route, a
+/// health check here, would get 503 for seconds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_keyed_requests_take_no_replica_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (
+        Upstream::start(Mode::SlowPosts).await,
+        Upstream::start(Mode::SlowPosts).await,
+    );
+    let gateway = Gateway::start_ports(&[a.port, b.port], dir.path());
+    let client = reqwest::Client::new();
+    let slow = client
+        .post(gateway.url("/auth/user"))
+        .header("content-type", "application/json")
+        .header("idempotency-key", "k4")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        slow.status().as_u16(),
+        503,
+        "both replicas kept silent for 2 s"
+    );
+    assert_eq!(a.seen("POST") + b.seen("POST"), 2, "tried on each once");
+    for _ in 0..4 {
+        let health = client.get(gateway.url("/healthz")).send().await.unwrap();
+        assert_eq!(health.status().as_u16(), 201, "a replica was taken out");
+    }
 }
