@@ -14,7 +14,9 @@ pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
 /// would otherwise block the client's retry of that key on every other replica
 /// until it woke. authd never waits on anything but the database inside a
 /// transaction, except the outbox relay (it awaits the broker's acks: it sets
-/// its own, `store::outbox`).
+/// its own, `store::outbox`). Behind PgBouncer in transaction mode a session's SET
+/// does not follow the client: set it on the role there
+/// (`ALTER ROLE authd SET idle_in_transaction_session_timeout = '1s'`).
 const IDLE_IN_TRANSACTION: &str = "1s";
 
 pub async fn connect(url: &str, pool_size: u32) -> anyhow::Result<PgPool> {
@@ -38,10 +40,15 @@ pub async fn connect(url: &str, pool_size: u32) -> anyhow::Result<PgPool> {
                 Ok(true)
             })
         })
-        .connect_with(
-            options
-                .application_name("authd")
-                .options([("idle_in_transaction_session_timeout", IDLE_IN_TRANSACTION)]),
-        )
+        // A SET once per connection, not a startup option: PgBouncer refuses
+        // startup options it does not track.
+        .after_connect(|conn, _| {
+            Box::pin(async move {
+                let set =
+                    format!("SET idle_in_transaction_session_timeout = '{IDLE_IN_TRANSACTION}'");
+                sqlx::Executor::execute(conn, set.as_str()).await.map(drop)
+            })
+        })
+        .connect_with(options.application_name("authd"))
         .await?)
 }
