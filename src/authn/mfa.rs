@@ -187,7 +187,15 @@ pub async fn finish_login(
     let (challenge, hash) =
         challenge_of(state, token, ChallengePurpose::Login, presenter, now).await?;
     let busy = Attempt::begin(state, AttemptKeys::single_use(&hash), now).await?;
-    let finished = check_then_finish(state, challenge.user_id, &hash, &proof, presenter, now).await;
+    // The request that held the token before may have spent it: checked again
+    // under the hold, before a code is (a recovery code would be spent for nothing).
+    let finished = match state.store.challenge(&hash, now).await {
+        Ok(Some(_)) => {
+            check_then_finish(state, challenge.user_id, &hash, &proof, presenter, now).await
+        }
+        Ok(None) => Err(ApiError::InvalidMfaToken),
+        Err(err) => Err(err.into()),
+    };
     busy.abandoned().await;
     finished
 }
