@@ -222,6 +222,7 @@ throughput_scenario() {
   AUTHD_REPLICAS=2 up
   load bench-compose-1 --requests "$n" --concurrency 100 --retry-503 --timeout 60
   "${compose[@]}" stop >/dev/null 2>&1
+  AUTHD_STACK_DIR=$work/stack scripts/stack down --purge >/dev/null 2>&1 || true
   AUTHD_STACK_DIR=$work/stack AUTHD_BIN=$bin AUTHD_HASH_WORKERS=1 \
     scripts/stack up --replicas 2 --port "$(free_port)" >"$work/stack.log" 2>&1 \
     || { cat "$work/stack.log" >&2; fail "the no-Docker stack did not start"; }

@@ -6,8 +6,12 @@
 # stack_up N: a fresh stack of N replicas; its env (AUTHD_URL, DATABASE_URL, ...)
 # sourced.
 stack_up() {
-  local bin=$work/authd
+  local bin=$work/stack-authd
   AUTHD_STACK_DIR=$work/stack scripts/stack down --purge >/dev/null 2>&1 || true
+  # Down again when the scenario ends, failed or not (and its load stopped, as
+  # scripts/test-docker's own trap does): the next scenario may start a stack.
+  trap 'jobs -p | xargs -r kill 2>/dev/null || true
+    AUTHD_STACK_DIR=$work/stack scripts/stack down --purge >/dev/null 2>&1 || true' EXIT
   if [ ! -x "$bin" ]; then
     docker run --rm --entrypoint cat "$image" /usr/local/bin/authd >"$bin"
     chmod +x "$bin"
