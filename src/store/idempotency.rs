@@ -31,8 +31,9 @@ pub enum Claimed {
     Busy,
     /// The key is new (or expired, or abandoned): this request does the work.
     Started,
-    /// A request with this key is still running (here or on another replica).
-    InProgress,
+    /// A request with this key is still running (here or on another replica), its
+    /// lease lasting until then.
+    InProgress(Option<DateTime<Utc>>),
     /// The key was used for a different request.
     Mismatch,
     /// The key's answer, to replay.
@@ -61,9 +62,15 @@ const CLAIM_TAKE_OVER: &str = "UPDATE idempotency_keys SET fingerprint = $3, cre
      WHERE scope = $1 AND key = $2 AND (expires_at <= $4 \
        OR (status IS NULL AND (lease_until IS NULL OR lease_until < $4)))";
 const CLAIM_READ: &str = "SELECT fingerprint, CAST(status AS INTEGER), response_headers, \
-     response_body FROM idempotency_keys WHERE scope = $1 AND key = $2";
+     response_body, lease_until FROM idempotency_keys WHERE scope = $1 AND key = $2";
 
-type KeyRow = (Vec<u8>, Option<i32>, Option<String>, Option<Vec<u8>>);
+type KeyRow = (
+    Vec<u8>,
+    Option<i32>,
+    Option<String>,
+    Option<Vec<u8>>,
+    Option<DateTime<Utc>>,
+);
 
 /// A key a running request holds: its answer may be kept only under its claim.
 #[derive(Debug, Clone)]
@@ -119,12 +126,12 @@ impl Store {
             Some(None) => return Ok(Claimed::Started),
             Some(Some(row)) => row,
         };
-        let (stored, status, headers, body) = row;
+        let (stored, status, headers, body, lease_until) = row;
         if stored != fingerprint {
             return Ok(Claimed::Mismatch);
         }
         Ok(match status {
-            None => Claimed::InProgress,
+            None => Claimed::InProgress(lease_until),
             Some(status) => Claimed::Done(StoredResponse {
                 status: status as u16,
                 headers: serde_json::from_str(headers.as_deref().unwrap_or("[]"))

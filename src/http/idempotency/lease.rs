@@ -8,9 +8,9 @@ use crate::store::{HeldKey, KeyLease};
 /// while it runs and until its answer is kept (a heartbeat beside the work: an
 /// UPDATE of the key's row). A key whose lease ran out unfinished was abandoned
 /// (its replica was killed or hangs): the next request with it does the work, so
-/// a client's retry waits about a second (409 "in progress" meanwhile), and
-/// nginx's keyed retry after its 2 s read timeout finds the lease of a hung
-/// replica gone (`nginx/templates`). A holder whose key was taken over (it hung,
+/// a retry that finds the key held waits for the lease to run out (`wait_for`),
+/// and nginx's keyed retry after its 2 s read timeout takes a hung replica's
+/// key over (`nginx/templates`). A holder whose key was taken over (it hung,
 /// or could not renew for a second) writes nothing when it goes on: a sign-up
 /// writes its user only with its answer under its own claim (`store::create_user`),
 /// a change of a user only while its claim holds (`store::user_changes`), and it
@@ -20,6 +20,24 @@ use crate::store::{HeldKey, KeyLease};
 /// a second. Renewals are counted (`authd_idempotency_lease_renewals_total`).
 pub(super) const LEASE: chrono::Duration = chrono::Duration::milliseconds(1000);
 const RENEW_EVERY: std::time::Duration = std::time::Duration::from_millis(300);
+/// How long past a lease's end a waiting retry tries the key again.
+const MARGIN: chrono::Duration = chrono::Duration::milliseconds(50);
+
+/// How long a request that found its key held (lease until `until`) waits before
+/// it tries the key once more, instead of answering 409 at once: a holder that
+/// died or hung loses the key when its lease runs out, within a lease, and the
+/// retry does the work then, without sending its client away for the 1 s
+/// Retry-After. A live holder renews its lease meanwhile, so the second try finds
+/// its answer, or the key held (409). Never longer than a lease and the margin,
+/// so a lease written from a clock ahead of this one costs that at most.
+pub(super) fn wait_for(
+    until: Option<chrono::DateTime<chrono::Utc>>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Option<std::time::Duration> {
+    let left = until? - now + MARGIN;
+    (left > chrono::Duration::zero()).then(|| left.min(LEASE + MARGIN).to_std().ok())?
+}
+
 /// Renews the lease every `RENEW_EVERY` until `stopped` (or the key is no longer
 /// held). A failed renewal is not fatal: the work goes on, and writes nothing
 /// (sign-up) or keeps no answer if another request took the key over meanwhile.
@@ -53,5 +71,29 @@ pub(super) async fn heartbeat(
                 tracing::warn!(error, "an idempotency key's lease was not renewed");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{Duration, TimeZone, Utc};
+
+    #[test]
+    fn a_retry_waits_for_the_lease_to_end_and_never_longer_than_a_lease() {
+        let now = Utc.with_ymd_and_hms(2026, 12, 2, 12, 0, 0).unwrap();
+        let ms = |ms: u64| Some(std::time::Duration::from_millis(ms));
+        assert_eq!(
+            wait_for(Some(now + Duration::milliseconds(400)), now),
+            ms(450)
+        );
+        assert_eq!(wait_for(Some(now + LEASE), now), ms(1050));
+        assert_eq!(wait_for(Some(now + Duration::seconds(30)), now), ms(1050));
+        assert_eq!(
+            wait_for(Some(now - Duration::milliseconds(20)), now),
+            ms(30)
+        );
+        assert_eq!(wait_for(Some(now - Duration::seconds(1)), now), None);
+        assert_eq!(wait_for(None, now), None);
     }
 }

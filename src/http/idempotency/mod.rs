@@ -3,7 +3,8 @@
 //! The first answer is stored with the key, scoped to the client address, for 24 h,
 //! with a fingerprint of the request: a repeat gets the same status and body, marked
 //! `Idempotent-Replayed: true`, without the work being done again, on any replica.
-//! A repeat while the first is still running gets 409; the same key with another
+//! A repeat while the first is still running waits up to a lease for it, then
+//! gets its answer, takes the key over (its holder died) or gets 409; the same key with another
 //! request 422. A 5xx is not stored: the key is released, and a retry does the work.
 //! Login and refresh take no key: their answers are credentials, which authd never
 //! stores.
@@ -25,7 +26,7 @@ use crate::store::{Claimed, HeldKey, KeyLease, Store, StoredResponse};
 mod lease;
 pub mod openapi;
 
-use lease::{heartbeat, LEASE};
+use lease::{heartbeat, wait_for, LEASE};
 
 pub const HEADER: &str = "idempotency-key";
 
@@ -74,33 +75,42 @@ pub async fn idempotent(
         .map_err(|_| ApiError::BodyTimeout)?
         .map_err(|_| ApiError::PayloadTooLarge)?;
     let fingerprint = fingerprint(&parts, &body);
-    let now = state.clock.now();
     let held = HeldKey {
         scope: client.to_string(),
         key,
         claim: uuid::Uuid::new_v4().to_string(),
     };
-    let lease = KeyLease {
-        claim: held.claim.clone(),
-        until: now + LEASE,
-    };
-    let claimed = state
-        .store
-        .claim_idempotency_key(
-            (&held.scope, &held.key),
-            &fingerprint,
-            now,
-            now + KEEP,
-            &lease,
-            state.idempotency.max_running_per_client,
-        )
-        .await?;
-    match claimed {
-        Claimed::Started => {}
-        Claimed::Busy => return Err(ApiError::KeysInFlight),
-        Claimed::InProgress => return Err(ApiError::KeyInProgress),
-        Claimed::Mismatch => return Err(ApiError::KeyReused),
-        Claimed::Done(stored) => return Ok(replay(stored)),
+    let mut waited = false;
+    loop {
+        let now = state.clock.now();
+        let lease = KeyLease {
+            claim: held.claim.clone(),
+            until: now + LEASE,
+        };
+        let claimed = state
+            .store
+            .claim_idempotency_key(
+                (&held.scope, &held.key),
+                &fingerprint,
+                now,
+                now + KEEP,
+                &lease,
+                state.idempotency.max_running_per_client,
+            )
+            .await?;
+        match claimed {
+            Claimed::Started => break,
+            Claimed::Busy => return Err(ApiError::KeysInFlight),
+            Claimed::InProgress(until) => match wait_for(until, now).filter(|_| !waited) {
+                Some(wait) => {
+                    waited = true;
+                    tokio::time::sleep(wait).await;
+                }
+                None => return Err(ApiError::KeyInProgress),
+            },
+            Claimed::Mismatch => return Err(ApiError::KeyReused),
+            Claimed::Done(stored) => return Ok(replay(stored)),
+        }
     }
     let request = Request::from_parts(parts, Body::from(body));
     run_holding(state, held, request, next).await

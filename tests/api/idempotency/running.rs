@@ -1,7 +1,9 @@
-//! Keys of requests still running, abandoned or failed: a repeat meanwhile is told
-//! so (409), a lease that ran out is taken over, a 5xx releases the key, and a
-//! release after an ambiguous commit keeps the answer.
+//! Keys of requests still running, abandoned or failed: a repeat meanwhile waits up
+//! to a lease for the answer, and is told so (409) past it; a lease that runs out
+//! is taken over, a 5xx releases the key, and a release after an ambiguous commit
+//! keeps the answer.
 
+use authd::clock::Clock;
 use authd::hashing::HashParams;
 use serde_json::Value;
 
@@ -10,7 +12,7 @@ use crate::both_stores;
 use crate::helpers::{eventually, problem, sign_up_body, Backend, Db, TestApp, PASSWORD};
 
 both_stores!(
-    a_repeat_while_the_first_runs_is_409_then_gets_the_answer,
+    a_repeat_while_the_first_runs_waits_for_its_answer,
     a_server_error_releases_the_key_so_a_retry_does_the_work,
     a_key_whose_lease_ran_out_unfinished_is_taken_over,
     a_holder_whose_key_was_taken_over_writes_nothing,
@@ -88,23 +90,24 @@ async fn held_in_the_pool(
     (first, ahead)
 }
 
-async fn a_repeat_while_the_first_runs_is_409_then_gets_the_answer(backend: Backend) {
+async fn a_repeat_while_the_first_runs_waits_for_its_answer(backend: Backend) {
     let app = &slow_app(backend).await;
     let (first, ahead) = held_in_the_pool(app, "slow", "slow").await;
-    let busy = post_keyed(app, "slow", &sign_up_body("slow")).await;
-    assert_eq!(busy.headers()["retry-after"], "1");
-    let busy = problem(busy, 409).await;
+    // The repeat waits for the first's lease instead of sending its client away
+    // for a Retry-After; the first (four hashes of ~100 ms) answers meanwhile.
+    let repeat = post_keyed(app, "slow", &sign_up_body("slow")).await;
     assert_eq!(
-        busy["type"],
-        "urn:authd:problem:idempotency-key-in-progress"
+        repeat.status().as_u16(),
+        201,
+        "the repeat waits for the answer"
     );
+    assert_eq!(repeat.headers()["idempotent-replayed"], "true");
+    let repeat: Value = repeat.json().await.unwrap();
     let first = first.await.unwrap();
     assert_eq!(first.status().as_u16(), 201);
     let first: Value = first.json().await.unwrap();
+    assert_eq!(repeat, first);
     ahead.join_all().await;
-    let later = post_keyed(app, "slow", &sign_up_body("slow")).await;
-    assert_eq!(later.status().as_u16(), 201);
-    assert_eq!(later.json::<Value>().await.unwrap(), first);
     assert_eq!(app.users().await, 4);
 }
 
@@ -137,19 +140,41 @@ async fn a_key_whose_lease_ran_out_unfinished_is_taken_over(backend: Backend) {
     )
     .await;
     let held = post_keyed(&app, "orphan", &sign_up_body("orphan")).await;
+    assert_eq!(held.headers()["retry-after"], "1");
     let held = problem(held, 409).await;
     assert_eq!(
         held["type"], "urn:authd:problem:idempotency-key-in-progress",
         "the lease still runs"
     );
     assert_eq!(app.users().await, 0);
-    app.execute("UPDATE idempotency_keys SET lease_until = '2000-01-01T00:00:00.000000Z'")
-        .await;
-    let taken_over = post_keyed(&app, "orphan", &sign_up_body("orphan")).await;
+    // Its last renewal left 0.9 s: the retry waits for the lease to run out (the
+    // clock moves on meanwhile) and takes the key over, instead of a 409 and its
+    // client's 1 s Retry-After.
+    let soon = app.clock.now() + chrono::Duration::milliseconds(900);
+    let soon = soon.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    app.execute(&format!(
+        "UPDATE idempotency_keys SET lease_until = '{soon}'"
+    ))
+    .await;
+    let retry = {
+        let (client, url) = (app.client.clone(), app.url("/auth/user"));
+        tokio::spawn(async move {
+            client
+                .post(url)
+                .header("idempotency-key", "orphan")
+                .json(&sign_up_body("orphan"))
+                .send()
+                .await
+                .unwrap()
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    app.clock.advance(chrono::Duration::seconds(1));
+    let taken_over = retry.await.unwrap();
     assert_eq!(
         taken_over.status().as_u16(),
         201,
-        "the lease ran out: the work is done"
+        "the lease ran out during the wait: the work is done"
     );
     assert!(taken_over.headers().get("idempotent-replayed").is_none());
     let replayed = post_keyed(&app, "orphan", &sign_up_body("orphan")).await;
