@@ -43,6 +43,10 @@ pub const MAIL_SENT_TOTAL: &str = "authd_mail_sent_total";
 pub const MAIL_FAILED_TOTAL: &str = "authd_mail_failed_total";
 /// Heartbeats of keyed requests running longer than the renewal period.
 pub const IDEMPOTENCY_RENEWALS: &str = "authd_idempotency_lease_renewals_total";
+/// Repeats of a keyed request that found its key held and waited, by how the
+/// wait ended: `replayed` (the holder answered), `taken_over` (the holder's lease
+/// ran out: its replica died or hung), `in_progress` (409: the holder still runs).
+pub const IDEMPOTENCY_WAITS: &str = "authd_idempotency_waits_total";
 
 /// Every metric authd exports (the dashboard and the alerts may use only these).
 pub const ALL: &[&str] = &[
@@ -66,6 +70,7 @@ pub const ALL: &[&str] = &[
     MAIL_SENT_TOTAL,
     MAIL_FAILED_TOTAL,
     IDEMPOTENCY_RENEWALS,
+    IDEMPOTENCY_WAITS,
 ];
 
 /// Seconds, from 0.5 ms to 10 s: hashes sit around 10-20 ms, requests up to ~2 s.
@@ -174,6 +179,10 @@ fn describe() {
     describe_counter!(
         IDEMPOTENCY_RENEWALS,
         "lease renewals of running keyed requests (one per 300 ms a keyed request runs)"
+    );
+    describe_counter!(
+        IDEMPOTENCY_WAITS,
+        "repeats that waited for a held key, by outcome: replayed, taken_over (its holder died or hung), in_progress (409)"
     );
 }
 

@@ -92,6 +92,30 @@ felt() {
   json "$work/$1.json" 'd["statuses"].get("503", 0) + sum(v for k, v in d.get("retried_statuses", {}).items() if k in ("409", "503")) + sum(1 for x in d["created_per_second"][1:-1] if x == 0)'
 }
 
+# taken_over URL...: keyed requests the replicas at URL did for a holder whose
+# lease ran out (its replica died or hung), after waiting for it
+# (authd_idempotency_waits_total{outcome="taken_over"}), summed.
+taken_over() {
+  python3 - "$@" <<'PY'
+import sys, urllib.request
+total = 0.0
+for url in sys.argv[1:]:
+    text = urllib.request.urlopen(url + "/metrics", timeout=5).read().decode()
+    for line in text.splitlines():
+        if line.startswith("authd_idempotency_waits_total{") and 'outcome="taken_over"' in line:
+            total += float(line.rsplit(" ", 1)[1])
+print(int(total))
+PY
+}
+
+# replica_urls: the compose replicas' own addresses (the host reaches them).
+replica_urls() {
+  local c
+  for c in $("${compose[@]}" ps -q auth); do
+    printf 'http://%s:8080\n' "$(docker inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' "$c")"
+  done
+}
+
 # instances N SECS: until N distinct X-Authd-Instance values answered through the
 # published port (SECS at most); prints the seconds it took.
 instances() {

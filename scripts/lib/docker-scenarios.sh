@@ -115,12 +115,17 @@ broker_kill_scenario() {
 
 # The longest a careful client (Idempotency-Key, --retry) may wait for a sign-up
 # across a replica's crash or hang: nginx sends a keyed request to another replica
-# at once after a crash, or after 2 s of silence (its keyed read timeout), when
-# the dead holder's 1 s lease on the key has run out; then one run of the sign-up.
-# Measured 1.5-2.4 s, and 3.26 s once: a request that had run over a second when
-# its replica hung still had a lease at nginx's retry, got 409, and its client
-# waited the 409's Retry-After (1 s). The aim is 3 s; the check fails past 4 s.
-max_wait_ms=4000
+# at once after a crash, or after 2 s of silence (its keyed read timeout); there
+# the request waits for the dead holder's lease on the key (1 s, renewed every
+# 300 ms, so it ends within a second of the fault) and does the work.
+# Measured 1.6-2.99 s (issue 27).
+max_wait_ms=3000
+# Clients of the hang scenarios. At 16, the three one-CPU replicas on a 2-CPU host
+# are past their hashing budget now and then without any fault: a 503 after 1.5 s,
+# then its 1 s Retry-After, 2.99 s in all, 10-20 s after the hang had ended. That
+# is the overload's bound (README: "Overload gets a fast, clear answer"), not the
+# hang's; 8 clients keep every replica busy without it.
+hang_clients=8
 
 # within_bound NAME: the longest answer of the run NAME was at most max_wait_ms.
 within_bound() {
@@ -149,10 +154,13 @@ replica_kill_scenario() {
   answers_only replica-kill
   [ "$(docker inspect -f '{{.RestartCount}}' "$victim")" -ge 1 ] || fail "the killed replica was not restarted"
   [ "$(docker inspect -f '{{.State.Pid}}' "$victim")" != "$victim_pid" ] || fail "the killed replica is the same process"
-  [ "$(felt replica-kill)" -gt 0 ] || fail "replica-kill: the client felt no crash"
+  local taken
+  # shellcheck disable=SC2046 # one URL per word
+  taken=$(taken_over $(replica_urls)) || fail "reading the replicas' metrics"
+  [ "$(( $(felt replica-kill) + taken ))" -gt 0 ] || fail "replica-kill: the client felt no crash"
   within_bound replica-kill
   wait_healthy 3
-  note "replica-kill: felt as $(felt replica-kill); the longest answer took $(json "$work/replica-kill.json" 'd["latency_ms"]["max"]') ms; the replica was restarted (restart count $(docker inspect -f '{{.RestartCount}}' "$victim"))"
+  note "replica-kill: felt as $(felt replica-kill), $taken keys of the killed replica taken over after their lease; the longest answer took $(json "$work/replica-kill.json" 'd["latency_ms"]["max"]') ms; the replica was restarted (restart count $(docker inspect -f '{{.RestartCount}}' "$victim"))"
 }
 
 # Another hangs for 10 s (SIGSTOP): a keyed request it held goes to a live replica
@@ -163,7 +171,7 @@ replica_stop_scenario() {
   victim=$("${compose[@]}" ps -q auth)
   victim=${victim##*$'\n'}   # the last
   victim_pid=$(docker inspect -f '{{.State.Pid}}' "$victim")
-  load replica-stop --duration 40 --concurrency 16 --retry --attempt-timeout 15 --timeout 60 &
+  load replica-stop --duration 40 --concurrency "$hang_clients" --retry --attempt-timeout 15 --timeout 60 &
   pid=$!
   sleep 8
   [ "$victim_pid" -gt 1 ] || fail "the replica has no process ($victim_pid)"
@@ -173,6 +181,8 @@ replica_stop_scenario() {
   kill -CONT "$victim_pid" || fail "kill -CONT the replica"
   becomes "$victim_pid" '!T' || fail "the replica did not wake"
   wait $pid || fail "the load across the hung replica failed"
+  # What the replicas and the gateway said, for a long answer to be explained.
+  "${compose[@]}" logs --no-color auth nginx >"$results/replica-stop.log" 2>&1 || true
   report replica-stop
   answers_only replica-stop
   hung_felt replica-stop

@@ -276,6 +276,7 @@ const EXPORTED: &[&str] = &[
     "authd_mail_sent_total",
     "authd_mail_failed_total",
     "authd_idempotency_lease_renewals_total",
+    "authd_idempotency_waits_total",
 ];
 
 #[test]

@@ -20,22 +20,25 @@ use crate::store::{HeldKey, KeyLease};
 /// a second. Renewals are counted (`authd_idempotency_lease_renewals_total`).
 pub(super) const LEASE: chrono::Duration = chrono::Duration::milliseconds(1000);
 const RENEW_EVERY: std::time::Duration = std::time::Duration::from_millis(300);
-/// How long past a lease's end a waiting retry tries the key again.
+/// How long past a lease's end a waiting repeat tries the key for the last time.
 const MARGIN: chrono::Duration = chrono::Duration::milliseconds(50);
+/// How often a waiting repeat looks at the key again.
+pub(super) const POLL: std::time::Duration = std::time::Duration::from_millis(100);
 
-/// How long a request that found its key held (lease until `until`) waits before
-/// it tries the key once more, instead of answering 409 at once: a holder that
-/// died or hung loses the key when its lease runs out, within a lease, and the
-/// retry does the work then, without sending its client away for the 1 s
-/// Retry-After. A live holder renews its lease meanwhile, so the second try finds
-/// its answer, or the key held (409). Never longer than a lease and the margin,
-/// so a lease written from a clock ahead of this one costs that at most.
+/// How long a request that found its key held (lease until `until`) keeps
+/// trying it, every `POLL`, instead of answering 409 at once: the holder's answer
+/// is replayed as soon as it is kept, and a holder that died or hung loses the key
+/// when its lease runs out, within a lease, and the repeat does the work then,
+/// without sending its client away for the 1 s Retry-After. A live holder renews
+/// its lease meanwhile: past this wait the repeat gets 409. Never longer than a
+/// lease and the margin, so a lease written from a clock ahead of this one costs
+/// that at most.
 pub(super) fn wait_for(
     until: Option<chrono::DateTime<chrono::Utc>>,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Option<std::time::Duration> {
-    let left = until? - now + MARGIN;
-    (left > chrono::Duration::zero()).then(|| left.min(LEASE + MARGIN).to_std().ok())?
+    let wait = (until? + MARGIN).min(now + LEASE + MARGIN) - now;
+    wait.to_std().ok().filter(|wait| !wait.is_zero())
 }
 
 /// Renews the lease every `RENEW_EVERY` until `stopped` (or the key is no longer
@@ -80,20 +83,16 @@ mod tests {
     use chrono::{Duration, TimeZone, Utc};
 
     #[test]
-    fn a_retry_waits_for_the_lease_to_end_and_never_longer_than_a_lease() {
+    fn a_repeat_waits_for_the_lease_to_end_and_never_longer_than_a_lease() {
         let now = Utc.with_ymd_and_hms(2026, 12, 2, 12, 0, 0).unwrap();
+        let lease = |ms: i64| Some(now + Duration::milliseconds(ms));
         let ms = |ms: u64| Some(std::time::Duration::from_millis(ms));
-        assert_eq!(
-            wait_for(Some(now + Duration::milliseconds(400)), now),
-            ms(450)
-        );
-        assert_eq!(wait_for(Some(now + LEASE), now), ms(1050));
-        assert_eq!(wait_for(Some(now + Duration::seconds(30)), now), ms(1050));
-        assert_eq!(
-            wait_for(Some(now - Duration::milliseconds(20)), now),
-            ms(30)
-        );
-        assert_eq!(wait_for(Some(now - Duration::seconds(1)), now), None);
+        assert_eq!(wait_for(lease(400), now), ms(450));
+        assert_eq!(wait_for(lease(1000), now), ms(1050));
+        assert_eq!(wait_for(lease(30_000), now), ms(1050));
+        assert_eq!(wait_for(lease(-20), now), ms(30));
+        assert_eq!(wait_for(lease(-50), now), None);
+        assert_eq!(wait_for(lease(-1000), now), None);
         assert_eq!(wait_for(None, now), None);
     }
 }

@@ -3,8 +3,8 @@
 //! The first answer is stored with the key, scoped to the client address, for 24 h,
 //! with a fingerprint of the request: a repeat gets the same status and body, marked
 //! `Idempotent-Replayed: true`, without the work being done again, on any replica.
-//! A repeat while the first is still running waits up to a lease for it, then
-//! gets its answer, takes the key over (its holder died) or gets 409; the same key with another
+//! A repeat while the first is still running waits up to a lease for it (looking
+//! every 100 ms): it gets its answer, takes the key over (its holder died) or gets 409; the same key with another
 //! request 422. A 5xx is not stored: the key is released, and a retry does the work.
 //! Login and refresh take no key: their answers are credentials, which authd never
 //! stores.
@@ -26,7 +26,8 @@ use crate::store::{Claimed, HeldKey, KeyLease, Store, StoredResponse};
 mod lease;
 pub mod openapi;
 
-use lease::{heartbeat, wait_for, LEASE};
+use lease::{heartbeat, wait_for, LEASE, POLL};
+use tokio::time::Instant;
 
 pub const HEADER: &str = "idempotency-key";
 
@@ -80,7 +81,7 @@ pub async fn idempotent(
         key,
         claim: uuid::Uuid::new_v4().to_string(),
     };
-    let mut waited = false;
+    let mut deadline = None;
     loop {
         let now = state.clock.now();
         let lease = KeyLease {
@@ -98,22 +99,44 @@ pub async fn idempotent(
                 state.idempotency.max_running_per_client,
             )
             .await?;
+        if deadline.is_some() {
+            waited(&claimed);
+        }
         match claimed {
             Claimed::Started => break,
             Claimed::Busy => return Err(ApiError::KeysInFlight),
-            Claimed::InProgress(until) => match wait_for(until, now).filter(|_| !waited) {
-                Some(wait) => {
-                    waited = true;
-                    tokio::time::sleep(wait).await;
+            Claimed::InProgress(until) => {
+                // Waits for the holder: its answer, or its lease's end.
+                let wait = wait_for(until, now).map(|wait| Instant::now() + wait);
+                match *deadline.get_or_insert(wait) {
+                    // The last look is at the end itself.
+                    Some(end) if Instant::now() < end => {
+                        tokio::time::sleep(POLL.min(end - Instant::now())).await
+                    }
+                    _ => {
+                        let outcome = "in_progress";
+                        metrics::counter!(crate::metrics::IDEMPOTENCY_WAITS, "outcome" => outcome)
+                            .increment(1);
+                        return Err(ApiError::KeyInProgress);
+                    }
                 }
-                None => return Err(ApiError::KeyInProgress),
-            },
+            }
             Claimed::Mismatch => return Err(ApiError::KeyReused),
             Claimed::Done(stored) => return Ok(replay(stored)),
         }
     }
     let request = Request::from_parts(parts, Body::from(body));
     run_holding(state, held, request, next).await
+}
+
+/// Counts how the wait of a repeat for a held key ended.
+fn waited(claimed: &Claimed) {
+    let outcome = match claimed {
+        Claimed::Started => "taken_over",
+        Claimed::Done(_) => "replayed",
+        _ => return,
+    };
+    metrics::counter!(crate::metrics::IDEMPOTENCY_WAITS, "outcome" => outcome).increment(1);
 }
 
 /// Whether this request's route honours a key. A route that needs a token honours
