@@ -45,7 +45,9 @@ pub const MAIL_FAILED_TOTAL: &str = "authd_mail_failed_total";
 pub const IDEMPOTENCY_RENEWALS: &str = "authd_idempotency_lease_renewals_total";
 /// Repeats of a keyed request that found its key held and waited, by how the
 /// wait ended: `replayed` (the holder answered), `taken_over` (the holder's lease
-/// ran out: its replica died or hung), `in_progress` (409: the holder still runs).
+/// ran out: its replica died or hung), `in_progress` (409: the holder still
+/// runs), `released` (409: the holder failed and let the key go), `no_room` (409
+/// at once: too many repeats wait on this replica), `other`.
 pub const IDEMPOTENCY_WAITS: &str = "authd_idempotency_waits_total";
 
 /// Every metric authd exports (the dashboard and the alerts may use only these).
@@ -182,7 +184,7 @@ fn describe() {
     );
     describe_counter!(
         IDEMPOTENCY_WAITS,
-        "repeats that waited for a held key, by outcome: replayed, taken_over (its holder died or hung), in_progress (409)"
+        "repeats that waited for a held key, by outcome: replayed, taken_over (its holder died or hung), in_progress, released, no_room (409), other"
     );
 }
 

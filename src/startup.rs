@@ -158,6 +158,7 @@ impl Application {
             public_url: Arc::from(config.public_url.as_str()),
             denylist: Arc::clone(&config.denylist),
             idempotency: config.idempotency,
+            key_waiters: Arc::new(tokio::sync::Semaphore::new(idempotency::MAX_WAITERS)),
             verification: config.mail.verification,
             admin: config
                 .admin

@@ -48,6 +48,9 @@ pub struct AppState {
     pub verification: crate::authn::Verification,
     /// How many Idempotency-Keys a client and the table may hold.
     pub idempotency: crate::store::IdempotencyLimits,
+    /// Repeats of keyed requests that may wait for their key's holder at once on
+    /// this replica (`http::idempotency`); past them a repeat gets 409 at once.
+    pub key_waiters: Arc<tokio::sync::Semaphore>,
     /// The admin API's credentials (only its own listener serves it).
     pub admin: Option<Arc<AdminCredentials>>,
     /// Second factors: the policy, the TOTP window, the issuer apps show.

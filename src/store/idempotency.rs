@@ -64,6 +64,9 @@ const CLAIM_TAKE_OVER: &str = "UPDATE idempotency_keys SET fingerprint = $3, cre
 const CLAIM_READ: &str = "SELECT fingerprint, CAST(status AS INTEGER), response_headers, \
      response_body, lease_until FROM idempotency_keys WHERE scope = $1 AND key = $2";
 
+const KEY_LEASE: &str = "SELECT CAST(status AS INTEGER), lease_until FROM idempotency_keys \
+     WHERE scope = $1 AND key = $2";
+
 type KeyRow = (
     Vec<u8>,
     Option<i32>,
@@ -139,6 +142,20 @@ impl Store {
                 body: body.unwrap_or_default(),
             }),
         })
+    }
+
+    /// What a repeat waiting for a key's holder looks at: whether the key is
+    /// still there (None: released), whether it has its answer, and the holder's
+    /// lease. One read, no lock: waiting costs the database no write.
+    pub async fn idempotency_key_lease(
+        &self,
+        (scope, key): (&str, &str),
+    ) -> anyhow::Result<Option<(bool, Option<DateTime<Utc>>)>> {
+        let row: Option<(Option<i32>, Option<DateTime<Utc>>)> = on_pool!(self, pool => {
+            sqlx::query_as(KEY_LEASE).bind(scope).bind(key).fetch_optional(pool).await
+        })
+        .context("reading the idempotency key's lease")?;
+        Ok(row.map(|(status, lease)| (status.is_some(), lease)))
     }
 
     /// One attempt of `claim_idempotency_key`.

@@ -1,8 +1,12 @@
 //! The lease of a running keyed request on its key, and the heartbeat that
 //! renews it while the request runs.
 
+use tokio::time::Instant;
+
+use super::KEEP;
+use crate::http::error::ApiError;
 use crate::http::state::AppState;
-use crate::store::{HeldKey, KeyLease};
+use crate::store::{Claimed, HeldKey, KeyLease};
 
 /// A running request leases its key for this long, renewed every `RENEW_EVERY`
 /// while it runs and until its answer is kept (a heartbeat beside the work: an
@@ -23,22 +27,91 @@ const RENEW_EVERY: std::time::Duration = std::time::Duration::from_millis(300);
 /// How long past a lease's end a waiting repeat tries the key for the last time.
 const MARGIN: chrono::Duration = chrono::Duration::milliseconds(50);
 /// How often a waiting repeat looks at the key again.
-pub(super) const POLL: std::time::Duration = std::time::Duration::from_millis(100);
+const POLL: std::time::Duration = std::time::Duration::from_millis(100);
 
-/// How long a request that found its key held (lease until `until`) keeps
-/// trying it, every `POLL`, instead of answering 409 at once: the holder's answer
-/// is replayed as soon as it is kept, and a holder that died or hung loses the key
-/// when its lease runs out, within a lease, and the repeat does the work then,
-/// without sending its client away for the 1 s Retry-After. A live holder renews
-/// its lease meanwhile: past this wait the repeat gets 409. Never longer than a
-/// lease and the margin, so a lease written from a clock ahead of this one costs
-/// that at most.
-pub(super) fn wait_for(
+/// How long a request that found its key held (lease until `until`) waits for
+/// the holder, instead of answering 409 at once: until its lease would end, never
+/// longer than a lease and the margin (so a lease written from a clock ahead of
+/// this one costs that at most).
+fn wait_for(
     until: Option<chrono::DateTime<chrono::Utc>>,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Option<std::time::Duration> {
     let wait = (until? + MARGIN).min(now + LEASE + MARGIN) - now;
     wait.to_std().ok().filter(|wait| !wait.is_zero())
+}
+
+/// Claims `held` for this request, leased from now.
+pub(super) async fn claim(
+    state: &AppState,
+    held: &HeldKey,
+    fingerprint: &[u8],
+) -> Result<Claimed, ApiError> {
+    let now = state.clock.now();
+    let lease = KeyLease {
+        claim: held.claim.clone(),
+        until: now + LEASE,
+    };
+    let limit = state.idempotency.max_running_per_client;
+    let key = (held.scope.as_str(), held.key.as_str());
+    let claimed = state
+        .store
+        .claim_idempotency_key(key, fingerprint, now, now + KEEP, &lease, limit)
+        .await?;
+    Ok(claimed)
+}
+
+/// A repeat that found its key held waits for the holder (`wait_for`), reading
+/// the key every `POLL` (one read, no lock), so it replays the holder's answer as
+/// soon as it is kept, and takes the key over when the lease ran out (the
+/// holder's replica died or hangs) instead of sending its client away for the
+/// 1 s Retry-After. It answers 409 when the holder still renews at the end, when
+/// the key was released meanwhile (a failed holder: a waiter never runs the
+/// request again, so 60 copies of a failing request run it once), and at once
+/// when `MAX_WAITERS` repeats already wait on this replica.
+/// `authd_idempotency_waits_total` counts how waits end.
+pub(super) async fn wait_for_holder(
+    state: &AppState,
+    held: &HeldKey,
+    fingerprint: &[u8],
+    until: Option<chrono::DateTime<chrono::Utc>>,
+) -> Result<Claimed, ApiError> {
+    let held_on = Claimed::InProgress(until);
+    let Some(wait) = wait_for(until, state.clock.now()) else {
+        return Ok(held_on);
+    };
+    let Ok(_waiting) = state.key_waiters.try_acquire() else {
+        waited("no_room");
+        return Ok(held_on);
+    };
+    let end = Instant::now() + wait;
+    loop {
+        tokio::time::sleep(POLL.min(end.saturating_duration_since(Instant::now()))).await;
+        let now = state.clock.now();
+        let key = (held.scope.as_str(), held.key.as_str());
+        let outcome = match state.store.idempotency_key_lease(key).await? {
+            None => "released",
+            Some((true, _)) => "replayed",
+            Some((false, lease)) if lease.is_none_or(|lease| lease < now) => "taken_over",
+            Some(_) if Instant::now() >= end => "in_progress",
+            Some(_) => continue,
+        };
+        if matches!(outcome, "released" | "in_progress") {
+            waited(outcome);
+            return Ok(held_on);
+        }
+        let claimed = claim(state, held, fingerprint).await?;
+        waited(match claimed {
+            Claimed::Started | Claimed::Done(_) => outcome,
+            Claimed::InProgress(_) => "in_progress", // another repeat took it first
+            Claimed::Busy | Claimed::Mismatch => "other",
+        });
+        return Ok(claimed);
+    }
+}
+
+fn waited(outcome: &'static str) {
+    metrics::counter!(crate::metrics::IDEMPOTENCY_WAITS, "outcome" => outcome).increment(1);
 }
 
 /// Renews the lease every `RENEW_EVERY` until `stopped` (or the key is no longer

@@ -21,17 +21,19 @@ use crate::http::client_ip::ClientIp;
 use crate::http::error::ApiError;
 use crate::http::state::AppState;
 use crate::http::BODY_LIMIT;
-use crate::store::{Claimed, HeldKey, KeyLease, Store, StoredResponse};
+use crate::store::{Claimed, HeldKey, Store, StoredResponse};
 
 mod lease;
 pub mod openapi;
 
-use lease::{heartbeat, wait_for, LEASE, POLL};
-use tokio::time::Instant;
+use lease::{claim, heartbeat, wait_for_holder};
 
 pub const HEADER: &str = "idempotency-key";
 
 const REPLAYED: &str = "idempotent-replayed";
+/// Repeats that may wait for their key's holder at once on one replica (each
+/// reads the key every 100 ms for up to a second); past them, 409 at once.
+pub const MAX_WAITERS: usize = 128;
 /// How long an answer is kept (the draft suggests at least 24 h).
 const KEEP: chrono::Duration = chrono::Duration::hours(24);
 /// How long a replica keeps trying to keep an answer (or release a key) while
@@ -81,62 +83,19 @@ pub async fn idempotent(
         key,
         claim: uuid::Uuid::new_v4().to_string(),
     };
-    let mut deadline = None;
-    loop {
-        let now = state.clock.now();
-        let lease = KeyLease {
-            claim: held.claim.clone(),
-            until: now + LEASE,
-        };
-        let claimed = state
-            .store
-            .claim_idempotency_key(
-                (&held.scope, &held.key),
-                &fingerprint,
-                now,
-                now + KEEP,
-                &lease,
-                state.idempotency.max_running_per_client,
-            )
-            .await?;
-        if deadline.is_some() {
-            waited(&claimed);
-        }
-        match claimed {
-            Claimed::Started => break,
-            Claimed::Busy => return Err(ApiError::KeysInFlight),
-            Claimed::InProgress(until) => {
-                // Waits for the holder: its answer, or its lease's end.
-                let wait = wait_for(until, now).map(|wait| Instant::now() + wait);
-                match *deadline.get_or_insert(wait) {
-                    // The last look is at the end itself.
-                    Some(end) if Instant::now() < end => {
-                        tokio::time::sleep(POLL.min(end - Instant::now())).await
-                    }
-                    _ => {
-                        let outcome = "in_progress";
-                        metrics::counter!(crate::metrics::IDEMPOTENCY_WAITS, "outcome" => outcome)
-                            .increment(1);
-                        return Err(ApiError::KeyInProgress);
-                    }
-                }
-            }
-            Claimed::Mismatch => return Err(ApiError::KeyReused),
-            Claimed::Done(stored) => return Ok(replay(stored)),
-        }
+    let claimed = match claim(&state, &held, &fingerprint).await? {
+        Claimed::InProgress(until) => wait_for_holder(&state, &held, &fingerprint, until).await?,
+        claimed => claimed,
+    };
+    match claimed {
+        Claimed::Started => {}
+        Claimed::Busy => return Err(ApiError::KeysInFlight),
+        Claimed::InProgress(_) => return Err(ApiError::KeyInProgress),
+        Claimed::Mismatch => return Err(ApiError::KeyReused),
+        Claimed::Done(stored) => return Ok(replay(stored)),
     }
     let request = Request::from_parts(parts, Body::from(body));
     run_holding(state, held, request, next).await
-}
-
-/// Counts how the wait of a repeat for a held key ended.
-fn waited(claimed: &Claimed) {
-    let outcome = match claimed {
-        Claimed::Started => "taken_over",
-        Claimed::Done(_) => "replayed",
-        _ => return,
-    };
-    metrics::counter!(crate::metrics::IDEMPOTENCY_WAITS, "outcome" => outcome).increment(1);
 }
 
 /// Whether this request's route honours a key. A route that needs a token honours

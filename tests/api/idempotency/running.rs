@@ -15,6 +15,7 @@ both_stores!(
     a_repeat_while_the_first_runs_waits_for_its_answer,
     a_server_error_releases_the_key_so_a_retry_does_the_work,
     a_key_whose_lease_ran_out_unfinished_is_taken_over,
+    a_key_released_during_the_wait_is_not_run_again,
     a_holder_whose_key_was_taken_over_writes_nothing,
     a_release_after_an_ambiguous_commit_keeps_the_answer,
 );
@@ -180,6 +181,43 @@ async fn a_key_whose_lease_ran_out_unfinished_is_taken_over(backend: Backend) {
     let replayed = post_keyed(&app, "orphan", &sign_up_body("orphan")).await;
     assert_eq!(replayed.headers()["idempotent-replayed"], "true");
     assert_eq!(app.users().await, 1);
+}
+
+/// 60 copies of a request that fails fast ran it 60 times, one after another: each
+/// waiting copy found the key released by the failed one before it and ran the
+/// request itself. A waiting repeat never runs it: a released key is 409.
+async fn a_key_released_during_the_wait_is_not_run_again(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let first = post_keyed(&app, "failing", &sign_up_body("failing")).await;
+    assert_eq!(first.status().as_u16(), 201);
+    let soon = app.clock.now() + chrono::Duration::milliseconds(900);
+    let soon = soon.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    app.execute(&format!(
+        "UPDATE idempotency_keys SET status = NULL, response_headers = NULL, \
+         response_body = NULL, claim = 'failing', lease_until = '{soon}'"
+    ))
+    .await;
+    let repeat = {
+        let (client, url) = (app.client.clone(), app.url("/auth/user"));
+        tokio::spawn(async move {
+            client
+                .post(url)
+                .header("idempotency-key", "failing")
+                .json(&sign_up_body("failing"))
+                .send()
+                .await
+                .unwrap()
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    // The holder failed (a 5xx): it lets the key go.
+    app.execute("DELETE FROM idempotency_keys").await;
+    let repeat = problem(repeat.await.unwrap(), 409).await;
+    assert_eq!(
+        repeat["type"], "urn:authd:problem:idempotency-key-in-progress",
+        "the waiting repeat did not run the sign-up again (that is 409 taken)"
+    );
+    assert_eq!(app.scalar("SELECT COUNT(*) FROM idempotency_keys").await, 0);
 }
 
 /// A sign-up keeps its answer in its own transaction. When the commit succeeds but
