@@ -115,7 +115,7 @@ broker_kill_scenario() {
 
 # The longest a careful client (Idempotency-Key, --retry) may wait for a sign-up
 # across a replica's crash or hang: nginx sends a keyed request to another replica
-# at once after a crash, or after 2 s of silence (its keyed read timeout); there
+# at once after a crash, or after 1.5 s of silence (its keyed read timeout); there
 # the request waits for the dead holder's lease on the key (1 s, renewed every
 # 300 ms, so it ends within a second of the fault) and does the work.
 # Measured 1.6-2.99 s (issue 27).
@@ -164,7 +164,7 @@ replica_kill_scenario() {
 }
 
 # Another hangs for 10 s (SIGSTOP): a keyed request it held goes to a live replica
-# after nginx's 2 s; max_fails sends the rest to the live replicas.
+# after nginx's 1.5 s; max_fails sends the rest to the live replicas.
 replica_stop_scenario() {
   fresh
   local victim pid victim_pid
@@ -190,10 +190,10 @@ replica_stop_scenario() {
   note "replica-stop: the longest answer took $(json "$work/replica-stop.json" 'd["latency_ms"]["max"]') ms; nothing created twice (verify)"
 }
 
-# hung_felt NAME: a request of the run waited out nginx's keyed read timeout (2 s;
+# hung_felt NAME: a request of the run waited out nginx's keyed read timeout (1.5 s;
 # a healthy answer takes under 1 s here), or was refused with 503: the hang was felt.
 hung_felt() {
-  [ "$(json "$work/$1.json" 'd["latency_ms"]["max"] >= 1900 or d.get("retried_statuses", {}).get("503", 0) > 0')" = True ] \
+  [ "$(json "$work/$1.json" 'd["latency_ms"]["max"] >= 1400 or d.get("retried_statuses", {}).get("503", 0) > 0')" = True ] \
     || fail "$1: no request waited on the hung replica"
 }
 

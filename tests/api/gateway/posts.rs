@@ -4,7 +4,7 @@
 //! create the user a second time. A GET in the same situation is replayed: the
 //! counting below sees a replay, so it would see one of a POST. A POST with an
 //! Idempotency-Key to a route that honours one is replayed too, after a death or
-//! 2 s of silence (the key makes it safe); the same header on another route
+//! 1.5 s of silence (the key makes it safe); the same header on another route
 //! (a login) changes nothing.
 
 use std::sync::{Arc, Mutex};
@@ -199,7 +199,7 @@ async fn a_keyed_post_in_flight_on_a_dying_replica_goes_to_another() {
     assert_eq!(dying.seen("POST") + live.seen("POST"), statuses.len() + 1);
 }
 
-/// The same on a replica that hangs: after 2 s of silence, not the 4 s of an
+/// The same on a replica that hangs: after 1.5 s of silence, not the 4 s of an
 /// unkeyed request and a retry.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_keyed_post_on_a_hung_replica_goes_to_another() {
@@ -240,7 +240,7 @@ async fn a_key_on_a_route_without_keys_changes_nothing() {
     assert_eq!(dying.seen("POST") + live.seen("POST"), statuses.len());
 }
 
-/// Keyed requests slower than nginx's 2 s on every replica (overload) cost
+/// Keyed requests slower than nginx's 1.5 s on every replica (overload) cost
 /// those requests a 503, never the replicas: had the timeouts counted as
 /// failures, every replica would be out of the upstream and every route, a
 /// health check here, would get 503 for seconds.
@@ -264,7 +264,7 @@ async fn slow_keyed_requests_take_no_replica_out() {
     assert_eq!(
         slow.status().as_u16(),
         503,
-        "both replicas kept silent for 2 s"
+        "both replicas kept silent for 1.5 s"
     );
     assert_eq!(a.seen("POST") + b.seen("POST"), 2, "tried on each once");
     for _ in 0..4 {
