@@ -118,7 +118,7 @@ broker_kill_scenario() {
 # at once after a crash, or after 1.5 s of silence (its keyed read timeout); there
 # the request waits for the dead holder's lease on the key (1 s, renewed every
 # 300 ms, so it ends within a second of the fault) and does the work.
-# Measured 1.6-2.99 s (issue 27).
+# Measured 1.4-2.8 s (issue 27).
 max_wait_ms=3000
 # Clients of the hang scenarios. At 16, the three one-CPU replicas on a 2-CPU host
 # are past their hashing budget now and then without any fault: a 503 after 1.5 s,
