@@ -255,8 +255,8 @@ pub struct Settings {
           value_parser = clap::value_parser!(u32).range(1..), global = true)]
     pub idempotency_max_running_per_client: u32,
 
-    /// Idempotency-Keys kept in all (an answer is kept 24 h); the hourly prune
-    /// forgets the oldest past this many.
+    /// Answered Idempotency-Keys kept in all (an answer is kept 24 h); the hourly
+    /// prune forgets the oldest past this many (a running request keeps its key).
     #[arg(long, env = "AUTHD_IDEMPOTENCY_MAX_KEYS", default_value_t = 1_000_000,
           value_parser = clap::value_parser!(u64).range(1..), global = true)]
     pub idempotency_max_keys: u64,

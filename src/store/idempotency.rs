@@ -12,7 +12,7 @@ use super::{Backend, Store};
 pub struct IdempotencyLimits {
     /// Keyed requests one client (its address) may have running at once (429 past it).
     pub max_running_per_client: u32,
-    /// Keys kept in all; the hourly prune forgets the oldest past it.
+    /// Answered keys kept in all; the hourly prune forgets the oldest past it.
     pub max_keys: u64,
 }
 

@@ -64,11 +64,14 @@ impl Store {
                 .execute(pool)
                 .await?
                 .rows_affected();
-            // The oldest keys past the cap (a client whose requests each do work can
-            // still fill the table, at the price of that work): a bound on storage.
+            // The oldest answered keys past the cap (a client whose requests each do
+            // work can still fill the table, at the price of that work): a bound on
+            // storage. A running request's key stays (forgotten, its request would
+            // answer 409 with nobody else holding it); those are bounded per client.
             let over_cap = sqlx::query(
                 "DELETE FROM idempotency_keys WHERE (scope, key) IN (SELECT scope, key \
-                 FROM idempotency_keys ORDER BY expires_at DESC LIMIT $1 OFFSET $2)",
+                 FROM idempotency_keys WHERE status IS NOT NULL \
+                 ORDER BY expires_at DESC LIMIT $1 OFFSET $2)",
             )
             .bind(i64::MAX)
             .bind(i64::try_from(self.max_idempotency_keys).unwrap_or(i64::MAX))

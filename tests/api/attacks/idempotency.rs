@@ -83,6 +83,14 @@ async fn keys_in_flight_and_kept_are_bounded() {
         assert_eq!(response.status(), 201);
     }
     assert_eq!(app.scalar("SELECT COUNT(*) FROM idempotency_keys").await, 5);
+    // A request still running, its key the oldest of all: the prune keeps it (the
+    // hourly prune, racing a sign-up, made that sign-up answer 409 with nobody
+    // else holding its key).
+    app.execute(
+        "INSERT INTO idempotency_keys (scope, key, fingerprint, created_at, expires_at, claim, lease_until) \
+         VALUES ('127.0.0.1', 'running', 'x', now(), now() - interval '1 hour' + interval '1 day', 'c', now() + interval '1 hour')",
+    )
+    .await;
     let window = app.state.throttle.window.as_millis() as i64;
     app.state
         .store
@@ -90,8 +98,15 @@ async fn keys_in_flight_and_kept_are_bounded() {
         .await
         .unwrap();
     assert_eq!(
-        app.scalar("SELECT COUNT(*) FROM idempotency_keys").await,
+        app.scalar("SELECT COUNT(*) FROM idempotency_keys WHERE status IS NOT NULL")
+            .await,
         3,
         "the cap"
+    );
+    let running = "SELECT COUNT(*) FROM idempotency_keys WHERE key = 'running'";
+    assert_eq!(
+        app.scalar(running).await,
+        1,
+        "a running request's key stays"
     );
 }
