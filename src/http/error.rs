@@ -21,8 +21,11 @@ pub enum ApiError {
     BadPath(String),
     #[error("invalid header: {0}")]
     BadHeader(&'static str),
+    /// `waited`: this answer already waited a lease for the holder, which still
+    /// renews it, so the client may retry at once (`Retry-After: 0`): its retry
+    /// waits on the server again, and gets the answer as soon as it is kept.
     #[error("a request with this idempotency key is in progress")]
-    KeyInProgress,
+    KeyInProgress { waited: bool },
     #[error("too many keyed requests in flight")]
     KeysInFlight,
     #[error("the idempotency key was used for another request")]
@@ -101,7 +104,7 @@ impl ApiError {
             ApiError::BadRequest(_) | ApiError::BadPath(_) | ApiError::BadHeader(_) => {
                 StatusCode::BAD_REQUEST
             }
-            ApiError::KeyInProgress => StatusCode::CONFLICT,
+            ApiError::KeyInProgress { .. } => StatusCode::CONFLICT,
             ApiError::KeyReused => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -143,7 +146,7 @@ impl ApiError {
             }
             ApiError::BadPath(_) => ("urn:authd:problem:invalid-path", "Invalid path"),
             ApiError::BadHeader(_) => ("urn:authd:problem:invalid-header", "Invalid header"),
-            ApiError::KeyInProgress => (
+            ApiError::KeyInProgress { .. } => (
                 "urn:authd:problem:idempotency-key-in-progress",
                 "A request with this Idempotency-Key is in progress",
             ),
@@ -222,9 +225,14 @@ impl ApiError {
             ApiError::BadRequest(why) => format!("the body is not valid JSON: {why}"),
             ApiError::BadPath(why) => why.clone(),
             ApiError::BadHeader(why) => (*why).into(),
-            ApiError::KeyInProgress => format!(
+            ApiError::KeyInProgress { waited: false } => format!(
                 "the first request with this key has not finished; retry in {RETRY_AFTER_SECS} s"
             ),
+            ApiError::KeyInProgress { waited: true } => {
+                "the first request with this key still runs after this answer waited for it; \
+                 retry now: the retry waits for its answer"
+                    .into()
+            }
             ApiError::KeyReused => {
                 "this Idempotency-Key was sent with another request: use a new key per request".into()
             }
@@ -322,7 +330,7 @@ impl From<WriteError> for ApiError {
     fn from(err: WriteError) -> Self {
         match err {
             WriteError::Taken(taken) => ApiError::Conflict(taken),
-            WriteError::KeyLost => ApiError::KeyInProgress,
+            WriteError::KeyLost => ApiError::KeyInProgress { waited: false },
             WriteError::Other(err) => ApiError::from(err),
         }
     }

@@ -78,9 +78,12 @@ impl IntoResponse for ApiError {
             ApiError::Overloaded
             | ApiError::NotReady(_)
             | ApiError::Unavailable(_)
-            | ApiError::KeyInProgress
+            | ApiError::KeyInProgress { waited: false }
             | ApiError::KeysInFlight => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
+            }
+            ApiError::KeyInProgress { waited: true } => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(0));
             }
             ApiError::StorageFull(_) => {
                 headers.insert(

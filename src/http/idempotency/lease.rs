@@ -13,7 +13,7 @@ use crate::store::{Claimed, HeldKey, KeyLease};
 /// UPDATE of the key's row). A key whose lease ran out unfinished was abandoned
 /// (its replica was killed or hangs): the next request with it does the work, so
 /// a retry that finds the key held waits for the lease to run out (`wait_for`),
-/// and nginx's keyed retry after its 2 s read timeout takes a hung replica's
+/// and nginx's keyed retry after its 1.5 s read timeout takes a hung replica's
 /// key over (`nginx/templates`). A holder whose key was taken over (it hung,
 /// or could not renew for a second) writes nothing when it goes on: a sign-up
 /// writes its user only with its answer under its own claim (`store::create_user`),
@@ -65,7 +65,9 @@ pub(super) async fn claim(
 /// the key every `POLL` (one read, no lock), so it replays the holder's answer as
 /// soon as it is kept, and takes the key over when the lease ran out (the
 /// holder's replica died or hangs) instead of sending its client away for the
-/// 1 s Retry-After. It answers 409 when the holder still renews at the end, when
+/// 1 s Retry-After. It answers 409 when the holder still renews at the end (with
+/// `Retry-After: 0`: this answer already waited a lease, and a retry waits on the
+/// server again, so a client is not sent away for a second more), when
 /// the key was released meanwhile (a failed holder: a waiter never runs the
 /// request again, so 60 copies of a failing request run it once), and at once
 /// when `MAX_WAITERS` repeats already wait on this replica.
@@ -98,7 +100,10 @@ pub(super) async fn wait_for_holder(
         };
         if matches!(outcome, "released" | "in_progress") {
             waited(outcome);
-            return Ok(held_on);
+            if outcome == "released" {
+                return Ok(held_on);
+            }
+            return Err(ApiError::KeyInProgress { waited: true });
         }
         let claimed = claim(state, held, fingerprint).await?;
         waited(match claimed {

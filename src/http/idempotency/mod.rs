@@ -90,7 +90,7 @@ pub async fn idempotent(
     match claimed {
         Claimed::Started => {}
         Claimed::Busy => return Err(ApiError::KeysInFlight),
-        Claimed::InProgress(_) => return Err(ApiError::KeyInProgress),
+        Claimed::InProgress(_) => return Err(ApiError::KeyInProgress { waited: false }),
         Claimed::Mismatch => return Err(ApiError::KeyReused),
         Claimed::Done(stored) => return Ok(replay(stored)),
     }
