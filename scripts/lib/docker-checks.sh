@@ -92,6 +92,13 @@ felt() {
   json "$work/$1.json" 'd["statuses"].get("503", 0) + sum(v for k, v in d.get("retried_statuses", {}).items() if k in ("409", "503")) + sum(1 for x in d["created_per_second"][1:-1] if x == 0)'
 }
 
+# resent: the requests of a gateway access log (stdin) that nginx sent to a second
+# replica when the first failed (the connection refused or reset, or silent past
+# the keyed timeout): their upstream= lists both.
+resent() {
+  grep -cE 'upstream=[^ ]+, ' || true
+}
+
 # taken_over URL...: keyed requests the replicas at URL did for a holder whose
 # lease ran out (its replica died or hung), after waiting for it
 # (authd_idempotency_waits_total{outcome="taken_over"}), summed.
