@@ -43,6 +43,8 @@ fn api(metrics: bool) -> OpenApiRouter<AppState> {
         .merge(routes::login::router())
         .merge(routes::mfa::router())
         .merge(routes::totp::router())
+        .merge(routes::passkeys::router())
+        .merge(routes::passkey_login::router())
         .merge(routes::reauthenticate::router())
         .merge(routes::sessions::router())
         .merge(routes::recovery::router())
@@ -66,6 +68,7 @@ pub fn openapi_json(metrics: bool, denylist: &Denylist) -> String {
 pub fn router(state: AppState, metrics: bool) -> Router {
     let (routes, _) = api(metrics).split_for_parts();
     routes
+        .merge(crate::ui::router())
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(middleware::from_fn_with_state(

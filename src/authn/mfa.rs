@@ -21,28 +21,24 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use super::attempt::Attempt;
-use super::enrolment;
 use super::policy::MfaPolicy;
-use super::recovery_codes;
 use super::session::{self, TokenResponse};
 use super::throttle::{client_net, AttemptKeys};
-use super::totp;
 use crate::http::error::ApiError;
 use crate::http::state::AppState;
-use crate::store::{Account, Challenge, ChallengePurpose, SessionOrigin, UserChange};
+use crate::store::{Account, Challenge, ChallengePurpose, SessionOrigin};
 use crate::tokens::refresh;
+
+pub use super::second_factor::{verify, Proof, MAX_WRONG_CODES_IN_A_ROW};
 
 /// How long an `mfa_token` lives.
 pub const MFA_TOKEN_TTL_SECS: i64 = 300;
 /// Wrong codes that end an `mfa_token`.
 pub const MAX_WRONG_CODES: i32 = 3;
-/// Wrong one-time codes in a row that block an authenticator until a recovery
-/// code (or an administrator) frees it: however slowly someone who has the
-/// password guesses, and from however many addresses, this is all they get
-/// (20 guesses of 3 codes each: 6 in 100,000).
-pub const MAX_WRONG_CODES_IN_A_ROW: i32 = 20;
 /// What a login with a second factor says it used (RFC 8176).
 pub const AMR_MFA: [&str; 3] = ["pwd", "otp", "mfa"];
+/// ... when the second factor was a passkey.
+pub const AMR_PASSKEY_MFA: [&str; 3] = ["pwd", "pop", "mfa"];
 
 /// The answer of a password step that needs a second one.
 #[derive(Serialize, utoipa::ToSchema)]
@@ -54,7 +50,8 @@ pub struct MfaChallenge {
     /// each with this `mfa_token`; the confirmation answers the tokens.
     step: &'static str,
     mfa_token: String,
-    /// What finishes it: `totp`, `recovery_code`.
+    /// What finishes it: `totp`, `passkey` (`POST /auth/login/mfa/passkey` for the
+    /// options, then the assertion as `passkey`), `recovery_code`.
     methods: Vec<&'static str>,
     /// Seconds the `mfa_token` lives.
     expires_in: i64,
@@ -94,12 +91,6 @@ impl Presenter {
     }
 }
 
-/// A second factor as presented.
-pub enum Proof {
-    Totp(String),
-    Recovery(String),
-}
-
 /// After a matching password: the tokens, or an `mfa_token` when the user has a
 /// factor (or must enrol one).
 pub async fn after_password(
@@ -109,8 +100,16 @@ pub async fn after_password(
     now: DateTime<Utc>,
 ) -> Result<LoginAnswer, ApiError> {
     let user = account.user.id;
-    let (purpose, methods) = if state.store.has_factor(user).await? {
-        (ChallengePurpose::Login, vec!["totp", "recovery_code"])
+    let kinds: Vec<String> = (state.store.factors(user).await?.into_iter())
+        .filter(|f| f.confirmed_at.is_some())
+        .map(|f| f.kind)
+        .collect();
+    let (purpose, methods) = if !kinds.is_empty() {
+        let has = |kind: &str| kinds.iter().any(|k| k == kind);
+        let methods = [("totp", has("totp")), ("passkey", has("passkey"))];
+        let mut methods: Vec<_> = methods.iter().filter(|m| m.1).map(|m| m.0).collect();
+        methods.push("recovery_code");
+        (ChallengePurpose::Login, methods)
     } else if state.mfa.policy == MfaPolicy::Required {
         (ChallengePurpose::Enrol, vec!["totp"])
     } else {
@@ -219,7 +218,25 @@ async fn check_then_finish(
     if let Err(err) = verify(state, user, presenter.client, proof, now).await {
         return Err(wrong_code(state, hash, err).await);
     }
-    finish(state, hash, &AMR_MFA, now).await
+    let amr = match proof {
+        Proof::Passkey { .. } => AMR_PASSKEY_MFA,
+        _ => AMR_MFA,
+    };
+    finish(state, hash, &amr, now).await
+}
+
+/// POST /auth/login/mfa/passkey: the options of a passkey assertion that finishes
+/// the live `mfa_token` (one at a time: a new start replaces the last).
+pub async fn start_passkey(
+    state: &AppState,
+    token: &str,
+    presenter: &Presenter,
+    now: DateTime<Utc>,
+) -> Result<webauthn_rs::prelude::RequestChallengeResponse, ApiError> {
+    let (challenge, hash) =
+        challenge_of(state, token, ChallengePurpose::Login, presenter, now).await?;
+    let client = presenter.client;
+    super::passkey::start_second_factor(state, challenge.user_id, &hash, client, now).await
 }
 
 /// Counts a wrong code against the challenge (which ends at the limit).
@@ -261,87 +278,4 @@ pub async fn finish(
     };
     tracing::info!(user_id = %account.user.id, "logged in with a second factor");
     session::start(state, &account.user, now, &origin).await
-}
-
-/// A second factor of `user`, checked in the shared throttle: a TOTP code is
-/// accepted once per step, a recovery code is spent. `WrongCode` otherwise.
-pub async fn verify(
-    state: &AppState,
-    user: Uuid,
-    client: IpAddr,
-    proof: &Proof,
-    now: DateTime<Utc>,
-) -> Result<(), ApiError> {
-    let attempt = Attempt::begin(state, AttemptKeys::second_factor(user, client), now).await?;
-    let matched = match proof {
-        Proof::Totp(code) => match state
-            .store
-            .reserve_code_guess(user, MAX_WRONG_CODES_IN_A_ROW)
-            .await
-        {
-            Ok(true) => accept_code(state, user, code, now).await,
-            Ok(false) => {
-                attempt.abandoned().await;
-                tracing::warn!(user_id = %user, "a one-time code for a blocked authenticator");
-                return Err(ApiError::FactorState(
-                    "this authenticator is blocked after too many wrong codes in a row: \
-                     use a recovery code, which frees it",
-                ));
-            }
-            Err(err) => Err(err.into()),
-        },
-        Proof::Recovery(code) => spend_recovery_code(state, user, code, now).await,
-    };
-    match matched {
-        Ok(true) => {
-            attempt.succeeded().await?;
-            Ok(())
-        }
-        Ok(false) => {
-            attempt.failed();
-            tracing::info!(user_id = %user, "a wrong second-factor code");
-            Err(ApiError::WrongCode { ended: false })
-        }
-        Err(err) => {
-            attempt.abandoned().await;
-            Err(err)
-        }
-    }
-}
-
-/// Whether `code` is the code of a confirmed TOTP factor of `user` for a step of
-/// the window later than any accepted before (which it now is).
-async fn accept_code(
-    state: &AppState,
-    user: Uuid,
-    code: &str,
-    now: DateTime<Utc>,
-) -> Result<bool, ApiError> {
-    for factor in state.store.factors(user).await? {
-        if factor.kind != "totp" || factor.confirmed_at.is_none() {
-            continue;
-        }
-        let secret = enrolment::open_secret(state, factor.id, &factor.secret)?;
-        let step = totp::matching_step(&secret, code, now.timestamp(), state.mfa.totp_window);
-        if let Some(step) = step {
-            return Ok(state.store.accept_totp_step(factor.id, step, now).await?);
-        }
-    }
-    Ok(false)
-}
-
-async fn spend_recovery_code(
-    state: &AppState,
-    user: Uuid,
-    code: &str,
-    now: DateTime<Utc>,
-) -> Result<bool, ApiError> {
-    let Some(digest) = recovery_codes::digest(code) else {
-        return Ok(false);
-    };
-    let change = UserChange::UseRecoveryCode {
-        id: user,
-        code: &digest,
-    };
-    Ok(state.store.apply(change, now).await?.is_some())
 }

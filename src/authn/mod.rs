@@ -10,7 +10,9 @@
 //! - `mfa`: the second factors (TOTP, recovery codes) and the `mfa_token` between
 //!   a login's password step and its second one; `totp`: RFC 6238 itself;
 //!   `enrolment`: a new TOTP factor, sealed, confirmed by its first code;
-//!   `recovery_codes`: the codes shown once and kept as digests.
+//!   `recovery_codes`: the codes shown once and kept as digests;
+//!   `second_factor`: the check of a factor as presented.
+//! - `passkey`: WebAuthn passkeys (registration, a second factor, a login alone).
 //!
 //! A new factor (a one-time code, a passkey) is a module beside `password` that
 //! verifies inside an `Attempt` and ends in `session::start`.
@@ -18,9 +20,11 @@
 pub mod attempt;
 pub mod enrolment;
 pub mod mfa;
+pub mod passkey;
 pub mod password;
 pub mod policy;
 pub mod recovery_codes;
+pub mod second_factor;
 pub mod session;
 pub mod signup;
 pub mod stepup;

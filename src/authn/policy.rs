@@ -31,4 +31,6 @@ pub struct MfaConfig {
     pub totp_window: u32,
     /// The issuer authenticator apps show beside the account.
     pub issuer: String,
+    /// The WebAuthn relying party of passkeys; None: passkeys are off.
+    pub webauthn: Option<std::sync::Arc<webauthn_rs::Webauthn>>,
 }

@@ -138,6 +138,14 @@ impl AttemptKeys {
         }
     }
 
+    /// A client finishing a login with a passkey alone: a refused answer is
+    /// counted per client network, apart from password logins.
+    pub fn passkey(client: IpAddr) -> Self {
+        Self {
+            counters: vec![(format!("passkey:{}", client_net(client)), Kind::Client)],
+        }
+    }
+
     /// One live token, checked by one request at a time (a counter of its digest
     /// with a threshold of one): sending a good reset token many times at once
     /// buys one hash, the others are refused (429) while it runs.

@@ -3,6 +3,7 @@
 
 mod admin;
 mod mail_settings;
+mod mfa_settings;
 mod settings;
 mod subsystems;
 #[cfg(test)]
@@ -155,9 +156,10 @@ impl Settings {
             event_history: Duration::from_secs(u64::from(self.event_history_days) * 86_400),
             mail: self.mail()?,
             mfa: MfaConfig {
-                policy: self.mfa,
-                totp_window: self.totp_window,
-                issuer: self.mfa_issuer.trim().to_string(),
+                policy: self.second_factors.mfa,
+                totp_window: self.second_factors.totp_window,
+                issuer: self.second_factors.mfa_issuer.trim().to_string(),
+                webauthn: self.webauthn()?,
             },
         })
     }

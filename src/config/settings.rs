@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use clap::{Args, ValueEnum};
 
 use super::mail_settings::MailSettings;
-use crate::authn::MfaPolicy;
+use super::mfa_settings::SecondFactorSettings;
 use crate::hashing::{Engine, HashParams};
 
 /// Every setting of the service. Each flag can also be set by its variable.
@@ -171,20 +171,9 @@ pub struct Settings {
           value_parser = clap::value_parser!(u64).range(10..=86_400), global = true)]
     pub reauth_max_age_secs: u64,
 
-    /// Second factors: optional (users with one need it at login) or required
-    /// (a user without one can only enrol one).
-    #[arg(long, env = "AUTHD_MFA", value_enum, default_value_t = MfaPolicy::Optional, global = true)]
-    pub mfa: MfaPolicy,
-
-    /// TOTP time steps (30 s) accepted either side of the current one, for the
-    /// drift between a phone's clock and the server's.
-    #[arg(long, env = "AUTHD_TOTP_WINDOW", default_value_t = 1,
-          value_parser = clap::value_parser!(u32).range(0..=10), global = true)]
-    pub totp_window: u32,
-
-    /// The issuer authenticator apps show beside the account name.
-    #[arg(long, env = "AUTHD_MFA_ISSUER", default_value = "authd", global = true)]
-    pub mfa_issuer: String,
+    /// Second factors: the policy, TOTP, passkeys.
+    #[command(flatten)]
+    pub second_factors: SecondFactorSettings,
 
     /// A file (a mounted secret) of the key-encryption key that seals secrets at
     /// rest (the signing keys' seeds): 64 hex digits or base64 of 32 bytes per

@@ -75,6 +75,19 @@ impl Settings {
         }
     }
 
+    /// The passkeys' relying party, when `AUTHD_WEBAUTHN_RP_ID` is set (clap
+    /// makes the two variables go together).
+    pub(super) fn webauthn(&self) -> Result<Option<std::sync::Arc<webauthn_rs::Webauthn>>, String> {
+        let factors = &self.second_factors;
+        match (&factors.webauthn_rp_id, &factors.webauthn_origins) {
+            (Some(rp_id), Some(origins)) => {
+                let rp = crate::authn::passkey::relying_party(rp_id.trim(), origins)?;
+                Ok(Some(std::sync::Arc::new(rp)))
+            }
+            _ => Ok(None),
+        }
+    }
+
     pub(super) fn admin(&self) -> Result<Option<AdminConfig>, String> {
         match (&self.admin_listen, &self.admin_tokens_file) {
             (None, None) => Ok(None),

@@ -30,6 +30,13 @@ pub enum UserEventKind {
     RecoveryCodesRegenerated,
     /// A recovery code finished a login or a step-up.
     RecoveryCodeUsed,
+    /// A passkey was registered (a factor; the first makes recovery codes).
+    PasskeyAdded,
+    /// A passkey was removed (by the user, or an admin: `authdactor`).
+    PasskeyRemoved,
+    /// A passkey's signature counter went back: the authenticator may have been
+    /// cloned. The login was refused.
+    PasskeyCloneSuspected,
 }
 
 impl UserEventKind {
@@ -49,6 +56,9 @@ impl UserEventKind {
             UserEventKind::MfaDisabled => "authd.user.mfa_disabled",
             UserEventKind::RecoveryCodesRegenerated => "authd.user.recovery_codes_regenerated",
             UserEventKind::RecoveryCodeUsed => "authd.user.recovery_code_used",
+            UserEventKind::PasskeyAdded => "authd.user.passkey_added",
+            UserEventKind::PasskeyRemoved => "authd.user.passkey_removed",
+            UserEventKind::PasskeyCloneSuspected => "authd.user.passkey_clone_suspected",
         }
     }
 }

@@ -5,8 +5,7 @@
 use axum::http::StatusCode;
 
 use crate::domain::FieldError;
-use crate::hashing::HashError;
-use crate::store::{Taken, WriteError};
+use crate::store::Taken;
 
 /// Seconds a refused client should wait before retrying.
 pub const RETRY_AFTER_SECS: u64 = 1;
@@ -72,6 +71,15 @@ pub enum ApiError {
     /// A one-time code or recovery code that does not match (or was used).
     #[error("wrong code")]
     WrongCode { ended: bool },
+    /// A WebAuthn ceremony's id that is unknown, expired or spent.
+    #[error("invalid ceremony")]
+    InvalidCeremony,
+    /// An authenticator's answer webauthn-rs refused, or an unknown or cloned passkey.
+    #[error("passkey refused")]
+    PasskeyRefused,
+    /// Passkeys are not configured here (`AUTHD_WEBAUTHN_RP_ID`).
+    #[error("passkeys are off")]
+    PasskeysOff,
     /// The operation needs a second factor the user does not have, or one that
     /// it already has (409).
     #[error("{0}")]
@@ -122,6 +130,8 @@ impl ApiError {
             | ApiError::Unauthorized(_)
             | ApiError::ReauthenticationRequired { .. }
             | ApiError::InvalidMfaToken
+            | ApiError::InvalidCeremony
+            | ApiError::PasskeyRefused
             | ApiError::WrongCode { .. } => StatusCode::UNAUTHORIZED,
             ApiError::TooManyAttempts { .. } | ApiError::KeysInFlight => {
                 StatusCode::TOO_MANY_REQUESTS
@@ -132,7 +142,7 @@ impl ApiError {
             | ApiError::EmailNotVerified => StatusCode::FORBIDDEN,
             // Like an invalid refresh token: a credential that proves nothing.
             ApiError::InvalidAccountToken => StatusCode::UNAUTHORIZED,
-            ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::NotFound | ApiError::PasskeysOff => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -205,6 +215,12 @@ impl ApiError {
             ),
             ApiError::WrongCode { .. } => ("urn:authd:problem:wrong-code", "Wrong code"),
             ApiError::FactorState(_) => ("urn:authd:problem:factor-state", "Factor state"),
+            ApiError::InvalidCeremony => (
+                "urn:authd:problem:invalid-ceremony",
+                "Invalid or expired ceremony",
+            ),
+            ApiError::PasskeyRefused => ("urn:authd:problem:passkey-refused", "Passkey refused"),
+            ApiError::PasskeysOff => ("urn:authd:problem:passkeys-off", "Passkeys off"),
             ApiError::NotFound => ("about:blank", "Not Found"),
             ApiError::MethodNotAllowed => ("about:blank", "Method Not Allowed"),
             ApiError::NotReady(_) => ("urn:authd:problem:not-ready", "Not ready"),
@@ -302,6 +318,15 @@ impl ApiError {
                     .into()
             }
             ApiError::FactorState(why) => (*why).into(),
+            ApiError::InvalidCeremony => "the ceremony is unknown, expired or already \
+                 finished: start it again"
+                .into(),
+            ApiError::PasskeyRefused => "the authenticator's answer was refused (another \
+                 origin or challenge, no user verification, an unknown or cloned passkey)"
+                .into(),
+            ApiError::PasskeysOff => "passkeys are off on this server (AUTHD_WEBAUTHN_RP_ID \
+                 and AUTHD_WEBAUTHN_ORIGINS are unset)"
+                .into(),
             ApiError::NotFound => "no such resource".into(),
             ApiError::MethodNotAllowed => "this resource does not support the method".into(),
             ApiError::NotReady(why) => why.clone(),
@@ -313,39 +338,6 @@ impl ApiError {
                 "the database has no room left to write; nothing was changed; retry in {FULL_RETRY_AFTER_SECS} s"
             ),
             ApiError::Internal(_) => "an internal error occurred; it has been logged".into(),
-        }
-    }
-}
-
-impl From<HashError> for ApiError {
-    fn from(err: HashError) -> Self {
-        match err {
-            HashError::Overloaded => ApiError::Overloaded,
-            other => ApiError::Internal(anyhow::Error::new(other)),
-        }
-    }
-}
-
-impl From<WriteError> for ApiError {
-    fn from(err: WriteError) -> Self {
-        match err {
-            WriteError::Taken(taken) => ApiError::Conflict(taken),
-            WriteError::KeyLost => ApiError::KeyInProgress { waited: false },
-            WriteError::Other(err) => ApiError::from(err),
-        }
-    }
-}
-
-impl From<anyhow::Error> for ApiError {
-    /// A database that cannot be reached is a 503 the client may retry; any other
-    /// failure is a 500.
-    fn from(err: anyhow::Error) -> Self {
-        if crate::store::is_full(&err) {
-            ApiError::StorageFull(err)
-        } else if crate::store::is_unavailable(&err) {
-            ApiError::Unavailable(err)
-        } else {
-            ApiError::Internal(err)
         }
     }
 }

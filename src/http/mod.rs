@@ -6,6 +6,7 @@ pub mod admin;
 pub mod auth;
 pub mod client_ip;
 pub mod error;
+mod error_from;
 pub mod extract;
 pub mod idempotency;
 pub mod listener;

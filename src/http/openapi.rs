@@ -25,6 +25,7 @@ use crate::http::problem::{Problem, ProblemField};
         (name = "users", description = "Sign-up and the account lifecycle"),
         (name = "session", description = "Login, refresh, logout"),
         (name = "mfa", description = "Second factors (TOTP, recovery codes), the login's second step, re-authentication"),
+        (name = "passkey", description = "Passkeys (WebAuthn): registering and managing them, and a login with a passkey alone"),
         (name = "recovery", description = "Email verification and password recovery, by mailed single-use tokens"),
         (name = "keys", description = "Public keys for verifying access tokens"),
         (name = "operations", description = "Health, metrics and this document"),
@@ -58,11 +59,11 @@ const HEAD_TOO_LARGE: &str =
 /// (422), so the document says `additionalProperties: false, minProperties: 1`.
 const CLOSED_BODIES: [&str; 1] = ["PatchUserRequest"];
 
-/// Request bodies that take exactly one of two fields (422 for both or neither),
-/// stated as JSON Schema's `oneOf` of the two `required`s.
-const ONE_OF: [(&str, [&str; 2]); 2] = [
-    ("CreateUserRequest", ["password", "password_hash"]),
-    ("SecondFactorRequest", ["code", "recovery_code"]),
+/// Request bodies that take exactly one of their fields (422 for more or none),
+/// stated as JSON Schema's `oneOf` of the `required`s.
+const ONE_OF: [(&str, &[&str]); 2] = [
+    ("CreateUserRequest", &["password", "password_hash"]),
+    ("SecondFactorRequest", &["code", "recovery_code", "passkey"]),
 ];
 
 /// Request bodies that take at most one of two fields (422 for both), stated as

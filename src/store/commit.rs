@@ -89,7 +89,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     /// Every file of the store, as compiled.
-    const FILES: [(&str, &str); 21] = [
+    const FILES: [(&str, &str); 23] = [
         ("account_tokens.rs", include_str!("account_tokens.rs")),
         ("admin.rs", include_str!("admin.rs")),
         ("commit.rs", include_str!("commit.rs")),
@@ -104,6 +104,8 @@ mod tests {
         ("mfa_changes.rs", include_str!("mfa_changes.rs")),
         ("mod.rs", include_str!("mod.rs")),
         ("outbox.rs", include_str!("outbox.rs")),
+        ("passkey_changes.rs", include_str!("passkey_changes.rs")),
+        ("passkeys.rs", include_str!("passkeys.rs")),
         ("postgres.rs", include_str!("postgres.rs")),
         ("revocation.rs", include_str!("revocation.rs")),
         ("sessions.rs", include_str!("sessions.rs")),

@@ -87,13 +87,19 @@ impl Store {
             .execute(pool)
             .await?
             .rows_affected();
-            // Second steps nobody finished, and pending authenticators never
+            // Second steps and WebAuthn ceremonies nobody finished, and pending authenticators never
             // confirmed within a day.
             let challenges = sqlx::query("DELETE FROM mfa_challenges WHERE expires_at <= $1")
                 .bind(pool.time(now))
                 .execute(pool)
                 .await?
                 .rows_affected();
+            let challenges = challenges
+                + sqlx::query("DELETE FROM webauthn_ceremonies WHERE expires_at <= $1")
+                    .bind(pool.time(now))
+                    .execute(pool)
+                    .await?
+                    .rows_affected();
             let pending = sqlx::query(
                 "DELETE FROM mfa_factors WHERE confirmed_at IS NULL AND created_at <= $1",
             )

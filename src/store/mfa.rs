@@ -110,9 +110,11 @@ impl Store {
         Ok(rows.into_iter().map(factor).collect::<sqlx::Result<_>>()?)
     }
 
-    /// Every factor's id and stored secret, whatever its user (`keys reseal`).
+    /// Every TOTP factor's id and sealed secret, whatever its user (`keys reseal`;
+    /// a passkey's credential is public, never sealed).
     pub async fn all_factor_secrets(&self) -> anyhow::Result<Vec<(Uuid, Vec<u8>)>> {
-        let sql = "SELECT CAST(id AS TEXT), secret FROM mfa_factors ORDER BY id";
+        let sql =
+            "SELECT CAST(id AS TEXT), secret FROM mfa_factors WHERE kind = 'totp' ORDER BY id";
         let rows: Vec<(String, Vec<u8>)> = on_pool!(self, pool => {
             sqlx::query_as(sql).fetch_all(pool).await
         })

@@ -34,6 +34,8 @@ macro_rules! replace_recovery_codes {
     }};
 }
 
+pub(super) use replace_recovery_codes;
+
 impl Store {
     /// `UserChange::ConfirmTotp`: the factor counts from now, its first code's step
     /// is the replay guard's, and `codes` replace the user's recovery codes.
@@ -171,6 +173,6 @@ impl Store {
 
 /// The UPDATE that an MFA change makes of the user's row: it takes the row lock
 /// (serializing the user's changes) and returns the account for the event.
-fn touch_user() -> String {
+pub(super) fn touch_user() -> String {
     format!("UPDATE users SET updated_at = $2 WHERE id = $1 RETURNING {ACCOUNT_COLUMNS}")
 }

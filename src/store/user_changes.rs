@@ -13,7 +13,7 @@ use super::outbox::insert_event;
 use super::revocation::revoke_sessions;
 use super::sessions::not_before;
 use super::users::{account, AccountRow, NewUser, WriteError, ACCOUNT_COLUMNS};
-use super::{HeldKey, Store};
+use super::{passkeys::NewPasskey, HeldKey, Store};
 use crate::domain::{Email, PublicUser, Username};
 use crate::events::envelope::{done_by, user_event, OutboxEvent, RevokeReason, UserEventKind};
 
@@ -68,6 +68,21 @@ pub enum UserChange<'a> {
     /// A recovery code (digest) spent: `authd.user.recovery_code_used`. Nothing
     /// when the user has no such code.
     UseRecoveryCode { id: Uuid, code: &'a [u8; 32] },
+    /// A passkey (`codes`, the recovery codes if none): `authd.user.passkey_added`.
+    AddPasskey {
+        id: Uuid,
+        passkey: NewPasskey<'a>,
+        codes: &'a [[u8; 32]],
+    },
+    /// One passkey: `authd.user.passkey_removed`. Nothing when there is none, or it
+    /// is the last factor and `keep_one` (the recovery codes go with the last).
+    RemovePasskey {
+        id: Uuid,
+        passkey: Uuid,
+        keep_one: bool,
+    },
+    /// A passkey whose counter went back: `authd.user.passkey_clone_suspected`.
+    PasskeyCloneSuspected { id: Uuid },
 }
 
 /// The statements of one change, in one transaction of `$pool` (see `dialect`):
@@ -161,6 +176,20 @@ impl Store {
             }
             UserChange::UseRecoveryCode { id, code } => {
                 self.use_recovery_code(id, code, now, actor).await
+            }
+            UserChange::AddPasskey { id, passkey, codes } => {
+                self.add_passkey(id, passkey, codes, now, actor).await
+            }
+            UserChange::RemovePasskey {
+                id,
+                passkey,
+                keep_one,
+            } => {
+                self.remove_passkey(id, (passkey, keep_one), now, actor)
+                    .await
+            }
+            UserChange::PasskeyCloneSuspected { id } => {
+                self.passkey_clone_suspected(id, now, actor).await
             }
         }
     }

@@ -189,7 +189,8 @@ async fn migrate_applies_the_schema_once_and_is_idempotent() {
             "refresh_families",
             "refresh_tokens",
             "signing_keys",
-            "users"
+            "users",
+            "webauthn_ceremonies"
         ]
     );
     pool.close().await;

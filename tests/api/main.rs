@@ -25,6 +25,7 @@ mod mail;
 mod mfa;
 mod operations;
 mod overload;
+mod passkeys;
 mod pg;
 mod relay;
 mod replicas;

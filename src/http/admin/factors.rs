@@ -35,7 +35,7 @@ pub(super) async fn list(
 #[utoipa::path(delete, path = "/admin/users/{id}/factors", tag = "admin", operation_id = "remove_factors",
     params(("id" = uuid::Uuid, Path, description = "The user id")),
     responses(
-        (status = 204, description = "Every factor and recovery code removed; authd.user.mfa_disabled says who (none to remove: nothing written)"),
+        (status = 204, description = "Every factor (the authenticator, passkeys) and recovery code removed; authd.user.mfa_disabled says who (none to remove: nothing written)"),
         (status = 400, description = "The id is not a UUID"),
         (status = 401, description = "No admin token, or not one of AUTHD_ADMIN_TOKENS_FILE"),
         (status = 404, description = "No such user"),

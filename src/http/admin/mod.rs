@@ -10,6 +10,7 @@ mod factors;
 mod history;
 mod import;
 mod locks;
+mod passkeys;
 mod users;
 
 use axum::extract::{DefaultBodyLimit, FromRequestParts, Request, State};
@@ -115,6 +116,8 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(history::sessions))
         .routes(routes!(history::events))
         .routes(routes!(factors::list, factors::remove))
+        .routes(routes!(passkeys::list))
+        .routes(routes!(passkeys::remove))
         .merge(
             OpenApiRouter::new()
                 .routes(routes!(import::import))

@@ -24,6 +24,7 @@ use crate::http::extract::{Body, Fields};
 use crate::http::state::AppState;
 use crate::http::BODY_LIMIT;
 use crate::store::UserChange;
+use crate::tokens::refresh;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -45,6 +46,10 @@ pub struct SecondFactorRequest {
     /// One of the recovery codes (`xxxx-xxxx-xxxx-xxxx`), spent by its use.
     #[schema(value_type = String, required = false, min_length = 1, max_length = 64)]
     recovery_code: Option<Value>,
+    /// A passkey's answer (the PublicKeyCredential of navigator.credentials.get,
+    /// binary fields in base64url) to the options of POST /auth/login/mfa/passkey.
+    #[schema(value_type = Object, required = false)]
+    passkey: Option<Value>,
 }
 
 /// The proof of a request: exactly one of `code` and `recovery_code`.
@@ -86,11 +91,11 @@ fn short(fields: &mut Fields, name: &'static str, value: Option<Value>) -> Optio
 #[utoipa::path(post, path = "/auth/login/mfa", operation_id = "login_mfa", tag = "mfa",
     request_body = SecondFactorRequest,
     responses(
-        (status = 200, description = "Tokens (amr pwd, otp, mfa; acr aal2); the mfa_token is spent", body = TokenResponse),
+        (status = 200, description = "Tokens (amr pwd, otp, mfa, or pwd, pop, mfa for a passkey; acr aal2); the mfa_token is spent", body = TokenResponse),
         (status = 401, description = "The mfa_token is unknown, expired, spent or ended (invalid-mfa-token), or the code does not match or was used before (wrong-code; three end the mfa_token)"),
         (status = 403, description = "The account was locked meanwhile"),
         (status = 409, description = "20 wrong codes in a row blocked the authenticator (factor-state): a recovery code frees it"),
-        (status = 422, description = "No mfa_token, or not exactly one of code and recovery_code"),
+        (status = 422, description = "No mfa_token, or not exactly one of code, recovery_code and passkey"),
         (status = 429, description = "Too many wrong codes for this user or client; Retry-After"),
         (status = 503, description = "The database is unavailable or full; Retry-After"),
     ))]
@@ -103,7 +108,25 @@ async fn login_mfa(
 ) -> Result<TokenResponse, ApiError> {
     let mut fields = Fields::default();
     let token = short(&mut fields, "mfa_token", body.mfa_token);
-    let proof = proof(&mut fields, body.code, body.recovery_code);
+    let proof = match body.passkey {
+        None => proof(&mut fields, body.code, body.recovery_code),
+        Some(_) if body.code.is_some() || body.recovery_code.is_some() => {
+            fields.refuse("passkey", "send one of code, recovery_code and passkey")
+        }
+        passkey => {
+            let answer = super::passkeys::answer(&mut fields, "passkey", passkey);
+            let ceremony = token.as_deref().and_then(|t| refresh::hash_of(t.trim()));
+            match (answer, ceremony) {
+                (Some(Some(answer)), Some(ceremony)) => Some(Proof::Passkey {
+                    answer: Box::new(answer),
+                    ceremony,
+                }),
+                (Some(None), Some(_)) => return Err(ApiError::PasskeyRefused),
+                (Some(_), None) => return Err(ApiError::InvalidMfaToken),
+                _ => None,
+            }
+        }
+    };
     let (Some(token), Some(proof)) = (token, proof) else {
         return Err(fields.into_error());
     };

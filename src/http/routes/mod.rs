@@ -5,6 +5,8 @@ pub mod keys;
 pub mod login;
 pub mod mfa;
 pub mod operations;
+pub mod passkey_login;
+pub mod passkeys;
 pub mod reauthenticate;
 pub mod recovery;
 pub mod sessions;

@@ -214,9 +214,14 @@ async fn remove(State(state): State<AppState>, bearer: Bearer) -> Result<StatusC
     let account = bearer.account(&state).await?;
     let now = state.clock.now();
     stepup::require_recent(&state, &bearer.0, now).await?;
+    // The authenticator only: passkeys are factors of their own.
+    let factors = state.store.factors(account.user.id).await?;
+    let totp = factors
+        .iter()
+        .find(|f| f.kind == "totp" && f.confirmed_at.is_some());
     let change = UserChange::RemoveFactors {
         id: account.user.id,
-        factor: None,
+        factor: Some(totp.ok_or(ApiError::NotFound)?.id),
     };
     state
         .store

@@ -1,0 +1,199 @@
+//! What a hostile client tries with passkeys: a finish sent twice, a ceremony
+//! finished late, an answer made for another origin (a phishing page relaying
+//! the challenge), a cloned authenticator, the last factor removed under
+//! `AUTHD_MFA=required`, and ceremonies started by the thousand.
+
+use reqwest::Method;
+use serde_json::{json, Value};
+
+use super::{
+    app, authenticator, credential_id, discoverable_answer, login_options, register_from,
+    registered, ORIGIN,
+};
+use crate::both_stores;
+use crate::helpers::{problem, Backend, TestApp, PASSWORD};
+
+both_stores!(
+    a_finish_sent_twice_logs_in_once,
+    a_ceremony_finished_late_is_refused,
+    an_answer_for_another_origin_is_refused,
+    a_counter_that_goes_back_is_refused_and_reported,
+    the_last_factor_stays_under_required,
+    ceremonies_per_client_network_are_bounded,
+);
+
+async fn finish_login(app: &TestApp, ceremony: &str, answer: &Value) -> reqwest::Response {
+    app.post_json(
+        "/auth/login/passkey",
+        &json!({ "ceremony": ceremony, "credential": answer }),
+    )
+    .await
+}
+
+async fn a_finish_sent_twice_logs_in_once(backend: Backend) {
+    let app = app(backend).await;
+    let mut key = authenticator();
+    let (user, _, _) = registered(&app, "alice", &mut key).await;
+    let (ceremony, options) = login_options(&app).await;
+    let credential = credential_id(&app, &user).await;
+    let answer = discoverable_answer(&mut key, options, &credential, &user, ORIGIN);
+    let (first, second) = tokio::join!(
+        finish_login(&app, &ceremony, &answer),
+        finish_login(&app, &ceremony, &answer)
+    );
+    let mut statuses = [first.status().as_u16(), second.status().as_u16()];
+    statuses.sort();
+    assert_eq!(statuses, [200, 401], "one finish, one replay refused");
+    let replay = problem(finish_login(&app, &ceremony, &answer).await, 401).await;
+    assert_eq!(replay["type"], "urn:authd:problem:invalid-ceremony");
+}
+
+async fn a_ceremony_finished_late_is_refused(backend: Backend) {
+    let app = app(backend).await;
+    let mut key = authenticator();
+    let (user, _, _) = registered(&app, "bob", &mut key).await;
+    let (ceremony, options) = login_options(&app).await;
+    let credential = credential_id(&app, &user).await;
+    let answer = discoverable_answer(&mut key, options, &credential, &user, ORIGIN);
+    app.clock.advance(chrono::Duration::seconds(301));
+    let late = problem(finish_login(&app, &ceremony, &answer).await, 401).await;
+    assert_eq!(late["type"], "urn:authd:problem:invalid-ceremony");
+}
+
+async fn an_answer_for_another_origin_is_refused(backend: Backend) {
+    let app = app(backend).await;
+    let mut key = authenticator();
+    // A registration answered on another page (another port is another origin).
+    let id = app.create_user("carol").await;
+    let token = app.tokens("carol", PASSWORD).await.access_token;
+    let elsewhere = register_from(&app, &token, &mut key, "http://localhost:8443").await;
+    let refused = problem(elsewhere, 401).await;
+    assert_eq!(refused["type"], "urn:authd:problem:passkey-refused");
+    // A phishing page that relays authd's challenge under its own RP ID: the
+    // authenticator signs for the phisher's site, which authd refuses.
+    let done = register_from(&app, &token, &mut key, ORIGIN).await;
+    assert_eq!(done.status(), 201);
+    let (ceremony, options) = login_options(&app).await;
+    let mut relayed = serde_json::to_value(&options).unwrap();
+    relayed["publicKey"]["rpId"] = "evil.localhost".into();
+    let relayed = serde_json::from_value(relayed).unwrap();
+    let credential = credential_id(&app, &id).await;
+    let answer = discoverable_answer(
+        &mut key,
+        relayed,
+        &credential,
+        &id,
+        "https://evil.localhost",
+    );
+    let phished = problem(finish_login(&app, &ceremony, &answer).await, 401).await;
+    assert_eq!(phished["type"], "urn:authd:problem:passkey-refused");
+}
+
+/// Sets the counter authd keeps for the user's passkey (in its credential and its
+/// column) to `count`, as if an earlier clone had used it that often.
+async fn set_counter(app: &TestApp, backend: Backend, user: &str, count: u32) {
+    let sql = format!(
+        "SELECT secret FROM mfa_factors WHERE kind = 'passkey' AND CAST(user_id AS TEXT) = '{user}'"
+    );
+    let mut credential: Value = serde_json::from_slice(&app.bytes(&sql).await).unwrap();
+    let counter = &mut credential["cred"]["counter"];
+    assert!(
+        counter.is_u64(),
+        "the credential keeps its counter: {credential}"
+    );
+    *counter = count.into();
+    let hex: String = serde_json::to_vec(&credential)
+        .unwrap()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let literal = match backend {
+        Backend::Postgres => format!("'\\x{hex}'::bytea"),
+        Backend::Sqlite => format!("X'{hex}'"),
+    };
+    app.execute(&format!(
+        "UPDATE mfa_factors SET secret = {literal}, sign_count = {count} \
+         WHERE kind = 'passkey' AND CAST(user_id AS TEXT) = '{user}'"
+    ))
+    .await;
+}
+
+async fn a_counter_that_goes_back_is_refused_and_reported(backend: Backend) {
+    let app = app(backend).await;
+    let mut key = authenticator();
+    let (user, _, _) = registered(&app, "dave", &mut key).await;
+    set_counter(&app, backend, &user, 1000).await;
+    let (ceremony, options) = login_options(&app).await;
+    let credential = credential_id(&app, &user).await;
+    let answer = discoverable_answer(&mut key, options, &credential, &user, ORIGIN);
+    let cloned = problem(finish_login(&app, &ceremony, &answer).await, 401).await;
+    assert_eq!(cloned["type"], "urn:authd:problem:passkey-refused");
+    let types: Vec<Value> = app
+        .events_of(&user)
+        .await
+        .iter()
+        .map(|e| e["type"].clone())
+        .collect();
+    assert!(
+        types.contains(&json!("authd.user.passkey_clone_suspected")),
+        "{types:?}"
+    );
+}
+
+async fn the_last_factor_stays_under_required(backend: Backend) {
+    let app = app(backend).await;
+    let mut key = authenticator();
+    let (user, _, done) = registered(&app, "erin", &mut key).await;
+    let id = done["passkey"]["id"].as_str().unwrap();
+    // A fresh login at the user's level (the passkey), as the step-up asks.
+    let (ceremony, options) = login_options(&app).await;
+    let credential = credential_id(&app, &user).await;
+    let answer = discoverable_answer(&mut key, options, &credential, &user, ORIGIN);
+    let tokens: Value = finish_login(&app, &ceremony, &answer)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let token = tokens["access_token"].as_str().unwrap();
+    let required = app
+        .replica(|c| {
+            c.mfa.policy = authd::authn::MfaPolicy::Required;
+            let rp = authd::authn::passkey::relying_party("localhost", ORIGIN).unwrap();
+            c.mfa.webauthn = Some(std::sync::Arc::new(rp));
+        })
+        .await;
+    let path = format!("/auth/passkeys/{id}");
+    let kept = required.authed(Method::DELETE, &path, token, None).await;
+    let kept = problem(kept, 409).await;
+    assert_eq!(kept["type"], "urn:authd:problem:factor-state");
+    // Where a factor is optional, it goes (with the recovery codes).
+    let gone = app.authed(Method::DELETE, &path, token, None).await;
+    assert_eq!(gone.status(), 204);
+    let left = "SELECT COUNT(*) FROM recovery_codes";
+    assert_eq!(app.scalar(left).await, 0);
+}
+
+async fn ceremonies_per_client_network_are_bounded(backend: Backend) {
+    let app = app(backend).await;
+    for _ in 0..100 {
+        let started = app
+            .post_json("/auth/login/passkey/options", &json!({}))
+            .await;
+        assert_eq!(started.status(), 200);
+    }
+    let flood = app
+        .post_json("/auth/login/passkey/options", &json!({}))
+        .await;
+    assert!(flood.headers().contains_key("retry-after"));
+    problem(flood, 429).await;
+    assert_eq!(
+        app.scalar("SELECT COUNT(*) FROM webauthn_ceremonies").await,
+        100
+    );
+    // They expire: the network may start again.
+    app.clock.advance(chrono::Duration::seconds(301));
+    let later = app
+        .post_json("/auth/login/passkey/options", &json!({}))
+        .await;
+    assert_eq!(later.status(), 200);
+}

@@ -1,0 +1,56 @@
+//! In a real browser: headless Chromium (Debian's `chromium` and
+//! `chromium-driver`, driven by Selenium from PyPI; `scripts/test` installs
+//! them) with its virtual authenticator registers a passkey on the page authd
+//! serves and signs in with it alone, no username, no password.
+
+use serde_json::Value;
+
+use super::app_at;
+use crate::helpers::{child_command, free_port, pytool, Backend, PASSWORD};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chromium_registers_a_passkey_and_signs_in_with_it_alone() {
+    let port = free_port();
+    let app = app_at(Backend::Postgres, port).await;
+    let user = app.create_user("browser").await;
+    let python = pytool("python", "selenium");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/browser/passkeys.py");
+    let base = format!("http://localhost:{port}");
+    let out = tokio::task::spawn_blocking(move || {
+        child_command(python)
+            .args([script, &base, "browser", PASSWORD])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "the browser run failed: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let said: Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    let password = said["password"].as_str().unwrap();
+    assert!(
+        password.contains(&user) && password.contains("(pwd; aal1)"),
+        "{said}"
+    );
+    assert!(
+        said["register"].as_str().unwrap().contains("added"),
+        "{said}"
+    );
+    assert_eq!(
+        said["credentials"],
+        serde_json::json!([{ "resident": true, "rp_id": "localhost" }]),
+        "one discoverable credential for authd: {said}"
+    );
+    let alone = said["passkey"].as_str().unwrap();
+    assert!(
+        alone.contains(&user) && alone.contains("(pop, mfa; aal2)"),
+        "{said}"
+    );
+    let kept =
+        "SELECT COUNT(*) FROM mfa_factors WHERE kind = 'passkey' AND last_used_at IS NOT NULL";
+    assert_eq!(app.scalar(kept).await, 1);
+}
