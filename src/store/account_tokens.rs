@@ -241,8 +241,15 @@ impl Store {
 
     /// Spends a live reset token: the new hash, every session ended
     /// (`password_reset`), older access tokens void, the email counted as verified
-    /// (the link reached it), `authd.user.password_reset`. `None`: unknown, expired
-    /// or spent.
+    /// (the link reached it), every passkey removed (`authd.user.passkey_removed`
+    /// each, and the recovery codes when no factor is left), then
+    /// `authd.user.password_reset`. `None`: unknown, expired or spent.
+    ///
+    /// A passkey logs in alone, as a password does, so it goes with the password
+    /// it may have been registered beside: whoever signed up with someone's email
+    /// address before its owner did (verification is off by default) and added a
+    /// passkey would otherwise keep the account after the owner's reset. An
+    /// authenticator (TOTP) stays: it is a second factor only.
     pub async fn reset_password(
         &self,
         token_hash: &[u8],
@@ -280,6 +287,26 @@ impl Store {
             void_account_tokens!(pool, tx, user_id);
             revoke_sessions!(self, pool, tx, RevokeReason::PasswordReset, now, None,
                 "user_id = $3", pool.id(user_id));
+            let passkeys = sqlx::query(
+                "DELETE FROM mfa_factors WHERE user_id = $1 AND kind = 'passkey'",
+            )
+            .bind(pool.id(user_id))
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if passkeys > 0 {
+                sqlx::query(
+                    "DELETE FROM recovery_codes WHERE user_id = $1 AND NOT EXISTS \
+                     (SELECT 1 FROM mfa_factors WHERE user_id = $1 AND confirmed_at IS NOT NULL)",
+                )
+                .bind(pool.id(user_id))
+                .execute(&mut *tx)
+                .await?;
+            }
+            for _ in 0..passkeys {
+                let removed = self.event(UserEventKind::PasskeyRemoved, &user, now);
+                insert_event!(self, pool, tx, &removed);
+            }
             insert_event!(self, pool, tx, &self.event(UserEventKind::PasswordReset, &user, now));
             self.commit(tx, Queued::EVENTS).await?;
             Ok(Some(user))

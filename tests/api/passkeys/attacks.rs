@@ -1,8 +1,10 @@
 //! What a hostile client tries with passkeys: a finish sent twice, a ceremony
 //! finished late, an answer made for another origin (a phishing page relaying
 //! the challenge), a cloned authenticator, the last factor removed under
-//! `AUTHD_MFA=required`, and ceremonies started by the thousand.
+//! `AUTHD_MFA=required`, ceremonies started by the thousand, and a passkey
+//! registered on an account made with someone else's email address.
 
+use authd::authn::Verification;
 use reqwest::Method;
 use serde_json::{json, Value};
 
@@ -12,6 +14,8 @@ use super::{
 };
 use crate::both_stores;
 use crate::helpers::{problem, Backend, TestApp, PASSWORD};
+use crate::mail::smtp::{token_of, SmtpServer};
+use crate::mail::with_mail;
 
 both_stores!(
     a_finish_sent_twice_logs_in_once,
@@ -20,6 +24,7 @@ both_stores!(
     a_counter_that_goes_back_is_refused_and_reported,
     the_last_factor_stays_under_required,
     ceremonies_per_client_network_are_bounded,
+    a_password_reset_removes_the_passkeys,
 );
 
 async fn finish_login(app: &TestApp, ceremony: &str, answer: &Value) -> reqwest::Response {
@@ -196,4 +201,48 @@ async fn ceremonies_per_client_network_are_bounded(backend: Backend) {
         .post_json("/auth/login/passkey/options", &json!({}))
         .await;
     assert_eq!(later.status(), 200);
+}
+
+/// Account pre-hijacking: someone signs up with another's email address (with
+/// verification off or optional, nobody proves it) and registers a passkey; the
+/// owner of the address resets the password and has the account. The passkey
+/// goes with the reset, or it would log the squatter in alone ever after.
+async fn a_password_reset_removes_the_passkeys(backend: Backend) {
+    let smtp = SmtpServer::start();
+    let app = TestApp::spawn_with(backend, |c| {
+        with_mail(&smtp, Verification::Optional)(c);
+        let rp = authd::authn::passkey::relying_party("localhost", ORIGIN).unwrap();
+        c.mfa.webauthn = Some(std::sync::Arc::new(rp));
+    })
+    .await;
+    let mut key = authenticator();
+    let (user, _, _) = registered(&app, "squatted", &mut key).await;
+    let credential = credential_id(&app, &user).await;
+    smtp.wait_for("squatted@example.com", 1).await;
+    let forgot = json!({ "email": "squatted@example.com" });
+    let asked = app.post_json("/auth/password/forgot", &forgot).await;
+    assert_eq!(asked.status(), 202);
+    let mails = smtp.wait_for("squatted@example.com", 2).await;
+    let owners = "the owner's own passphrase";
+    let body = json!({ "token": token_of(mails.last().unwrap()), "password": owners });
+    let reset = app.post_json("/auth/password/reset", &body).await;
+    assert_eq!(reset.status(), 204);
+    // The squatter's passkey logs in no more.
+    let (ceremony, options) = login_options(&app).await;
+    let answer = discoverable_answer(&mut key, options, &credential, &user, ORIGIN);
+    let refused = problem(finish_login(&app, &ceremony, &answer).await, 401).await;
+    assert_eq!(refused["type"], "urn:authd:problem:passkey-refused");
+    // The owner's password is the only way in, with no second factor left over.
+    let login: Value = app.login("squatted", owners).await.json().await.unwrap();
+    assert!(login["access_token"].is_string(), "{login}");
+    assert_eq!(app.scalar("SELECT COUNT(*) FROM recovery_codes").await, 0);
+    let types: Vec<String> = app
+        .events_of(&user)
+        .await
+        .iter()
+        .map(|e| e["type"].as_str().unwrap().to_string())
+        .collect();
+    let removed = types.iter().position(|t| t == "authd.user.passkey_removed");
+    let reset = types.iter().position(|t| t == "authd.user.password_reset");
+    assert!(removed.is_some() && removed < reset, "{types:?}");
 }
