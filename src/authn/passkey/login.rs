@@ -81,6 +81,19 @@ pub async fn second_factor(
     accepted(state, &stored, result, now).await
 }
 
+/// A counter that went back: refused, and written as an event.
+async fn clone_suspected(
+    state: &AppState,
+    stored: &StoredPasskey,
+    now: DateTime<Utc>,
+) -> Result<bool, ApiError> {
+    tracing::warn!(user_id = %stored.user_id, factor_id = %stored.id,
+        "a passkey's counter went back: refused (a cloned authenticator?)");
+    let change = UserChange::PasskeyCloneSuspected { id: stored.user_id };
+    state.store.apply(change, now).await?;
+    Ok(false)
+}
+
 /// Records an assertion's result on `stored`: a counter that went back is an
 /// event and a refusal; the new counter is written only over the one it was
 /// checked against.
@@ -93,21 +106,23 @@ async fn accepted(
     let result = match result {
         Ok(result) => result,
         Err(WebauthnError::CredentialPossibleCompromise) => {
-            tracing::warn!(user_id = %stored.user_id, factor_id = %stored.id,
-                "a passkey's counter went back: refused (a cloned authenticator?)");
-            let change = UserChange::PasskeyCloneSuspected { id: stored.user_id };
-            state.store.apply(change, now).await?;
-            return Ok(false);
+            return clone_suspected(state, stored, now).await;
         }
         Err(err) => {
             tracing::info!(error = %err, "a passkey's assertion was refused");
             return Ok(false);
         }
     };
+    // The counter against the row as read now, not only the ceremony's copy (a
+    // second factor's ceremony holds the counter of its start, up to 5 minutes
+    // old): a counter that did not go up since is a clone's too.
+    let counter = i64::from(result.counter());
+    if counter != 0 && counter <= stored.sign_count {
+        return clone_suspected(state, stored, now).await;
+    }
     let mut passkey = credential(stored)?;
     passkey.update_credential(&result);
     let json = serde_json::to_string(&passkey).map_err(anyhow::Error::from)?;
-    let counter = i64::from(result.counter());
     let recorded = state
         .store
         .record_passkey_use(

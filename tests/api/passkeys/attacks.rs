@@ -7,6 +7,7 @@
 use authd::authn::Verification;
 use reqwest::Method;
 use serde_json::{json, Value};
+use webauthn_authenticator_rs::WebauthnAuthenticator;
 
 use super::{
     app, authenticator, credential_id, discoverable_answer, login_options, register_from,
@@ -25,6 +26,7 @@ both_stores!(
     the_last_factor_stays_under_required,
     ceremonies_per_client_network_are_bounded,
     a_password_reset_removes_the_passkeys,
+    a_second_factor_checks_the_counter_as_it_is_at_the_finish,
 );
 
 async fn finish_login(app: &TestApp, ceremony: &str, answer: &Value) -> reqwest::Response {
@@ -245,4 +247,42 @@ async fn a_password_reset_removes_the_passkeys(backend: Backend) {
     let removed = types.iter().position(|t| t == "authd.user.passkey_removed");
     let reset = types.iter().position(|t| t == "authd.user.password_reset");
     assert!(removed.is_some() && removed < reset, "{types:?}");
+}
+
+/// A second factor's ceremony keeps the credential as it was at its start: a
+/// clone that answers after the real authenticator moved the counter on must be
+/// checked against the counter of the finish, not that copy.
+async fn a_second_factor_checks_the_counter_as_it_is_at_the_finish(backend: Backend) {
+    let app = app(backend).await;
+    let mut key = authenticator();
+    let (user, _, _) = registered(&app, "frank", &mut key).await;
+    let step: Value = app.login("frank", PASSWORD).await.json().await.unwrap();
+    let mfa_token = step["mfa_token"].as_str().unwrap();
+    let started = app
+        .post_json(
+            "/auth/login/mfa/passkey",
+            &json!({ "mfa_token": mfa_token }),
+        )
+        .await;
+    assert_eq!(started.status(), 200);
+    let started: Value = started.json().await.unwrap();
+    let options = serde_json::from_value(started["options"].clone()).unwrap();
+    // Meanwhile the real authenticator is used 1,000 times.
+    set_counter(&app, backend, &user, 1000).await;
+    let answer = key
+        .do_authentication(webauthn_rs::prelude::Url::parse(ORIGIN).unwrap(), options)
+        .unwrap();
+    let body = json!({ "mfa_token": mfa_token, "passkey": answer });
+    let cloned = app.post_json("/auth/login/mfa", &body).await;
+    assert_eq!(cloned.status(), 401, "{:?}", cloned.text().await);
+    let types: Vec<Value> = app
+        .events_of(&user)
+        .await
+        .iter()
+        .map(|e| e["type"].clone())
+        .collect();
+    assert!(
+        types.contains(&json!("authd.user.passkey_clone_suspected")),
+        "{types:?}"
+    );
 }
