@@ -12,13 +12,16 @@ const b64u = {
 };
 
 let accessToken = null;
+let refreshToken = null;
 
 function show(text) {
   document.getElementById("status").textContent = text;
 }
 
-function signedIn(token) {
+function signedIn(tokens) {
+  const token = tokens.access_token;
   accessToken = token;
+  refreshToken = tokens.refresh_token;
   const claims = JSON.parse(atob(token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/")));
   show(`Signed in as ${claims.sub} (${claims.amr.join(", ")}; ${claims.acr}).`);
   document.getElementById("register-button").disabled = false;
@@ -65,7 +68,7 @@ async function passwordLogin(event) {
       show("This account needs its second factor: sign in with its passkey below.");
       return;
     }
-    signedIn(tokens.access_token);
+    signedIn(tokens);
   } catch (error) {
     show(`Sign-in failed: ${error.message}`);
   }
@@ -84,7 +87,11 @@ async function register() {
       credential: credentialJson(credential),
       name: document.getElementById("passkey-name").value,
     }, accessToken);
-    show(`Passkey "${done.passkey.name}" added.`);
+    let said = `Passkey "${done.passkey.name}" added.`;
+    if (done.recovery_codes) {
+      said += ` Your recovery codes, shown this once (keep them somewhere safe): ${done.recovery_codes.join(" ")}`;
+    }
+    show(said);
   } catch (error) {
     show(`Adding a passkey failed: ${error.message}`);
   }
@@ -101,14 +108,20 @@ async function passkeyLogin() {
       ceremony: started.ceremony,
       credential: credentialJson(credential),
     });
-    signedIn(tokens.access_token);
+    signedIn(tokens);
   } catch (error) {
     show(`Passkey sign-in failed: ${error.message}`);
   }
 }
 
-function forget() {
+async function forget() {
+  // The session ends on the server (its refresh token's family is revoked); the
+  // access token, held only by this page, is dropped with it.
+  if (refreshToken) {
+    await call("/auth/logout", { refresh_token: refreshToken }).catch(() => {});
+  }
   accessToken = null;
+  refreshToken = null;
   document.getElementById("register-button").disabled = true;
   document.getElementById("logout-button").disabled = true;
   show("Not signed in.");

@@ -81,16 +81,25 @@ pub async fn second_factor(
     accepted(state, &stored, result, now).await
 }
 
-/// A counter that went back: refused, and written as an event.
+/// A counter that went back: refused, written as an event, and the passkey
+/// removed (`authd.user.passkey_removed`), even the last factor: refusing the
+/// answer alone would leave whoever pushed the counter ahead (the clone or the
+/// original) the only one the passkey still logs in.
 async fn clone_suspected(
     state: &AppState,
     stored: &StoredPasskey,
     now: DateTime<Utc>,
 ) -> Result<bool, ApiError> {
     tracing::warn!(user_id = %stored.user_id, factor_id = %stored.id,
-        "a passkey's counter went back: refused (a cloned authenticator?)");
+        "a passkey's counter went back: refused and removed (a cloned authenticator?)");
     let change = UserChange::PasskeyCloneSuspected { id: stored.user_id };
     state.store.apply(change, now).await?;
+    let removal = UserChange::RemovePasskey {
+        id: stored.user_id,
+        passkey: stored.id,
+        keep_one: false,
+    };
+    state.store.apply(removal, now).await?;
     Ok(false)
 }
 

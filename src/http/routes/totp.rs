@@ -14,7 +14,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::authn::mfa::{self, Presenter, AMR_MFA};
-use crate::authn::{enrolment, stepup, TokenResponse};
+use crate::authn::{enrolment, stepup, MfaPolicy, TokenResponse};
 use crate::domain::PublicUser;
 use crate::http::auth::Bearer;
 use crate::http::client_ip::ClientIp;
@@ -207,6 +207,7 @@ async fn confirm(
         (status = 204, description = "The authenticator is removed, with the recovery codes (authd.user.mfa_disabled)"),
         (status = 401, description = "No valid access token, or no recent login with the second factor (reauthentication-required)"),
         (status = 404, description = "The caller has no authenticator"),
+        (status = 409, description = "It is the caller's last factor and AUTHD_MFA=required (factor-state)"),
         (status = 503, description = "The database is unavailable or full; Retry-After"),
     ))]
 #[tracing::instrument(skip_all)]
@@ -218,10 +219,22 @@ async fn remove(State(state): State<AppState>, bearer: Bearer) -> Result<StatusC
     let factors = state.store.factors(account.user.id).await?;
     let totp = factors
         .iter()
-        .find(|f| f.kind == "totp" && f.confirmed_at.is_some());
+        .find(|f| f.kind == "totp" && f.confirmed_at.is_some())
+        .ok_or(ApiError::NotFound)?;
+    // As for a passkey: under `AUTHD_MFA=required` the last factor stays, or the
+    // next password login would let whoever has the password enrol their own.
+    let others = factors
+        .iter()
+        .filter(|f| f.confirmed_at.is_some() && f.id != totp.id)
+        .count();
+    if others == 0 && state.mfa.policy == MfaPolicy::Required {
+        return Err(ApiError::FactorState(
+            "this is your last factor and every account needs one here: add another first",
+        ));
+    }
     let change = UserChange::RemoveFactors {
         id: account.user.id,
-        factor: Some(totp.ok_or(ApiError::NotFound)?.id),
+        factor: Some(totp.id),
     };
     state
         .store

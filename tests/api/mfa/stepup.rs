@@ -19,6 +19,7 @@ use crate::helpers::{
 both_stores!(
     sensitive_endpoints_want_a_recent_second_factor,
     a_required_policy_makes_a_user_enrol_before_any_token,
+    a_required_policy_keeps_the_last_authenticator,
     an_admin_sees_and_removes_a_users_factors,
 );
 
@@ -193,6 +194,33 @@ async fn a_required_policy_makes_a_user_enrol_before_any_token(backend: Backend)
     .await;
     app.clock.advance(chrono::Duration::seconds(90));
     assert_eq!(mfa_token(&app, "carol").await.len(), 43, "now a login step");
+}
+
+/// Under `AUTHD_MFA=required` a user cannot remove their last factor: with none,
+/// the next password login would let whoever has the password enrol their own.
+async fn a_required_policy_keeps_the_last_authenticator(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |c| {
+        c.mfa.policy = authd::authn::MfaPolicy::Required
+    })
+    .await;
+    // Enrolled where a factor is optional, then the policy is required.
+    let optional = app.replica(|_| {}).await;
+    let erin = enrolled(&optional, "erin").await;
+    let fresh = login_with_code(&app, "erin", &code_now(&app, &erin.secret, 0)).await;
+    let kept = app
+        .authed(Method::DELETE, "/auth/mfa/totp", &fresh.access_token, None)
+        .await;
+    assert_eq!(
+        problem(kept, 409).await["type"],
+        "urn:authd:problem:factor-state"
+    );
+    let left = "SELECT COUNT(*) FROM mfa_factors WHERE confirmed_at IS NOT NULL";
+    assert_eq!(app.scalar(left).await, 1);
+    // Where a factor is optional, it goes.
+    let gone = optional
+        .authed(Method::DELETE, "/auth/mfa/totp", &fresh.access_token, None)
+        .await;
+    assert_eq!(gone.status(), 204);
 }
 
 async fn an_admin_sees_and_removes_a_users_factors(backend: Backend) {

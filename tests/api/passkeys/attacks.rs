@@ -142,8 +142,15 @@ async fn a_counter_that_goes_back_is_refused_and_reported(backend: Backend) {
         .map(|e| e["type"].clone())
         .collect();
     assert!(
-        types.contains(&json!("authd.user.passkey_clone_suspected")),
+        types.contains(&json!("authd.user.passkey_clone_suspected"))
+            && types.contains(&json!("authd.user.passkey_removed")),
         "{types:?}"
+    );
+    let left = "SELECT COUNT(*) FROM mfa_factors WHERE kind = 'passkey'";
+    assert_eq!(
+        app.scalar(left).await,
+        0,
+        "the suspected passkey is removed"
     );
 }
 
@@ -282,7 +289,14 @@ async fn a_second_factor_checks_the_counter_as_it_is_at_the_finish(backend: Back
         .map(|e| e["type"].clone())
         .collect();
     assert!(
-        types.contains(&json!("authd.user.passkey_clone_suspected")),
+        types.contains(&json!("authd.user.passkey_clone_suspected"))
+            && types.contains(&json!("authd.user.passkey_removed")),
         "{types:?}"
+    );
+    let left = "SELECT COUNT(*) FROM mfa_factors WHERE kind = 'passkey'";
+    assert_eq!(
+        app.scalar(left).await,
+        0,
+        "the suspected passkey is removed"
     );
 }

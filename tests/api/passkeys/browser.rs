@@ -53,4 +53,19 @@ async fn chromium_registers_a_passkey_and_signs_in_with_it_alone() {
     let kept =
         "SELECT COUNT(*) FROM mfa_factors WHERE kind = 'passkey' AND last_used_at IS NOT NULL";
     assert_eq!(app.scalar(kept).await, 1);
+    // The first factor's recovery codes are shown, once.
+    let codes = "SELECT COUNT(*) FROM recovery_codes";
+    assert_eq!(app.scalar(codes).await, 10);
+    assert!(
+        said["register"]
+            .as_str()
+            .unwrap()
+            .contains("recovery codes"),
+        "{said}"
+    );
+    // "Sign out" ended the password login's session on the server; the passkey
+    // login's is the only one left.
+    let live = "SELECT COUNT(*) FROM refresh_families WHERE revoked_at IS NULL";
+    let all = "SELECT COUNT(*) FROM refresh_families";
+    assert_eq!((app.scalar(live).await, app.scalar(all).await), (1, 2));
 }
