@@ -10,6 +10,7 @@ use uuid::Uuid;
 use super::commit::Queued;
 use super::dialect::{on_pool, uuid, Dialect};
 use super::mail::{insert_mail, MailKind, NewMail};
+use super::mfa_changes::CODES_WITHOUT_FACTOR;
 use super::outbox::insert_event;
 use super::revocation::revoke_sessions;
 use super::sessions::not_before;
@@ -295,10 +296,7 @@ impl Store {
             .await?
             .rows_affected();
             if passkeys > 0 {
-                sqlx::query(
-                    "DELETE FROM recovery_codes WHERE user_id = $1 AND NOT EXISTS \
-                     (SELECT 1 FROM mfa_factors WHERE user_id = $1 AND confirmed_at IS NOT NULL)",
-                )
+                sqlx::query(CODES_WITHOUT_FACTOR)
                 .bind(pool.id(user_id))
                 .execute(&mut *tx)
                 .await?;

@@ -36,6 +36,11 @@ macro_rules! replace_recovery_codes {
 
 pub(super) use replace_recovery_codes;
 
+/// Drops a user's recovery codes once no confirmed factor is left ($1: the user):
+/// they recover a second factor, and there is none.
+pub(super) const CODES_WITHOUT_FACTOR: &str = "DELETE FROM recovery_codes WHERE user_id = $1 \
+     AND NOT EXISTS (SELECT 1 FROM mfa_factors WHERE user_id = $1 AND confirmed_at IS NOT NULL)";
+
 impl Store {
     /// `UserChange::ConfirmTotp`: the factor counts from now, its first code's step
     /// is the replay guard's, and `codes` replace the user's recovery codes.
@@ -99,10 +104,7 @@ impl Store {
                 .bind(pool.id(id))
                 .execute(&mut *tx)
                 .await?;
-                sqlx::query(
-                    "DELETE FROM recovery_codes WHERE user_id = $1 AND NOT EXISTS \
-                     (SELECT 1 FROM mfa_factors WHERE user_id = $1 AND confirmed_at IS NOT NULL)",
-                )
+                sqlx::query(CODES_WITHOUT_FACTOR)
                 .bind(pool.id(id))
                 .execute(&mut *tx)
                 .await?;

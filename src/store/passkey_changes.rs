@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use super::commit::Queued;
 use super::dialect::{on_pool, Dialect};
-use super::mfa_changes::{replace_recovery_codes, touch_user};
+use super::mfa_changes::{replace_recovery_codes, touch_user, CODES_WITHOUT_FACTOR};
 use super::outbox::insert_event;
 use super::passkeys::NewPasskey;
 use super::user_changes::change;
@@ -94,10 +94,7 @@ impl Store {
                 if removed.rows_affected() == 0 {
                     return Ok(None);
                 }
-                sqlx::query(
-                    "DELETE FROM recovery_codes WHERE user_id = $1 AND NOT EXISTS \
-                     (SELECT 1 FROM mfa_factors WHERE user_id = $1 AND confirmed_at IS NOT NULL)",
-                )
+                sqlx::query(CODES_WITHOUT_FACTOR)
                 .bind(pool.id(id))
                 .execute(&mut *tx)
                 .await?;

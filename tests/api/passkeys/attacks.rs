@@ -10,8 +10,8 @@ use serde_json::{json, Value};
 use webauthn_authenticator_rs::WebauthnAuthenticator;
 
 use super::{
-    app, authenticator, credential_id, discoverable_answer, login_options, register_from,
-    registered, ORIGIN,
+    app, authenticator, credential_id, discoverable_answer, event_types, login_options,
+    register_from, registered, ORIGIN,
 };
 use crate::both_stores;
 use crate::helpers::{problem, Backend, TestApp, PASSWORD};
@@ -96,6 +96,22 @@ async fn an_answer_for_another_origin_is_refused(backend: Backend) {
     assert_eq!(phished["type"], "urn:authd:problem:passkey-refused");
 }
 
+/// The passkey of `user` was refused as a clone: reported, and removed.
+async fn clone_reported_and_removed(app: &TestApp, user: &str) {
+    let types = event_types(app, user).await;
+    let has = |t: &str| types.iter().any(|x| x == t);
+    assert!(
+        has("authd.user.passkey_clone_suspected") && has("authd.user.passkey_removed"),
+        "{types:?}"
+    );
+    let left = "SELECT COUNT(*) FROM mfa_factors WHERE kind = 'passkey'";
+    assert_eq!(
+        app.scalar(left).await,
+        0,
+        "the suspected passkey is removed"
+    );
+}
+
 /// Sets the counter authd keeps for the user's passkey (in its credential and its
 /// column) to `count`, as if an earlier clone had used it that often.
 async fn set_counter(app: &TestApp, backend: Backend, user: &str, count: u32) {
@@ -135,23 +151,7 @@ async fn a_counter_that_goes_back_is_refused_and_reported(backend: Backend) {
     let answer = discoverable_answer(&mut key, options, &credential, &user, ORIGIN);
     let cloned = problem(finish_login(&app, &ceremony, &answer).await, 401).await;
     assert_eq!(cloned["type"], "urn:authd:problem:passkey-refused");
-    let types: Vec<Value> = app
-        .events_of(&user)
-        .await
-        .iter()
-        .map(|e| e["type"].clone())
-        .collect();
-    assert!(
-        types.contains(&json!("authd.user.passkey_clone_suspected"))
-            && types.contains(&json!("authd.user.passkey_removed")),
-        "{types:?}"
-    );
-    let left = "SELECT COUNT(*) FROM mfa_factors WHERE kind = 'passkey'";
-    assert_eq!(
-        app.scalar(left).await,
-        0,
-        "the suspected passkey is removed"
-    );
+    clone_reported_and_removed(&app, &user).await;
 }
 
 async fn the_last_factor_stays_under_required(backend: Backend) {
@@ -245,12 +245,7 @@ async fn a_password_reset_removes_the_passkeys(backend: Backend) {
     let login: Value = app.login("squatted", owners).await.json().await.unwrap();
     assert!(login["access_token"].is_string(), "{login}");
     assert_eq!(app.scalar("SELECT COUNT(*) FROM recovery_codes").await, 0);
-    let types: Vec<String> = app
-        .events_of(&user)
-        .await
-        .iter()
-        .map(|e| e["type"].as_str().unwrap().to_string())
-        .collect();
+    let types = event_types(&app, &user).await;
     let removed = types.iter().position(|t| t == "authd.user.passkey_removed");
     let reset = types.iter().position(|t| t == "authd.user.password_reset");
     assert!(removed.is_some() && removed < reset, "{types:?}");
@@ -282,21 +277,5 @@ async fn a_second_factor_checks_the_counter_as_it_is_at_the_finish(backend: Back
     let body = json!({ "mfa_token": mfa_token, "passkey": answer });
     let cloned = app.post_json("/auth/login/mfa", &body).await;
     assert_eq!(cloned.status(), 401, "{:?}", cloned.text().await);
-    let types: Vec<Value> = app
-        .events_of(&user)
-        .await
-        .iter()
-        .map(|e| e["type"].clone())
-        .collect();
-    assert!(
-        types.contains(&json!("authd.user.passkey_clone_suspected"))
-            && types.contains(&json!("authd.user.passkey_removed")),
-        "{types:?}"
-    );
-    let left = "SELECT COUNT(*) FROM mfa_factors WHERE kind = 'passkey'";
-    assert_eq!(
-        app.scalar(left).await,
-        0,
-        "the suspected passkey is removed"
-    );
+    clone_reported_and_removed(&app, &user).await;
 }

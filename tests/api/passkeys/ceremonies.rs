@@ -8,7 +8,8 @@ use webauthn_authenticator_rs::WebauthnAuthenticator;
 use webauthn_rs::prelude::{RequestChallengeResponse, Url};
 
 use super::{
-    app, authenticator, credential_id, discoverable_answer, login_options, registered, ORIGIN,
+    app, authenticator, credential_id, discoverable_answer, event_types, login_options, registered,
+    ORIGIN,
 };
 use crate::both_stores;
 use crate::helpers::{claims_of, Backend, TestApp, PASSWORD};
@@ -20,15 +21,6 @@ both_stores!(
     a_login_that_names_its_user_takes_only_their_passkey,
     an_authenticator_registered_once_is_excluded,
 );
-
-/// The types of the events of `user`.
-async fn event_types(app: &TestApp, user: &str) -> Vec<String> {
-    let events = app.events_of(user).await;
-    events
-        .iter()
-        .map(|e| e["type"].as_str().unwrap().to_string())
-        .collect()
-}
 
 async fn a_passkey_is_registered_managed_and_logs_in_alone(backend: Backend) {
     let app = app(backend).await;

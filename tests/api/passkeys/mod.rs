@@ -132,3 +132,12 @@ pub async fn credential_id(app: &TestApp, user: &str) -> String {
     );
     URL_SAFE_NO_PAD.encode(app.bytes(&sql).await)
 }
+
+/// The types of the events of `user`.
+pub async fn event_types(app: &TestApp, user: &str) -> Vec<String> {
+    let events = app.events_of(user).await;
+    events
+        .iter()
+        .map(|e| e["type"].as_str().unwrap().to_string())
+        .collect()
+}
