@@ -118,7 +118,12 @@ async function forget() {
   // The session ends on the server (its refresh token's family is revoked); the
   // access token, held only by this page, is dropped with it.
   if (refreshToken) {
-    await call("/auth/logout", { refresh_token: refreshToken }).catch(() => {});
+    try {
+      await call("/auth/logout", { refresh_token: refreshToken });
+    } catch (error) {
+      show(`Sign-out failed, the session still runs: ${error.message}`);
+      return;
+    }
   }
   accessToken = null;
   refreshToken = null;

@@ -81,25 +81,20 @@ pub async fn second_factor(
     accepted(state, &stored, result, now).await
 }
 
-/// A counter that went back: refused, written as an event, and the passkey
-/// removed (`authd.user.passkey_removed`), even the last factor: refusing the
-/// answer alone would leave whoever pushed the counter ahead (the clone or the
-/// original) the only one the passkey still logs in.
+/// A counter that went back: refused, and written as an event. The passkey
+/// stays: an honest race (a login finished in one tab after a later one in
+/// another, a passkey synced between providers) looks the same, and removing
+/// it would shut its owner out; whoever reads the event (or the admin API)
+/// decides.
 async fn clone_suspected(
     state: &AppState,
     stored: &StoredPasskey,
     now: DateTime<Utc>,
 ) -> Result<bool, ApiError> {
     tracing::warn!(user_id = %stored.user_id, factor_id = %stored.id,
-        "a passkey's counter went back: refused and removed (a cloned authenticator?)");
+        "a passkey's counter went back: refused (a cloned authenticator?)");
     let change = UserChange::PasskeyCloneSuspected { id: stored.user_id };
     state.store.apply(change, now).await?;
-    let removal = UserChange::RemovePasskey {
-        id: stored.user_id,
-        passkey: stored.id,
-        keep_one: false,
-    };
-    state.store.apply(removal, now).await?;
     Ok(false)
 }
 
