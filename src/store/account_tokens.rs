@@ -10,7 +10,7 @@ use uuid::Uuid;
 use super::commit::Queued;
 use super::dialect::{on_pool, uuid, Dialect};
 use super::mail::{insert_mail, MailKind, NewMail};
-use super::mfa_changes::CODES_WITHOUT_FACTOR;
+use super::mfa::CODES_WITHOUT_FACTOR;
 use super::outbox::insert_event;
 use super::revocation::revoke_sessions;
 use super::sessions::not_before;

@@ -97,6 +97,11 @@ fn challenge(row: ChallengeRow) -> sqlx::Result<Challenge> {
     })
 }
 
+/// Drops a user's recovery codes once no confirmed factor is left ($1: the user):
+/// they recover a second factor, and there is none.
+pub(super) const CODES_WITHOUT_FACTOR: &str = "DELETE FROM recovery_codes WHERE user_id = $1 \
+     AND NOT EXISTS (SELECT 1 FROM mfa_factors WHERE user_id = $1 AND confirmed_at IS NOT NULL)";
+
 impl Store {
     /// The user's factors, confirmed or not, oldest first.
     pub async fn factors(&self, user: Uuid) -> anyhow::Result<Vec<Factor>> {

@@ -7,6 +7,7 @@ use uuid::Uuid;
 
 use super::commit::Queued;
 use super::dialect::{on_pool, Dialect};
+use super::mfa::CODES_WITHOUT_FACTOR;
 use super::outbox::insert_event;
 use super::user_changes::change;
 use super::users::{account, AccountRow, WriteError, ACCOUNT_COLUMNS};
@@ -35,11 +36,6 @@ macro_rules! replace_recovery_codes {
 }
 
 pub(super) use replace_recovery_codes;
-
-/// Drops a user's recovery codes once no confirmed factor is left ($1: the user):
-/// they recover a second factor, and there is none.
-pub(super) const CODES_WITHOUT_FACTOR: &str = "DELETE FROM recovery_codes WHERE user_id = $1 \
-     AND NOT EXISTS (SELECT 1 FROM mfa_factors WHERE user_id = $1 AND confirmed_at IS NOT NULL)";
 
 impl Store {
     /// `UserChange::ConfirmTotp`: the factor counts from now, its first code's step

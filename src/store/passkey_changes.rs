@@ -7,7 +7,8 @@ use uuid::Uuid;
 
 use super::commit::Queued;
 use super::dialect::{on_pool, Dialect};
-use super::mfa_changes::{replace_recovery_codes, touch_user, CODES_WITHOUT_FACTOR};
+use super::mfa::CODES_WITHOUT_FACTOR;
+use super::mfa_changes::{replace_recovery_codes, touch_user};
 use super::outbox::insert_event;
 use super::passkeys::NewPasskey;
 use super::user_changes::change;
