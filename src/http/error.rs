@@ -20,8 +20,8 @@ pub enum ApiError {
     BadPath(String),
     #[error("invalid header: {0}")]
     BadHeader(&'static str),
-    /// `waited`: this answer already waited a lease for the holder, which still
-    /// renews it, so the client may retry at once (`Retry-After: 0`): its retry
+    /// `waited`: this answer already waited about a lease for the holder, which
+    /// still renews it, so the client may retry at once (`Retry-After: 0`): its retry
     /// waits on the server again, and gets the answer as soon as it is kept.
     #[error("a request with this idempotency key is in progress")]
     KeyInProgress { waited: bool },

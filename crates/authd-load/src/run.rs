@@ -14,7 +14,7 @@ fn run_id() -> String {
     uuid::Uuid::new_v4().simple().to_string()[..8].to_string()
 }
 
-/// The seconds a 503 asks us to wait (Retry-After in seconds), 1 when absent.
+/// The seconds a 503 or a 409 asks us to wait (Retry-After in seconds), 1 when absent.
 pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Duration {
     headers
         .get(reqwest::header::RETRY_AFTER)

@@ -28,6 +28,8 @@ const RENEW_EVERY: std::time::Duration = std::time::Duration::from_millis(300);
 const MARGIN: chrono::Duration = chrono::Duration::milliseconds(50);
 /// How often a waiting repeat looks at the key again.
 const POLL: std::time::Duration = std::time::Duration::from_millis(100);
+/// A wait at least this long paced its client already (`Retry-After: 0`).
+const FULL_WAIT: std::time::Duration = std::time::Duration::from_millis(900);
 
 /// How long a request that found its key held (lease until `until`) waits for
 /// the holder, instead of answering 409 at once: until its lease would end, never
@@ -66,8 +68,9 @@ pub(super) async fn claim(
 /// soon as it is kept, and takes the key over when the lease ran out (the
 /// holder's replica died or hangs) instead of sending its client away for the
 /// 1 s Retry-After. It answers 409 when the holder still renews at the end (with
-/// `Retry-After: 0`: this answer already waited a lease, and a retry waits on the
-/// server again, so a client is not sent away for a second more), when
+/// `Retry-After: 0` when this answer waited about a lease, `FULL_WAIT`: a retry
+/// waits on the server again, so a client is not sent away for a second more;
+/// 1 after a shorter wait), when
 /// the key was released meanwhile (a failed holder: a waiter never runs the
 /// request again, so 60 copies of a failing request run it once), and at once
 /// when `MAX_WAITERS` repeats already wait on this replica.
@@ -86,7 +89,8 @@ pub(super) async fn wait_for_holder(
         waited("no_room");
         return Ok(held_on);
     };
-    let end = Instant::now() + wait;
+    let started = Instant::now();
+    let end = started + wait;
     loop {
         tokio::time::sleep(POLL.min(end.saturating_duration_since(Instant::now()))).await;
         let now = state.clock.now();
@@ -103,7 +107,11 @@ pub(super) async fn wait_for_holder(
             if outcome == "released" {
                 return Ok(held_on);
             }
-            return Err(ApiError::KeyInProgress { waited: true });
+            // Retry-After 0 only after a wait of about a lease: a short one (the
+            // lease was near its end and then renewed) would send its client
+            // straight back, again and again.
+            let waited = started.elapsed() >= FULL_WAIT;
+            return Err(ApiError::KeyInProgress { waited });
         }
         let claimed = claim(state, held, fingerprint).await?;
         waited(match claimed {

@@ -17,6 +17,7 @@ both_stores!(
     a_key_whose_lease_ran_out_unfinished_is_taken_over,
     a_key_released_during_the_wait_is_not_run_again,
     repeats_past_the_room_to_wait_get_409_at_once,
+    a_short_wait_does_not_send_its_client_straight_back,
     a_holder_whose_key_was_taken_over_writes_nothing,
     a_release_after_an_ambiguous_commit_keeps_the_answer,
 );
@@ -436,5 +437,30 @@ async fn a_change_whose_key_was_taken_over_writes_nothing() {
         app.scalar(renamed).await,
         0,
         "the late holder wrote its change"
+    );
+}
+
+/// A repeat whose holder's lease was near its end waits only that long; when the
+/// holder still holds the key then, the 409 says `Retry-After: 1`, not 0: a
+/// client told to retry at once after a few milliseconds would loop.
+async fn a_short_wait_does_not_send_its_client_straight_back(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let first = post_keyed(&app, "short", &sign_up_body("short")).await;
+    assert_eq!(first.status().as_u16(), 201);
+    // As if the first still ran, its lease 0.15 s from its end (and renewed
+    // meanwhile: the test clock does not reach it).
+    let lease = app.clock.now() + chrono::Duration::milliseconds(150);
+    let lease = lease.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    app.execute(&format!(
+        "UPDATE idempotency_keys SET status = NULL, response_headers = NULL, \
+         response_body = NULL, claim = 'running', lease_until = '{lease}'"
+    ))
+    .await;
+    let repeat = post_keyed(&app, "short", &sign_up_body("short")).await;
+    assert_eq!(repeat.headers()["retry-after"], "1");
+    let repeat = problem(repeat, 409).await;
+    assert_eq!(
+        repeat["type"],
+        "urn:authd:problem:idempotency-key-in-progress"
     );
 }
