@@ -9,6 +9,7 @@ use reqwest::Method;
 use serde_json::{json, Value};
 use webauthn_authenticator_rs::WebauthnAuthenticator;
 
+use super::finish_login;
 use super::{
     app, authenticator, credential_id, discoverable_answer, event_types, login_options,
     register_from, registered, ORIGIN,
@@ -28,14 +29,6 @@ both_stores!(
     a_password_reset_removes_the_passkeys,
     a_second_factor_checks_the_counter_as_it_is_at_the_finish,
 );
-
-async fn finish_login(app: &TestApp, ceremony: &str, answer: &Value) -> reqwest::Response {
-    app.post_json(
-        "/auth/login/passkey",
-        &json!({ "ceremony": ceremony, "credential": answer }),
-    )
-    .await
-}
 
 async fn a_finish_sent_twice_logs_in_once(backend: Backend) {
     let app = app(backend).await;

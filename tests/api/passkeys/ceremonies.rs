@@ -7,6 +7,7 @@ use serde_json::{json, Value};
 use webauthn_authenticator_rs::WebauthnAuthenticator;
 use webauthn_rs::prelude::{RequestChallengeResponse, Url};
 
+use super::finish_login;
 use super::{
     app, authenticator, credential_id, discoverable_answer, event_types, login_options, registered,
     ORIGIN,
@@ -69,12 +70,7 @@ async fn a_passkey_is_registered_managed_and_logs_in_alone(backend: Backend) {
     let (ceremony, options) = login_options(&app).await;
     let credential = credential_id(&app, &user).await;
     let answer = discoverable_answer(&mut key, options, &credential, &user, ORIGIN);
-    let login = app
-        .post_json(
-            "/auth/login/passkey",
-            &json!({ "ceremony": ceremony, "credential": answer }),
-        )
-        .await;
+    let login = finish_login(&app, &ceremony, &answer).await;
     assert_eq!(login.status(), 200, "{:?}", login.text().await);
     let tokens: Value = login.json().await.unwrap();
     let claims = claims_of(tokens["access_token"].as_str().unwrap());
@@ -173,12 +169,7 @@ async fn a_ceremony_started_on_one_replica_finishes_on_another(backend: Backend)
     let (ceremony, options) = login_options(&b).await;
     let credential = credential_id(&a, &user).await;
     let answer = discoverable_answer(&mut key, options, &credential, &user, ORIGIN);
-    let login = a
-        .post_json(
-            "/auth/login/passkey",
-            &json!({ "ceremony": ceremony, "credential": answer }),
-        )
-        .await;
+    let login = finish_login(&a, &ceremony, &answer).await;
     assert_eq!(login.status(), 200, "{:?}", login.text().await);
 }
 
@@ -203,13 +194,7 @@ async fn a_login_that_names_its_user_takes_only_their_passkey(backend: Backend) 
     let credential = credential_id(&app, &alice).await;
     let finish = |ceremony: String, answer: Value| {
         let app = &app;
-        async move {
-            app.post_json(
-                "/auth/login/passkey",
-                &json!({ "ceremony": ceremony, "credential": answer }),
-            )
-            .await
-        }
+        async move { finish_login(app, &ceremony, &answer).await }
     };
     // Alice, named, with her passkey.
     let (ceremony, options) = named_login_options(&app, "alice").await;
@@ -258,11 +243,7 @@ async fn an_authenticator_registered_once_is_excluded(backend: Backend) {
     // A second passkey needs the step-up with a factor: a login with the first.
     let (ceremony, options) = login_options(&app).await;
     let answer = discoverable_answer(&mut key, options, &credential, &user, ORIGIN);
-    let login: Value = app
-        .post_json(
-            "/auth/login/passkey",
-            &json!({ "ceremony": ceremony, "credential": answer }),
-        )
+    let login: Value = finish_login(&app, &ceremony, &answer)
         .await
         .json()
         .await

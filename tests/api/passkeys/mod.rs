@@ -141,3 +141,12 @@ pub async fn event_types(app: &TestApp, user: &str) -> Vec<String> {
         .map(|e| e["type"].as_str().unwrap().to_string())
         .collect()
 }
+
+/// Finishes the passkey login `ceremony` with `answer`.
+pub async fn finish_login(app: &TestApp, ceremony: &str, answer: &Value) -> reqwest::Response {
+    app.post_json(
+        "/auth/login/passkey",
+        &json!({ "ceremony": ceremony, "credential": answer }),
+    )
+    .await
+}
