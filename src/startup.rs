@@ -64,22 +64,22 @@ pub fn openapi_json(metrics: bool, denylist: &Denylist) -> String {
         .expect("the OpenAPI document serializes")
 }
 
-/// The service's routes; with `metrics` also GET /metrics.
+/// The service's routes; with `metrics` also GET /metrics; the pages at /ui/
+/// when they are on (they call these same routes in process).
 pub fn router(state: AppState, metrics: bool) -> Router {
     let (routes, _) = api(metrics).split_for_parts();
+    let routes = routes.with_state(state.clone());
+    let pages = (state.ui.as_ref())
+        .map(|ui| crate::ui::router(state.clone(), routes.clone(), Arc::clone(ui)));
     routes
-        .merge(crate::ui::router())
+        .merge(pages.unwrap_or_default())
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(middleware::from_fn_with_state(
             state.clone(),
             idempotency::idempotent,
         ))
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            request_id::trace,
-        ))
-        .with_state(state)
+        .layer(middleware::from_fn_with_state(state, request_id::trace))
 }
 
 /// GET /metrics alone, for the admin listener.
@@ -168,6 +168,7 @@ impl Application {
                 .as_ref()
                 .map(|admin| Arc::new(admin.credentials.clone())),
             mfa: Arc::new(config.mfa.clone()),
+            ui: config.ui.clone().map(Arc::new),
         };
         Ok(Self {
             listener,
@@ -248,7 +249,7 @@ impl Application {
             ));
         }
         if let Some(listener) = self.admin_listener {
-            let admin = crate::http::admin::router(self.state.clone());
+            let admin = crate::ui::console::admin_listener(self.state.clone());
             background.spawn(serve::serve_until(
                 listener,
                 admin,

@@ -66,7 +66,7 @@ pub fn matching_step(secret: &[u8], code: &str, unix: i64, window: u32) -> Optio
     found
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 

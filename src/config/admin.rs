@@ -80,6 +80,18 @@ impl AdminCredentials {
     }
 }
 
+impl AdminCredentials {
+    /// The key of `name`'s console sessions: derived from its token, so a new
+    /// token (or the name's removal) ends them.
+    pub fn session_key(&self, name: &str) -> Option<[u8; 32]> {
+        let (_, token_digest) = self.admins.iter().find(|(n, _)| n == name)?;
+        let mut hasher = Sha256::new();
+        hasher.update(b"authd admin console session\0");
+        hasher.update(token_digest);
+        Some(hasher.finalize().into())
+    }
+}
+
 fn digest(token: &str) -> [u8; 32] {
     Sha256::digest(token.as_bytes()).into()
 }

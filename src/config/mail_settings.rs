@@ -46,8 +46,9 @@ pub struct MailSettings {
 
     /// Where the links in mails point: {url}/verify-email?token=... and
     /// {url}/reset-password?token=..., pages of your application that POST the
-    /// token to /auth/verify or /auth/password/reset. Default: AUTHD_PUBLIC_URL,
-    /// else http://<AUTHD_LISTEN>.
+    /// token to /auth/verify or /auth/password/reset. Default: the hosted pages,
+    /// {AUTHD_PUBLIC_URL}/ui/verify-email#token=... (the token in the fragment,
+    /// which no log keeps); with AUTHD_UI=off, AUTHD_PUBLIC_URL itself.
     #[arg(long, env = "AUTHD_APP_URL", global = true)]
     pub app_url: Option<String>,
 

@@ -8,6 +8,7 @@ mod settings;
 mod subsystems;
 #[cfg(test)]
 mod tests;
+mod ui_settings;
 
 pub use admin::AdminCredentials;
 pub use settings::{LogFormat, Settings};
@@ -67,6 +68,8 @@ pub struct Config {
     pub event_history: Duration,
     pub mail: MailConfig,
     pub mfa: MfaConfig,
+    /// The hosted pages and the admin console; `None`: off.
+    pub ui: Option<crate::ui::config::UiConfig>,
 }
 
 /// The admin API's listener and credentials.
@@ -155,6 +158,7 @@ impl Settings {
             },
             event_history: Duration::from_secs(u64::from(self.event_history_days) * 86_400),
             mail: self.mail()?,
+            ui: self.ui.config()?,
             mfa: MfaConfig {
                 policy: self.second_factors.mfa,
                 totp_window: self.second_factors.totp_window,

@@ -292,6 +292,10 @@ pub struct Settings {
     #[command(flatten)]
     pub mail: MailSettings,
 
+    /// The hosted pages and the admin console.
+    #[command(flatten)]
+    pub ui: super::ui_settings::UiSettings,
+
     /// On SIGTERM, drain for this many milliseconds: refuse new connections (a proxy
     /// retries them elsewhere), serve the open ones, each closing after its next
     /// response, and answer /readyz with 503. Then in-flight requests finish.

@@ -33,14 +33,20 @@ impl Settings {
             .mail_from
             .parse()
             .map_err(|e| format!("AUTHD_MAIL_FROM {:?}: {e}", self.mail.mail_from))?;
-        let app_url = match &self.mail.app_url {
-            Some(url) => http_url("AUTHD_APP_URL", url)?,
-            None => self.public_url()?,
+        // Unset, the links open the hosted pages (when on), the token in the
+        // fragment: browsers never send it, so no access log keeps it.
+        let (app_url, token_in_fragment) = match &self.mail.app_url {
+            Some(url) => (http_url("AUTHD_APP_URL", url)?, false),
+            None if self.ui.ui == super::ui_settings::Switch::On => {
+                (format!("{}/ui", self.public_url()?), true)
+            }
+            None => (self.public_url()?, false),
         };
         let config = MailConfig {
             delivery,
             from,
             app_url,
+            token_in_fragment,
             templates: std::sync::Arc::new(Templates::load(self.mail.mail_templates.as_deref())?),
             verification: self.mail.email_verification,
             verify_ttl: Duration::from_secs(self.mail.verify_token_ttl_secs),

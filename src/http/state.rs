@@ -55,4 +55,6 @@ pub struct AppState {
     pub admin: Option<Arc<AdminCredentials>>,
     /// Second factors: the policy, the TOTP window, the issuer apps show.
     pub mfa: Arc<crate::authn::MfaConfig>,
+    /// The hosted pages and the console (`AUTHD_UI`), when on.
+    pub ui: Option<Arc<crate::ui::config::UiConfig>>,
 }

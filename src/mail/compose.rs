@@ -134,7 +134,8 @@ impl Sender {
             .store
             .issue_account_token(&token_row, now, expires)
             .await?;
-        let link = format!("{}/{page}?token={token}", c.app_url);
+        let mark = if c.token_in_fragment { '#' } else { '?' };
+        let link = format!("{}/{page}{mark}token={token}", c.app_url);
         Ok(stored.then(|| Link {
             token,
             link,

@@ -46,6 +46,8 @@ pub struct MailConfig {
     /// Where the links of mails point: `{app_url}/verify-email?token=...` and
     /// `{app_url}/reset-password?token=...`.
     pub app_url: String,
+    /// `{app_url}/{page}#token=...` (the hosted pages) instead of `?token=`.
+    pub token_in_fragment: bool,
     pub templates: Arc<Templates>,
     pub verification: Verification,
     pub verify_ttl: Duration,

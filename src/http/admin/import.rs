@@ -11,7 +11,7 @@ use crate::http::error::ApiError;
 use crate::http::state::AppState;
 
 /// The largest import body: about 50,000 users a request.
-pub(super) const IMPORT_LIMIT: usize = 16 * 1024 * 1024;
+pub const IMPORT_LIMIT: usize = 16 * 1024 * 1024;
 
 /// What an import did: `refused` lists each bad line with its number and reason.
 #[derive(Serialize, ToSchema)]

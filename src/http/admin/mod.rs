@@ -9,6 +9,7 @@
 mod factors;
 mod history;
 mod import;
+pub use import::IMPORT_LIMIT;
 mod locks;
 mod passkeys;
 mod users;
@@ -51,6 +52,11 @@ async fn require_admin(
     mut request: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
+    // The console (`ui::console`) calls in process for the admin it signed in;
+    // no request from a socket carries this extension.
+    if request.extensions().get::<Admin>().is_some() {
+        return Ok(next.run(request).await);
+    }
     let credentials = state.admin.as_ref().ok_or(ApiError::Unauthorized(Some(
         "the admin API is not configured",
     )))?;
@@ -135,12 +141,23 @@ pub fn openapi_json(denylist: &Denylist) -> String {
         .expect("the admin OpenAPI document serializes")
 }
 
-/// The admin listener's routes.
-pub fn router(state: AppState) -> Router {
+/// The admin API's routes, each behind `require_admin`.
+pub fn routes(state: AppState) -> Router {
     let (routes, _) = api().split_for_parts();
-    let document = openapi_json(&state.denylist);
     routes
         .route_layer(middleware::from_fn_with_state(state.clone(), require_admin))
+        .with_state(state)
+}
+
+/// The admin listener: `routes`, and `console` (the pages at /admin/ui/, which
+/// call `routes` in process) when the pages are on.
+pub fn router(state: AppState, routes: Router, console: Option<Router>) -> Router {
+    let document = openapi_json(&state.denylist);
+    let routes = match console {
+        Some(console) => routes.merge(console),
+        None => routes,
+    };
+    routes
         // The document holds no data (the same as docs/ in the repository):
         // served without a token, so tools can read it before they have one.
         .route(
@@ -151,9 +168,5 @@ pub fn router(state: AppState) -> Router {
         )
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            request_id::trace,
-        ))
-        .with_state(state)
+        .layer(middleware::from_fn_with_state(state, request_id::trace))
 }
