@@ -34,4 +34,5 @@ mod sessions;
 mod signup;
 mod throttle;
 mod tokens;
+mod ui;
 mod verify;

@@ -29,6 +29,7 @@ pub fn with_mail(
         c.mail.delivery = Delivery::Smtp { url: smtp.url() };
         c.mail.verification = verification;
         c.mail.app_url = "https://app.example.com".into();
+        c.mail.token_in_fragment = false;
     }
 }
 

@@ -66,6 +66,7 @@ async fn a_mail_leased_by_a_replica_that_dies_is_sent_by_another() {
         c.mail.delivery = Delivery::Smtp { url: silent_url };
         c.mail.verification = Verification::Optional;
         c.mail.app_url = "https://app.example.com".into();
+        c.mail.token_in_fragment = false;
     })
     .await;
     a.create_user("orphan").await;
