@@ -97,6 +97,11 @@ impl SmtpServer {
         true
     }
 
+    /// The file of received mails, one JSON object a line.
+    pub fn log(&self) -> &std::path::Path {
+        &self.out
+    }
+
     pub fn url(&self) -> String {
         format!("smtp://127.0.0.1:{}", self.port)
     }

@@ -6,6 +6,7 @@
 //! page may send a person; console.rs: the admin console; browser.rs: all of it
 //! in headless Chromium, with an accessibility check and the README's screenshots.
 
+mod browser;
 mod console;
 mod flows;
 mod security;
