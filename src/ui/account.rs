@@ -51,7 +51,7 @@ pub async fn show(
                 let page = context! { shown => Shown::of(ui, &answer).ctx() };
                 return visit.render(ui, status_of(&answer), "message.html", page);
             }
-            _ => return visit.to_login(ui, "/ui/account"),
+            _ => return visit.send_to_login(ui, "/ui/account"),
         }
     }
     let page = context! {
@@ -67,7 +67,7 @@ pub async fn show(
 
 pub async fn page(State(ui): State<Ui>, visit: Visit, Query(q): Query<Params>) -> Response {
     if !visit.signed_in() {
-        return visit.to_login(&ui, "/ui/account");
+        return visit.send_to_login(&ui, "/ui/account");
     }
     let notice = q.notice(&ui);
     show(&ui, visit, StatusCode::OK, notice, "", Shown::default()).await
@@ -86,7 +86,7 @@ pub async fn act(
     notice: &'static str,
 ) -> Response {
     match visit.as_user(ui, method, path, body).await {
-        None => visit.to_login(ui, "/ui/account"),
+        None => visit.send_to_login(ui, "/ui/account"),
         Some(answer) => finish(ui, visit, Outcome::from(answer, section, notice)).await,
     }
 }
@@ -143,7 +143,7 @@ pub async fn profile(
         .await
         .filter(Answer::ok)
     else {
-        return visit.to_login(&ui, "/ui/account");
+        return visit.send_to_login(&ui, "/ui/account");
     };
     let mut body = json!({});
     let (username, email) = (form.username.trim(), form.email.trim());
@@ -186,7 +186,7 @@ pub async fn password(
     Submitted(form): Submitted<PasswordForm>,
 ) -> Response {
     let Some(id) = user_id(&ui, &mut visit).await else {
-        return visit.to_login(&ui, "/ui/account");
+        return visit.send_to_login(&ui, "/ui/account");
     };
     let body =
         json!({ "current_password": form.current_password, "new_password": form.new_password });
@@ -214,7 +214,7 @@ pub async fn verify_resend(
         .await
         .filter(Answer::ok)
     else {
-        return visit.to_login(&ui, "/ui/account");
+        return visit.send_to_login(&ui, "/ui/account");
     };
     let answer = visit
         .as_nobody(
@@ -285,14 +285,14 @@ pub async fn delete(
     Submitted(form): Submitted<DeleteForm>,
 ) -> Response {
     let Some(id) = user_id(&ui, &mut visit).await else {
-        return visit.to_login(&ui, "/ui/account");
+        return visit.send_to_login(&ui, "/ui/account");
     };
     let body = Payload::Json(json!({ "password": form.password }));
     match visit
         .as_user(&ui, Method::DELETE, &format!("/auth/user/{id}"), body)
         .await
     {
-        None => visit.to_login(&ui, "/ui/account"),
+        None => visit.send_to_login(&ui, "/ui/account"),
         Some(answer) if answer.ok() => {
             visit.sign_out();
             visit.redirect(&ui, "/ui/login?notice=deleted")

@@ -33,7 +33,7 @@ pub async fn totp_start(
         )
         .await
     else {
-        return visit.to_login(&ui, "/ui/account");
+        return visit.send_to_login(&ui, "/ui/account");
     };
     if !answer.ok() {
         return finish(&ui, visit, Outcome::Refused("factors", answer)).await;
@@ -62,7 +62,7 @@ pub async fn totp_confirm(
         .as_user(&ui, Method::POST, "/auth/mfa/totp/confirm", body)
         .await
     else {
-        return visit.to_login(&ui, "/ui/account");
+        return visit.send_to_login(&ui, "/ui/account");
     };
     if !answer.ok() {
         let page = context! { action => "/ui/account/totp/confirm", shown => Shown::of(&ui, &answer).ctx() };
@@ -107,7 +107,7 @@ pub async fn new_codes(
         .as_user(&ui, Method::POST, "/auth/mfa/recovery-codes", body)
         .await
     else {
-        return visit.to_login(&ui, "/ui/account");
+        return visit.send_to_login(&ui, "/ui/account");
     };
     if !answer.ok() {
         return finish(&ui, visit, Outcome::Refused("factors", answer)).await;

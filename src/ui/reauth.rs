@@ -18,7 +18,7 @@ use super::Ui;
 
 pub async fn reauth_page(State(ui): State<Ui>, visit: Visit, Query(q): Query<Params>) -> Response {
     if !visit.signed_in() {
-        return visit.to_login(&ui, "/ui/account");
+        return visit.send_to_login(&ui, "/ui/account");
     }
     let page = context! { return_to => q.return_to, shown => Shown::default().ctx() };
     visit.render(&ui, StatusCode::OK, "reauth.html", page)
@@ -58,7 +58,7 @@ pub async fn reauthenticate(
         )
         .await
     else {
-        return visit.to_login(&ui, "/ui/account");
+        return visit.send_to_login(&ui, "/ui/account");
     };
     if !answer.ok() {
         let page = context! { return_to => form.return_to, shown => Shown::of(&ui, &answer).ctx() };

@@ -272,7 +272,7 @@ impl Visit {
     }
 
     /// To the login page, coming back to `back` afterwards.
-    pub fn to_login(self, ui: &Ui, back: &str) -> Response {
+    pub fn send_to_login(self, ui: &Ui, back: &str) -> Response {
         let to = format!("/ui/login?return_to={}", urlencode(back));
         self.redirect(ui, &to)
     }

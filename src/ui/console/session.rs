@@ -48,7 +48,9 @@ mod tests {
     #[test]
     fn a_session_names_its_admin_until_it_expires_or_the_token_changes() {
         let creds = AdminCredentials::parse(&format!("alice:{A}\nbob:{B}\n")).unwrap();
-        let now = Utc::now();
+        let now = DateTime::parse_from_rfc3339("2026-12-03T12:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
         let cookie = issue(&creds, "alice", now).unwrap();
         assert_eq!(check(&creds, &cookie, now).as_deref(), Some("alice"));
         let later = now + chrono::Duration::seconds(SESSION_SECS + 1);

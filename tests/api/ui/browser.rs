@@ -86,7 +86,10 @@ async fn a_person_and_an_admin_use_the_pages_in_chromium(backend: Backend) {
     );
     // What the walk did, on the server.
     let id = app
-        .text("SELECT CAST(id AS TEXT) FROM users WHERE username = $1", "walker")
+        .text(
+            "SELECT CAST(id AS TEXT) FROM users WHERE username = $1",
+            "walker",
+        )
         .await
         .unwrap();
     let events: Vec<String> = app
