@@ -89,7 +89,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     /// Every file of the store, as compiled.
-    const FILES: [(&str, &str); 23] = [
+    const FILES: [(&str, &str); 24] = [
         ("account_tokens.rs", include_str!("account_tokens.rs")),
         ("admin.rs", include_str!("admin.rs")),
         ("commit.rs", include_str!("commit.rs")),
@@ -108,6 +108,7 @@ mod tests {
         ("passkeys.rs", include_str!("passkeys.rs")),
         ("postgres.rs", include_str!("postgres.rs")),
         ("revocation.rs", include_str!("revocation.rs")),
+        ("rotation.rs", include_str!("rotation.rs")),
         ("sessions.rs", include_str!("sessions.rs")),
         ("sqlite.rs", include_str!("sqlite.rs")),
         ("user_changes.rs", include_str!("user_changes.rs")),

@@ -1,5 +1,5 @@
-//! Sessions: one refresh-token family per login, its rotating tokens (their ends:
-//! `revocation.rs`).
+//! Sessions: one refresh-token family per login, its first token (its rotation:
+//! `rotation.rs`; its end: `revocation.rs`).
 
 use anyhow::Context;
 use chrono::{DateTime, Utc};
@@ -7,25 +7,11 @@ use uuid::Uuid;
 
 use super::commit::Queued;
 use super::dialect::{on_pool, uuid, Dialect};
-use super::revocation::revoke_sessions;
 use super::Store;
-use crate::events::envelope::RevokeReason;
-use crate::tokens::Grant;
 
-const INSERT_TOKEN: &str = "INSERT INTO refresh_tokens (token_hash, family_id, issued_at, \
+pub(super) const INSERT_TOKEN: &str =
+    "INSERT INTO refresh_tokens (token_hash, family_id, issued_at, \
      expires_at) VALUES ($1, $2, $3, $4)";
-
-/// What presenting a refresh token led to.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Rotation {
-    /// The token was live: it is now spent and the new one is stored; what the
-    /// new access token says (the email as verified now, the original auth_time).
-    Rotated(Grant),
-    /// The token had already been rotated: its whole family is now revoked.
-    Reused { family_id: Uuid },
-    /// Unknown, expired or revoked.
-    Invalid,
-}
 
 /// Where a login happened, as the sessions list shows it, and how it
 /// authenticated (RFC 8176 values, comma-separated: `pwd`, `pwd,otp,mfa`).
@@ -41,7 +27,7 @@ pub struct SessionOrigin<'a> {
 pub struct SessionInfo {
     pub id: Uuid,
     pub created_at: DateTime<Utc>,
-    /// The last refresh (the login, before any).
+    /// The last refresh (the login, before any), to `LAST_USED_GRANULARITY`.
     pub last_used_at: DateTime<Utc>,
     pub client_address: Option<String>,
     pub user_agent: Option<String>,
@@ -90,79 +76,6 @@ impl Store {
             self.commit(tx, Queued::NOTHING).await
         }.await);
         done.context("storing the refresh token")
-    }
-
-    /// Spends a live refresh token and stores its successor; a token that was
-    /// already spent revokes its family (someone else holds a copy). A session
-    /// whose login was at or before `born_after` has outlived its absolute
-    /// lifetime: its token is invalid however recently it was refreshed.
-    pub async fn rotate_refresh(
-        &self,
-        old_hash: &[u8],
-        new_hash: &[u8],
-        now: DateTime<Utc>,
-        expires_at: DateTime<Utc>,
-        born_after: DateTime<Utc>,
-    ) -> anyhow::Result<Rotation> {
-        let rotation: sqlx::Result<Rotation> = on_pool!(self, pool => async {
-            let mut tx = pool.begin().await?;
-            // Write first: the row lock settles two concurrent uses of one token.
-            let spent: Option<String> = sqlx::query_scalar(
-                "UPDATE refresh_tokens SET rotated_at = $2 \
-                 WHERE token_hash = $1 AND rotated_at IS NULL AND expires_at > $2 \
-                   AND family_id IN (SELECT f.id FROM refresh_families f JOIN users u \
-                       ON u.id = f.user_id WHERE f.revoked_at IS NULL AND u.locked_at IS NULL \
-                       AND f.created_at > $3) \
-                 RETURNING CAST(family_id AS TEXT)",
-            )
-            .bind(old_hash)
-            .bind(pool.time(now))
-            .bind(pool.time(born_after))
-            .fetch_optional(&mut *tx)
-            .await?;
-            if let Some(family) = spent {
-                let family_id = uuid(&family)?;
-                let (user, email_verified, auth_time, amr): (String, bool, Option<DateTime<Utc>>, String) =
-                    sqlx::query_as(
-                        "UPDATE refresh_families SET last_used_at = $2 WHERE id = $1 \
-                         RETURNING CAST(user_id AS TEXT), (SELECT u.email_verified_at IS NOT NULL \
-                             FROM users u WHERE u.id = refresh_families.user_id), auth_time, amr",
-                    )
-                    .bind(pool.id(family_id))
-                    .bind(pool.time(now))
-                    .fetch_one(&mut *tx)
-                    .await?;
-                sqlx::query(INSERT_TOKEN)
-                    .bind(new_hash)
-                    .bind(pool.id(family_id))
-                    .bind(pool.time(now))
-                    .bind(pool.time(expires_at))
-                    .execute(&mut *tx)
-                    .await?;
-                self.commit(tx, Queued::NOTHING).await?;
-                return Ok(Rotation::Rotated(Grant {
-                    user: uuid(&user)?,
-                    session: family_id,
-                    email_verified,
-                    auth_time: auth_time.unwrap_or(now),
-                    amr: amr.split(',').map(str::to_string).collect(),
-                }));
-            }
-            let known: Option<(String, Option<DateTime<Utc>>)> = sqlx::query_as(
-                "SELECT CAST(family_id AS TEXT), rotated_at FROM refresh_tokens WHERE token_hash = $1",
-            )
-            .bind(old_hash)
-            .fetch_optional(&mut *tx)
-            .await?;
-            let Some((family, Some(_rotated))) = known else {
-                return Ok(Rotation::Invalid);
-            };
-            let family_id = uuid(&family)?;
-            let ended = revoke_sessions!(self, pool, tx, RevokeReason::Reuse, now, None, "id = $3", pool.id(family_id));
-            self.commit(tx, Queued::events_if(!ended.is_empty())).await?;
-            Ok(Rotation::Reused { family_id })
-        }.await);
-        rotation.context("rotating the refresh token")
     }
 
     /// A re-authentication in session `id`: its `auth_time` and `amr` become

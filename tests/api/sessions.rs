@@ -9,6 +9,7 @@ use crate::helpers::{problem, revocations, Backend, TestApp, Tokens, PASSWORD};
 
 both_stores!(
     the_list_shows_each_login_and_which_is_current,
+    last_used_at_moves_once_a_minute_however_often_the_session_refreshes,
     ending_one_session_voids_its_tokens_and_says_so,
     ending_the_others_keeps_the_current_one,
     reuse_and_logout_each_write_one_revocation,
@@ -74,6 +75,32 @@ async fn the_list_shows_each_login_and_which_is_current(backend: Backend) {
         401,
     )
     .await;
+}
+
+/// A refresh within a minute of the recorded use leaves `last_used_at` (no
+/// write of the session's row); the first one a minute or more later moves it.
+async fn last_used_at_moves_once_a_minute_however_often_the_session_refreshes(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.create_user("cyd").await;
+    let mut tokens = login_as(&app, "cyd", "Laptop/1.0").await;
+    let created = sessions(&app, &tokens.access_token).await[0]["created_at"].clone();
+    let mut seen = Vec::new();
+    for seconds in [20, 20, 19, 1, 30] {
+        app.clock.advance(chrono::Duration::seconds(seconds));
+        let response = app.refresh(&tokens.refresh_token).await;
+        assert_eq!(response.status().as_u16(), 200);
+        tokens = response.json().await.unwrap();
+        let list = sessions(&app, &tokens.access_token).await;
+        assert_eq!(list.len(), 1, "{list:?}");
+        seen.push(list[0]["last_used_at"].clone());
+    }
+    // At 20, 40 and 59 s: still the login; at 60 s: moved; at 90 s: kept.
+    assert_eq!(
+        seen[..3],
+        [created.clone(), created.clone(), created.clone()]
+    );
+    assert_ne!(seen[3], created);
+    assert_eq!(seen[4], seen[3]);
 }
 
 async fn ending_one_session_voids_its_tokens_and_says_so(backend: Backend) {

@@ -30,7 +30,8 @@ pub fn router() -> OpenApiRouter<AppState> {
 pub struct SessionView {
     id: Uuid,
     created_at: DateTime<Utc>,
-    /// The last refresh (the login, before any).
+    /// The last refresh (the login, before any), to the minute: a refresh
+    /// within a minute of the last recorded one leaves it.
     last_used_at: DateTime<Utc>,
     /// The client's address at login (as the trusted proxies reported it).
     #[schema(required = true)]
