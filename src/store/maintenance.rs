@@ -15,7 +15,7 @@ use crate::clock::Clock;
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 
 impl Store {
-    /// Deletes what can no longer decide anything: expired refresh tokens, families
+    /// Deletes what can no longer decide anything: expired or orphaned refresh tokens, families
     /// left without tokens, login counters whose window and lock have passed,
     /// expired idempotency keys (and the oldest past the cap), expired verification
     /// and reset tokens, and signing keys retired longer than any token lives. Spent
@@ -24,7 +24,12 @@ impl Store {
     pub async fn prune(&self, now: DateTime<Utc>, window_ms: i64) -> anyhow::Result<u64> {
         let now_ms = now.timestamp_millis();
         let deleted: sqlx::Result<u64> = on_pool!(self, pool => async {
-            let tokens = sqlx::query("DELETE FROM refresh_tokens WHERE expires_at <= $1")
+            // (and, on Postgres, a token whose family went while it was being
+            // issued: no foreign key holds them together there)
+            let tokens = sqlx::query(
+                "DELETE FROM refresh_tokens WHERE expires_at <= $1 OR NOT EXISTS \
+                 (SELECT 1 FROM refresh_families f WHERE f.id = refresh_tokens.family_id)",
+            )
                 .bind(pool.time(now))
                 .execute(pool)
                 .await?

@@ -7,11 +7,33 @@ use uuid::Uuid;
 
 use super::commit::Queued;
 use super::dialect::{on_pool, uuid, Dialect};
-use super::Store;
+use super::{Backend, Store};
 
 pub(super) const INSERT_TOKEN: &str =
     "INSERT INTO refresh_tokens (token_hash, family_id, issued_at, \
      expires_at) VALUES ($1, $2, $3, $4)";
+
+/// A user's refresh tokens ($1: the user). On Postgres no foreign key deletes
+/// them with their family (the refresh's insert would check it: the migration
+/// refresh_tokens_unbound), so deleting a user runs this first.
+pub(super) const DELETE_TOKENS: &str = "DELETE FROM refresh_tokens WHERE family_id IN \
+     (SELECT id FROM refresh_families WHERE user_id = $1)";
+
+macro_rules! insert_family {
+    () => {
+        "INSERT INTO refresh_families (id, user_id, created_at, last_used_at, \
+         client_address, user_agent, auth_time, amr) VALUES ($1, $2, $3, $3, $4, $5, $3, $6)"
+    };
+}
+
+/// Postgres: the family and its first token in one statement (no transaction of
+/// its own, one round trip); $7 is the token's hash, $8 its expiry.
+const START_PG: &str = concat!(
+    "WITH family AS (",
+    insert_family!(),
+    " RETURNING id) INSERT INTO refresh_tokens (token_hash, family_id, issued_at, expires_at) \
+     SELECT $7, id, $3, $8 FROM family"
+);
 
 /// Where a login happened, as the sessions list shows it, and how it
 /// authenticated (RFC 8176 values, comma-separated: `pwd`, `pwd,otp,mfa`).
@@ -42,7 +64,8 @@ type SessionRow = (
 );
 
 impl Store {
-    /// A new refresh-token family (one login) with its first token.
+    /// A new refresh-token family (one login) with its first token: on Postgres
+    /// one statement, on SQLite a transaction.
     pub async fn start_session(
         &self,
         user_id: Uuid,
@@ -52,12 +75,24 @@ impl Store {
         expires_at: DateTime<Utc>,
         origin: &SessionOrigin<'_>,
     ) -> anyhow::Result<()> {
+        if let Backend::Postgres(pool) = &self.backend {
+            sqlx::query(START_PG)
+                .bind(family_id)
+                .bind(user_id)
+                .bind(now)
+                .bind(origin.client_address)
+                .bind(origin.user_agent)
+                .bind(origin.amr)
+                .bind(token_hash)
+                .bind(expires_at)
+                .execute(pool)
+                .await
+                .context("storing the refresh token")?;
+            return Ok(());
+        }
         let done: sqlx::Result<()> = on_pool!(self, pool => async {
             let mut tx = pool.begin().await?;
-            sqlx::query(
-                "INSERT INTO refresh_families (id, user_id, created_at, last_used_at, \
-                 client_address, user_agent, auth_time, amr) VALUES ($1, $2, $3, $3, $4, $5, $3, $6)",
-            )
+            sqlx::query(insert_family!())
             .bind(pool.id(family_id))
             .bind(pool.id(user_id))
             .bind(pool.time(now))

@@ -11,7 +11,7 @@ use super::commit::Queued;
 use super::dialect::{on_pool, Dialect};
 use super::outbox::insert_event;
 use super::revocation::revoke_sessions;
-use super::sessions::not_before;
+use super::sessions::{not_before, DELETE_TOKENS};
 use super::users::{account, AccountRow, NewUser, WriteError, ACCOUNT_COLUMNS};
 use super::{passkeys::NewPasskey, HeldKey, Store};
 use crate::domain::{Email, PublicUser, Username};
@@ -290,12 +290,12 @@ impl Store {
             "DELETE FROM users WHERE id = $1 AND ($2 IS NULL OR password_hash = $2) \
              RETURNING {ACCOUNT_COLUMNS}"
         );
-        // The sessions end (and say so) before the rows go by cascade; if the hash
-        // no longer matches, the transaction and its events roll back.
+        // Sessions end (and say so), tokens go, the rest by cascade; or none of it.
         on_pool!(self, pool => change!(self, pool, tx, UserEventKind::Deleted, now, actor,
             before {
                 revoke_sessions!(self, pool, tx, RevokeReason::Delete, now, actor,
                     "user_id = $3", pool.id(id));
+                sqlx::query(DELETE_TOKENS).bind(pool.id(id)).execute(&mut *tx).await?;
                 false
             },
             sqlx::query_as(&sql).bind(pool.id(id)).bind(expected),

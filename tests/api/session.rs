@@ -197,4 +197,16 @@ async fn pruning_removes_only_what_can_no_longer_decide_anything(backend: Backen
             "{table}"
         );
     }
+    // Postgres holds no foreign key from a token to its family (the refresh's
+    // insert would check it): a live token left without one (issued while its
+    // user was being deleted) goes at the next prune.
+    if let Backend::Postgres = backend {
+        app.execute(
+            "INSERT INTO refresh_tokens (token_hash, family_id, issued_at, expires_at) \
+             VALUES ('\\x01', gen_random_uuid(), now(), now() + interval '90 days')",
+        )
+        .await;
+        assert_eq!(prune().await.unwrap(), 1);
+        assert_eq!(app.scalar("SELECT COUNT(*) FROM refresh_tokens").await, 0);
+    }
 }

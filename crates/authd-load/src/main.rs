@@ -66,6 +66,11 @@ pub struct Args {
     /// Concurrent clients.
     #[arg(long, default_value_t = 100)]
     pub concurrency: usize,
+    /// Send at this pace instead of as fast as the clients go: request i leaves
+    /// no earlier than i/RATE seconds after the start (requests per second, all
+    /// clients together; a client still waits for its answer before its next).
+    #[arg(long, value_parser = positive_rate)]
+    pub rate: Option<f64>,
     /// Per-request timeout in seconds (the Go tester used 5).
     #[arg(long, default_value_t = 5.0)]
     pub timeout: f64,
@@ -110,6 +115,15 @@ pub struct Args {
     /// Seconds --verify waits for missing events after the last one it saw.
     #[arg(long, default_value_t = 10)]
     pub verify_idle: u64,
+}
+
+fn positive_rate(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(r) if r.is_finite() && r > 0.0 => Ok(r),
+        _ => Err(format!(
+            "{s:?} is not a positive number of requests per second"
+        )),
+    }
 }
 
 /// The endpoint each mode sends to.

@@ -111,6 +111,7 @@ pub async fn run_with(
             },
             deadline,
             started,
+            rate: args.rate,
         };
         workers.spawn(worker.run());
     }
@@ -139,6 +140,8 @@ struct Worker {
     limit: u64,
     deadline: Option<Instant>,
     started: Instant,
+    /// Requests per second, all workers together (--rate).
+    rate: Option<f64>,
 }
 
 impl Worker {
@@ -168,6 +171,9 @@ impl Worker {
             }
             // A worker whose refresh chain broke has nothing left to send.
             let Some(body) = self.body(i) else { break };
+            if let Some(rate) = self.rate {
+                tokio::time::sleep_until((self.started + secs(i as f64 / rate)).into()).await;
+            }
             let begun = Instant::now();
             let budget_end = begun + self.timeout;
             // One key per sign-up: its retries are the same request to authd.

@@ -1,0 +1,11 @@
+-- A refresh inserts one refresh_tokens row. Its foreign key to refresh_families
+-- made Postgres run a check for every insert (a query of its own that locks the
+-- family's row FOR KEY SHARE, which writes a lock record to the WAL), although
+-- the statement that issues a token has just read that family (src/store/rotation.rs,
+-- src/store/sessions.rs). What the key's ON DELETE CASCADE did is now done by the
+-- application: deleting a user deletes its sessions' tokens in the same
+-- transaction (src/store/user_changes.rs), and the hourly prune deletes a token
+-- whose family is gone (one issued while its user was being deleted). A token
+-- without a family is never accepted: a refresh spends only a token whose family
+-- is alive. SQLite keeps its key (its refresh is a transaction anyway).
+ALTER TABLE refresh_tokens DROP CONSTRAINT refresh_tokens_family_id_fkey;
