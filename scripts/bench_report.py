@@ -288,6 +288,35 @@ def scale_model(w, warm, cpu_warm, login, cpu_login, refresh, cpu_refresh):
           "its own, the sign-up rate grows with replica CPUs until the Postgres column's rate per Postgres "
           "CPU; before that, connections (each replica holds up to AUTHD_DB_POOL_SIZE) and the WAL's commit "
           "rate (one commit per sign-up, group-committed) are the next limits to watch, then the broker.")
+    if login and cpu_login and refresh and cpu_refresh:
+        ten_million(w, *(c["groups"] for c in (cpu_login, cpu_refresh)), login, refresh)
+
+
+def ten_million(w, login_groups, refresh_groups, login, refresh):
+    """What 10 million active users need, from the login and refresh rows above."""
+    users, access_ttl_s, refresh_ttl_days = 10_000_000, 900, 30
+    refreshes = users / access_ttl_s          # every signed-in client, every 15 minutes
+    logins = users / 86_400                   # one login per user per day
+    def ms(groups, run, key):
+        return groups.get(key, {}).get("cpu_s", 0.0) / run["requests"] * 1000
+    replica = (refreshes * ms(refresh_groups, refresh, "authd replicas")
+               + logins * ms(login_groups, login, "authd replicas")) / 1000
+    pg = (refreshes * ms(refresh_groups, refresh, "postgres") + logins * ms(login_groups, login, "postgres")) / 1000
+    spent = refreshes * 86_400 * refresh_ttl_days
+    w(f"\n**10 million active users**, from the login and refresh rows above (this machine's CPUs, the "
+      f"defaults: access tokens of {access_ttl_s // 60} minutes, refresh tokens of {refresh_ttl_days} days). "
+      f"Each signed-in client refreshes every {access_ttl_s // 60} minutes: {refreshes:,.0f} refreshes/s; "
+      f"say one login per user per day: {logins:,.0f} logins/s (real argon2; sign-ups are fewer). That is "
+      f"{replica:.1f} replica CPUs and {pg:.1f} Postgres CPUs of work; at 60% utilisation, to absorb peaks "
+      f"and a replica's loss, about {replica / 0.6:.0f} replica CPUs (for example {-(-replica / 0.6 // 4):.0f} "
+      f"replicas of 4 CPUs) and a Postgres of {-(-pg / 0.6 // 1):.0f} CPUs: the refresh, not the hash, sizes "
+      "both. Connections: one pool per replica (AUTHD_DB_POOL_SIZE, 10) makes "
+      f"{10 * -(-replica / 0.6 // 4):.0f} connections; the sixth session's pool measurement says a few per "
+      "Postgres CPU are enough, so lower the pool or put PgBouncer (transaction mode) in front. Storage: a "
+      "spent refresh token stays until its own expiry so that its reuse is caught, so the table holds "
+      f"{spent / 1e9:,.1f} billion rows (about 200 bytes each with its two indexes) after {refresh_ttl_days} "
+      "days; a shorter refresh lifetime (AUTHD_REFRESH_TOKEN_TTL_SECS) shrinks it in proportion, and "
+      "keeping one row per session instead of one per rotation is the next design step.")
 
 
 COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd"]

@@ -224,4 +224,10 @@ build_image() {
   sha=$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
   "${compose[@]}" build --build-arg "GIT_SHA=$sha" auth >"$work/build.log" 2>&1 \
     || { tail -30 "$work/build.log" >&2; fail "docker build"; }
+  # What a new replica pulls: the image, and how much of it is the base (here the
+  # debootstrap stand-in of debian:bookworm-slim; the official one is about 75 MB).
+  local size base
+  size=$(docker image inspect -f '{{.Size}}' authd-test/authd:latest)
+  base=$(docker image inspect -f '{{.Size}}' authd-test/debian:bookworm)
+  say "image size: $(( size / 1000000 )) MB, of which the base image $(( base / 1000000 )) MB and authd $(( (size - base) / 1000000 )) MB"
 }
