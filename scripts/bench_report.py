@@ -207,7 +207,8 @@ def main():
           f"**{login['requests_per_s']:.1f} logins/s** ({f_login[0]:.2f}, {f_login[1]:.2f} to {f_login[2]:.2f}, of the "
           f"argon2 limit measured around it, {login_limit['hashes_per_s']:.1f}/s; each "
           f"login is one verification) and **{refresh['requests_per_s']:.0f} refreshes/s** (no hash: one "
-          f"transaction that spends the old token and stores the new one, plus an Ed25519 signature).")
+          f"statement that spends the old token, touches the session at most once a minute and stores the "
+          f"new token, plus an Ed25519 signature).")
     w("\nThe seed service for comparison (../shared/CONTEXT.md): 10,000 sign-ups in 110 s cold, 49 s warm, 24 s with "
       "JDBC batching, on 4+ CPUs and with plain-text passwords.")
 
@@ -314,7 +315,7 @@ def ten_million(w, login_groups, refresh_groups, login, refresh):
       f"{10 * -(-replica / 0.6 // 4):.0f} connections; the sixth session's pool measurement says a few per "
       "Postgres CPU are enough, so lower the pool or put PgBouncer (transaction mode) in front. Storage: a "
       "spent refresh token stays until its own expiry so that its reuse is caught, so the table holds "
-      f"{spent / 1e9:,.1f} billion rows (about 200 bytes each with its two indexes) after {refresh_ttl_days} "
+      f"{spent / 1e9:,.1f} billion rows (about 220 bytes each with its two indexes, measured by bench-pg-cost) after {refresh_ttl_days} "
       "days; a shorter refresh lifetime (AUTHD_REFRESH_TOKEN_TTL_SECS) shrinks it in proportion, and "
       "keeping one row per session instead of one per rotation is the next design step.")
 

@@ -257,6 +257,18 @@ mod tests {
     }
 
     #[test]
+    fn a_rate_is_a_positive_number_of_requests_per_second() {
+        assert_eq!(
+            args(&["authd-load", "--rate", "100"]).unwrap().rate,
+            Some(100.0)
+        );
+        assert_eq!(args(&["authd-load"]).unwrap().rate, None);
+        for bad in ["0", "-5", "fast", "NaN", "inf"] {
+            assert!(args(&["authd-load", "--rate", bad]).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
     fn the_seed_form_names_the_endpoint_or_the_base() {
         let a = args(&["authd-load", "http://127.0.0.1:8080/auth/user", "3000"]).unwrap();
         assert_eq!(
