@@ -1,7 +1,8 @@
 //! The second review's thief: an access token older than the step-up window still
 //! ended the owner's other sessions and renamed the account (then signed up a new
 //! account under the old name); and a reset link mailed to the old address still
-//! set the password after the email had moved.
+//! set the password after the email had moved. And 60 copies of one refresh
+//! token racing on two replicas.
 
 use authd::authn::Verification;
 use chrono::Duration;
@@ -136,4 +137,42 @@ async fn a_reset_link_to_the_old_address_dies_with_the_email_change(backend: Bac
         );
         assert_eq!(app.login("mover", PASSWORD).await.status(), 200, "{mode:?}");
     }
+}
+
+/// A thief and the owner (or a client retrying) send one refresh token 60 times at
+/// once, half to each replica: one copy rotates it, every other finds it spent, and
+/// that reuse ends the session, so the one new token dies with it. (On Postgres a
+/// rotation is one statement: the spend's row lock settles the race.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sixty_copies_of_one_refresh_token_on_two_replicas_rotate_it_once() {
+    let a = TestApp::spawn(Backend::Postgres).await;
+    let b = a.replica(|_| {}).await;
+    a.create_user("hydra").await;
+    let stolen = a.tokens("hydra", PASSWORD).await.refresh_token;
+    let mut copies = tokio::task::JoinSet::new();
+    for i in 0..60 {
+        let app = if i % 2 == 0 { &a } else { &b };
+        let (client, url) = (app.client.clone(), app.url("/auth/token"));
+        let body = json!({ "refresh_token": stolen });
+        copies.spawn(async move {
+            let response = client.post(url).json(&body).send().await.expect("answered");
+            let status = response.status().as_u16();
+            let body: serde_json::Value = response.json().await.unwrap();
+            (status, body)
+        });
+    }
+    let answers = copies.join_all().await;
+    let rotated: Vec<_> = answers.iter().filter(|(s, _)| *s == 200).collect();
+    assert_eq!(rotated.len(), 1, "one rotation: {answers:?}");
+    assert_eq!(
+        answers.iter().filter(|(s, _)| *s == 401).count(),
+        59,
+        "{answers:?}"
+    );
+    let sql = "SELECT COUNT(*) FROM refresh_tokens";
+    assert_eq!(a.scalar(sql).await, 2, "the token and one successor");
+    let revoked = "SELECT COUNT(*) FROM refresh_families WHERE revoked_reason = 'reuse'";
+    assert_eq!(a.scalar(revoked).await, 1);
+    let successor = rotated[0].1["refresh_token"].as_str().unwrap();
+    problem(a.refresh(successor).await, 401).await;
 }
